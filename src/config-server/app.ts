@@ -1,0 +1,33 @@
+import type { Express } from 'express';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { HttpError } from '../lib/errors.js';
+import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import type { Logger } from '../lib/logger.js';
+import type { RegistryHolder } from './registry.js';
+
+export interface ConfigServerDeps {
+  instance: string;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  readiness: Readiness;
+  registry: RegistryHolder;
+}
+
+export function createConfigServerApp(deps: ConfigServerDeps): Express {
+  const app = createHttpApp({ service: 'config-server', ...deps, registry: deps.metrics });
+  const current = () => {
+    const registry = deps.registry.get();
+    if (!registry) throw new HttpError(503, 'registry not loaded yet');
+    return registry;
+  };
+  app.get('/services', (_req, res) => {
+    res.json(current());
+  });
+  app.get('/services/:name', (req, res) => {
+    const instances = current()[req.params.name];
+    if (!instances) throw new HttpError(404, `unknown service: ${req.params.name}`, { known: Object.keys(current()) });
+    res.json(instances);
+  });
+  finishHttpApp(app, deps.logger);
+  return app;
+}

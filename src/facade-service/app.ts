@@ -1,0 +1,39 @@
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import { HttpError } from '../lib/errors.js';
+import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import type { Logger } from '../lib/logger.js';
+import type { Facade } from './facade.js';
+import { messageFromBody, uuidFor } from './input.js';
+
+export interface FacadeDeps {
+  instance: string;
+  logger: Logger;
+  metrics: Registry;
+  readiness: Readiness;
+  facade: Facade;
+}
+
+export function createFacadeApp(deps: FacadeDeps): Express {
+  const { facade, logger } = deps;
+  const app = createHttpApp({ service: 'facade-service', ...deps, registry: deps.metrics });
+
+  app.post('/facade', async (req, res) => {
+    const msg = messageFromBody(req);
+    const uuid = uuidFor(req.get('idempotency-key'));
+    const result = await facade.post({ uuid, msg });
+    logger.info({ uuid, logging: result.logging.instance, status: result.status }, 'message accepted');
+    res.status(result.status === 'created' ? 201 : 200).json(result);
+  });
+
+  app.get('/facade', async (_req, res) => {
+    const sets = await facade.read();
+    if (sets.logging.error && sets.messages.error) {
+      throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
+    }
+    res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) });
+  });
+
+  finishHttpApp(app, logger);
+  return app;
+}

@@ -1,0 +1,170 @@
+import type { Got } from 'got';
+import type { Counter } from 'prom-client';
+import { HttpError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { LoggedMessage } from '../lib/message.js';
+import { pickRandom, type ServiceDirectory } from './directory.js';
+
+export interface OfferableQueue {
+  offer(item: LoggedMessage): Promise<boolean>;
+}
+
+export interface FacadeOptions {
+  http: Got;
+  directory: ServiceDirectory;
+  queue: () => Promise<OfferableQueue>;
+  logger: Logger;
+  loggingAttempts: number;
+  offerTimeoutMs: number;
+  retryBackoffMs: number;
+  counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface PostResult {
+  uuid: string;
+  msg: string;
+  status: 'created' | 'duplicate';
+  logging: { url: string; instance: string };
+}
+
+interface LoggingAnswer {
+  status?: string;
+  instance?: string;
+  error?: string;
+}
+
+export interface ServiceSet {
+  url: string | null;
+  instance: string | null;
+  count: number;
+  messages: Array<{ uuid: string; msg: string }>;
+  error?: string;
+}
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * POST: the message is logged first, then queued. Logging first means a message is never on the
+ * queue without being in the log; if queueing then fails, the client gets 503 naming the UUID and
+ * saying it was logged, and a retry with the same Idempotency-Key completes it without a duplicate
+ * (logging answers an idempotent repeat, messages-services drop a UUID already claimed).
+ */
+export class Facade {
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(private readonly options: FacadeOptions) {
+    this.sleep = options.sleep ?? sleepFor;
+  }
+
+  async post(message: LoggedMessage): Promise<PostResult> {
+    const logged = await this.log(message);
+    await this.enqueue(message);
+    return { uuid: message.uuid, msg: message.msg, status: logged.status, logging: { url: logged.url, instance: logged.instance } };
+  }
+
+  /** Stores through a random logging-service; on failure tries another, never one that already failed this request. */
+  private async log(message: LoggedMessage): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' }> {
+    const { http, directory, logger, loggingAttempts, retryBackoffMs, counters } = this.options;
+    const instances = await directory.instances('logging-service');
+    const failed = new Set<string>();
+    const errors: Array<{ url: string; error: string }> = [];
+    for (let attempt = 0; attempt < loggingAttempts; attempt += 1) {
+      const url = pickRandom(instances, failed);
+      if (url === undefined) break;
+      if (attempt > 0) {
+        counters.loggingRetries.inc();
+        await this.sleep(retryBackoffMs * 2 ** (attempt - 1));
+      }
+      try {
+        const response = await http.post(`${url}/logging`, { json: message, responseType: 'json', throwHttpErrors: false });
+        const body = (response.body ?? {}) as LoggingAnswer;
+        if (response.statusCode === 201 || response.statusCode === 200) {
+          return { url, instance: body.instance ?? url, status: response.statusCode === 201 ? 'created' : 'duplicate' };
+        }
+        if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
+        if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
+          // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
+          throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
+        }
+        throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        failed.add(url);
+        errors.push({ url, error: errorMessage(err) });
+        logger.warn({ url, uuid: message.uuid, attempt: attempt + 1, err: errorMessage(err) }, 'logging-service call failed');
+      }
+    }
+    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, tried: errors });
+  }
+
+  /**
+   * Offers to the queue, retrying for up to offerTimeoutMs: while a member dies, an offer in flight
+   * fails (it is not idempotent, so the client does not re-send it) until the backup is promoted.
+   * A retried offer that had in fact succeeded leaves a second copy, which the consumers' claim drops.
+   */
+  private async enqueue(message: LoggedMessage): Promise<void> {
+    const { logger, offerTimeoutMs, retryBackoffMs, counters } = this.options;
+    const deadline = Date.now() + offerTimeoutMs;
+    let lastError = '';
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const queue = await this.options.queue();
+        if (await queue.offer(message)) {
+          counters.enqueued.inc();
+          return;
+        }
+        lastError = 'queue is full';
+      } catch (err) {
+        lastError = errorMessage(err);
+      }
+      if (Date.now() >= deadline) break;
+      counters.offerRetries.inc();
+      logger.warn({ uuid: message.uuid, attempt: attempt + 1, err: lastError }, 'queue offer failed; retrying');
+      await this.sleep(Math.min(retryBackoffMs * 2 ** attempt, 1000));
+    }
+    throw new HttpError(503, 'the message was logged but could not be queued; retry with the same Idempotency-Key to complete it', {
+      uuid: message.uuid,
+      logged: true,
+      queued: false,
+      cause: lastError,
+    });
+  }
+
+  /** GET: the logging set from one random logging-service, the messages set from one random messages-service. */
+  async read(): Promise<{ logging: ServiceSet; messages: ServiceSet }> {
+    const [logging, messages] = await Promise.all([this.readFrom('logging-service', '/logging'), this.readFrom('messages-service', '/messages')]);
+    return { logging, messages };
+  }
+
+  private async readFrom(service: string, path: string): Promise<ServiceSet> {
+    let instances: string[];
+    try {
+      instances = await this.options.directory.instances(service);
+    } catch (err) {
+      return { url: null, instance: null, count: 0, messages: [], error: errorMessage(err) };
+    }
+    const failed = new Set<string>();
+    const errors: string[] = [];
+    for (;;) {
+      const url = pickRandom(instances, failed);
+      if (url === undefined) break;
+      try {
+        const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
+        const body = response.body as { instance?: string; messages?: Array<{ uuid: string; msg: string }> };
+        const messages = (body.messages ?? []).map(({ uuid, msg }) => ({ uuid, msg }));
+        return { url, instance: body.instance ?? url, count: messages.length, messages };
+      } catch (err) {
+        failed.add(url);
+        errors.push(`${url}: ${errorMessage(err)}`);
+      }
+    }
+    return {
+      url: null,
+      instance: null,
+      count: 0,
+      messages: [],
+      error: instances.length === 0 ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})`,
+    };
+  }
+}

@@ -1,0 +1,94 @@
+import got from 'got';
+import { HazelcastHandle } from '../lib/hazelcast.js';
+import { Readiness } from '../lib/http.js';
+import { createLogger } from '../lib/logger.js';
+import { serve } from '../lib/lifecycle.js';
+import { counter, createRegistry, gauge } from '../lib/metrics.js';
+import { errorMessage } from '../lib/errors.js';
+import { hazelcastSettings, instanceIdFor, serviceSettings } from '../lib/common-settings.js';
+import { httpUrl, nonEmpty, positiveInt, readSettings, setting } from '../lib/settings.js';
+import { HAZELCAST, defaultPort } from '../lib/topology.js';
+import { createFacadeApp } from './app.js';
+import { ServiceDirectory } from './directory.js';
+import { Facade } from './facade.js';
+
+const SERVICE = 'facade-service';
+const NEEDED_SERVICES = ['logging-service', 'messages-service'] as const;
+
+export const settingsSpec = {
+  ...serviceSettings(defaultPort(SERVICE)),
+  ...hazelcastSettings(),
+  configServerUrl: setting('config-server-url', 'CONFIG_SERVER_URL', httpUrl, 'base URL of config-server', `http://127.0.0.1:${defaultPort('config-server')}`),
+  instancesCacheMs: setting('instances-cache-ms', 'INSTANCES_CACHE_MS', positiveInt, 'how long an instance list from config-server is used before asking again', 5000),
+  requestTimeoutMs: setting('request-timeout-ms', 'REQUEST_TIMEOUT_MS', positiveInt, 'timeout of one call to another service', 2000),
+  loggingAttempts: setting('logging-attempts', 'LOGGING_ATTEMPTS', positiveInt, 'logging-service instances tried per message (each a different one)', 3),
+  offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
+  retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
+  queueName: setting('queue-name', 'QUEUE_NAME', nonEmpty, 'Hazelcast queue to offer messages to', HAZELCAST.queueName),
+};
+
+export async function main(argv: string[]): Promise<void> {
+  const settings = readSettings(settingsSpec, argv, process.env, 'usage: mqlab facade [options]');
+  const instance = instanceIdFor(SERVICE, settings.instanceId, settings.port);
+  const logger = createLogger(SERVICE, instance, settings.logLevel);
+  const metrics = createRegistry(SERVICE);
+  const readiness = new Readiness(['config']);
+  const hazelcast = new HazelcastHandle({
+    clusterName: settings.hazelcastCluster,
+    members: settings.hazelcastMembers,
+    instanceName: instance,
+    logger,
+    readiness,
+    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
+  });
+  const http = got.extend({ timeout: { request: settings.requestTimeoutMs }, retry: { limit: 0 } });
+  const directory = new ServiceDirectory(http, settings.configServerUrl, settings.instancesCacheMs, logger);
+
+  const facade = new Facade({
+    http,
+    directory,
+    queue: async () => (await hazelcast.ready()).getQueue(settings.queueName),
+    logger,
+    loggingAttempts: settings.loggingAttempts,
+    offerTimeoutMs: settings.offerTimeoutMs,
+    retryBackoffMs: settings.retryBackoffMs,
+    counters: {
+      enqueued: counter(metrics, 'mqlab_messages_enqueued_total', 'messages offered to the queue'),
+      loggingRetries: counter(metrics, 'mqlab_logging_retries_total', 'logging-service calls retried on another instance'),
+      offerRetries: counter(metrics, 'mqlab_queue_offer_retries_total', 'queue offers retried'),
+    },
+  });
+  gauge(metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
+    try {
+      g.set(await (await hazelcast.get().getQueue(settings.queueName)).size());
+    } catch {
+      // Not connected: leave the last value rather than fail the scrape.
+    }
+  });
+
+  // Keep the instance lists warm, and be ready only once both have been loaded.
+  const refresh = async () => {
+    for (const service of NEEDED_SERVICES) {
+      try {
+        await directory.instances(service);
+      } catch (err) {
+        logger.warn({ service, err: errorMessage(err) }, 'instance list not loaded');
+      }
+    }
+    readiness.set('config', directory.hasLoaded(NEEDED_SERVICES));
+  };
+  const timer = setInterval(() => void refresh(), settings.instancesCacheMs);
+  timer.unref();
+
+  const app = createFacadeApp({ instance, logger, metrics, readiness, facade });
+  await serve({
+    app,
+    logger,
+    readiness,
+    host: settings.host,
+    port: settings.port,
+    shutdownDelayMs: settings.shutdownDelayMs,
+    onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()],
+  });
+  await refresh();
+}

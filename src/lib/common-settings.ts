@@ -1,0 +1,27 @@
+import { hostname } from 'node:os';
+import { HAZELCAST, hazelcastMemberAddresses } from './topology.js';
+import { logLevel, memberList, nonEmpty, nonNegativeInt, port, positiveInt, setting } from './settings.js';
+
+/** Settings every service has. */
+export function serviceSettings(defaultPortNumber: number) {
+  return {
+    port: setting('port', 'PORT', port, 'HTTP port to listen on', defaultPortNumber),
+    host: setting('host', 'HOST', nonEmpty, 'address to listen on', '0.0.0.0'),
+    instanceId: setting('instance-id', 'INSTANCE_ID', nonEmpty.optional(), 'name of this instance in logs and answers (default: POD_NAME, else <service>-<port>)'),
+    logLevel: setting('log-level', 'LOG_LEVEL', logLevel, 'pino log level', 'info'),
+    shutdownDelayMs: setting('shutdown-delay-ms', 'SHUTDOWN_DELAY_MS', nonNegativeInt, 'on SIGTERM, how long to answer unready before closing (one readiness-probe period in Kubernetes)', 0),
+  };
+}
+
+/** Settings every Hazelcast client has. */
+export function hazelcastSettings() {
+  return {
+    hazelcastMembers: setting('hazelcast-members', 'HAZELCAST_MEMBERS', memberList, 'comma-separated host:port of every member', hazelcastMemberAddresses().join(',')),
+    hazelcastCluster: setting('hazelcast-cluster', 'HAZELCAST_CLUSTER_NAME', nonEmpty, 'Hazelcast cluster name', HAZELCAST.clusterName),
+    hazelcastInvocationTimeoutMs: setting('hazelcast-invocation-timeout-ms', 'HAZELCAST_INVOCATION_TIMEOUT_MS', positiveInt, 'how long the client retries one Hazelcast call', 30000),
+  };
+}
+
+export function instanceIdFor(service: string, configured: string | undefined, listenPort: number): string {
+  return configured ?? process.env.POD_NAME ?? (process.env.KUBERNETES_SERVICE_HOST ? hostname() : `${service}-${listenPort}`);
+}

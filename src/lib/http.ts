@@ -1,0 +1,131 @@
+import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
+import type { Registry } from 'prom-client';
+import { HttpError } from './errors.js';
+import type { Logger } from './logger.js';
+import { httpDurationHistogram } from './metrics.js';
+
+/**
+ * What /readyz reports: named checks (config loaded, Hazelcast connected, ...) that must all be
+ * true, and a shutdown flag that turns the instance unready as soon as SIGTERM arrives.
+ */
+export class Readiness {
+  private readonly checks = new Map<string, { ok: boolean; detail?: string }>();
+  private shuttingDown = false;
+
+  constructor(names: readonly string[] = []) {
+    for (const name of names) this.checks.set(name, { ok: false, detail: 'not yet' });
+  }
+
+  set(name: string, ok: boolean, detail?: string): void {
+    this.checks.set(name, detail === undefined ? { ok } : { ok, detail });
+  }
+
+  beginShutdown(): void {
+    this.shuttingDown = true;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+
+  isReady(): boolean {
+    return !this.shuttingDown && [...this.checks.values()].every((check) => check.ok);
+  }
+
+  snapshot(): Record<string, { ok: boolean; detail?: string }> {
+    return Object.fromEntries(this.checks);
+  }
+}
+
+export interface HttpAppOptions {
+  service: string;
+  instance: string;
+  logger: Logger;
+  registry: Registry;
+  readiness: Readiness;
+  /** Largest request body accepted; larger ones get 413. */
+  bodyLimit?: string;
+}
+
+/** The route template a request matched (never its raw path, which would explode label cardinality). */
+function routeTemplate(req: Request): string {
+  const route = req.route as { path?: unknown } | undefined;
+  if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
+  return 'unmatched';
+}
+
+/**
+ * An express app with what every service shares: request metrics, /healthz, /readyz, /metrics and
+ * body parsers. The service adds its routes, then calls finishHttpApp for the 404 and error handlers.
+ */
+export function createHttpApp(options: HttpAppOptions): Express {
+  const { service, instance, registry, readiness } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  const duration = httpDurationHistogram(registry);
+
+  app.use((req, res, next) => {
+    const stop = duration.startTimer();
+    res.on('finish', () => stop({ method: req.method, route: routeTemplate(req), status_code: String(res.statusCode) }));
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', service, instance });
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = readiness.isReady();
+    res.status(ready ? 200 : 503).json({
+      status: ready ? 'ready' : readiness.isShuttingDown ? 'shutting down' : 'not ready',
+      service,
+      instance,
+      checks: readiness.snapshot(),
+    });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
+
+  const limit = options.bodyLimit ?? '64kb';
+  app.use(express.json({ limit }));
+  app.use(express.urlencoded({ extended: false, limit, parameterLimit: 100 }));
+  app.use(express.text({ limit, type: 'text/plain' }));
+  return app;
+}
+
+const bodyParserMessages: Record<string, string> = {
+  'entity.parse.failed': 'request body is not valid JSON',
+  'entity.too.large': 'request body is too large',
+  'encoding.unsupported': 'request body encoding is not supported',
+  'charset.unsupported': 'request body charset is not supported',
+  'request.aborted': 'request was aborted',
+  'request.size.invalid': 'request body size does not match Content-Length',
+  'parameters.too.many': 'too many form fields',
+};
+
+export function finishHttpApp(app: Express, logger: Logger): void {
+  app.use((req, res) => {
+    res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
+  });
+  const onError: ErrorRequestHandler = (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err instanceof HttpError) {
+      res.status(err.status).json({ error: err.message, ...err.details });
+      return;
+    }
+    const withStatus = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
+    const status = typeof withStatus.status === 'number' ? withStatus.status : typeof withStatus.statusCode === 'number' ? withStatus.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      const known = typeof withStatus.type === 'string' ? bodyParserMessages[withStatus.type] : undefined;
+      res.status(status).json({ error: known ?? (typeof withStatus.message === 'string' ? withStatus.message : 'bad request') });
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+    res.status(500).json({ error: 'internal error' });
+  };
+  app.use(onError);
+}

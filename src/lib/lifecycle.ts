@@ -1,0 +1,84 @@
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import type { Logger } from './logger.js';
+import type { Readiness } from './http.js';
+import { errorMessage } from './errors.js';
+
+export interface ServeOptions {
+  app: Express;
+  logger: Logger;
+  readiness: Readiness;
+  host: string;
+  port: number;
+  shutdownDelayMs: number;
+  /** Run in order as soon as shutdown begins, while the server still answers (e.g. stop consuming). */
+  onShutdownStart?: Array<() => Promise<void>>;
+  /** Run in order after the HTTP server has closed: shut clients down. */
+  onShutdown?: Array<() => Promise<void>>;
+  /** Longest a shutdown may take before the process exits anyway. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface RunningService {
+  server: Server;
+  /** The shutdown sequence SIGTERM runs; resolves when everything is closed. */
+  shutdown(reason: string): Promise<void>;
+}
+
+/**
+ * Listens, and on SIGTERM/SIGINT shuts down the way Kubernetes expects (after podinfo): turn
+ * unready at once, keep serving for one probe period so endpoints drop this pod, close the server
+ * (finishing in-flight requests), then close clients.
+ */
+export async function serve(options: ServeOptions): Promise<RunningService> {
+  const { app, logger, readiness, host, port } = options;
+  const server = app.listen(port, host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  server.on('error', (err) => logger.error({ err }, 'server error'));
+  // Slightly above common load-balancer idle timeouts, so the LB closes idle connections first.
+  server.keepAliveTimeout = 65_000;
+  logger.info({ host, port }, 'listening');
+
+  let shutdownPromise: Promise<void> | undefined;
+  const shutdown = (reason: string): Promise<void> => {
+    shutdownPromise ??= (async () => {
+      logger.info({ reason, delayMs: options.shutdownDelayMs }, 'shutting down: unready');
+      readiness.beginShutdown();
+      await runSteps(options.onShutdownStart, logger);
+      if (options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      logger.info('server closed');
+      await runSteps(options.onShutdown, logger);
+      logger.info('shutdown complete');
+    })();
+    return shutdownPromise;
+  };
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    const timer = setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, options.shutdownTimeoutMs ?? 30_000);
+    timer.unref();
+    void shutdown(signal).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return { server, shutdown };
+}
+
+async function runSteps(steps: Array<() => Promise<void>> | undefined, logger: Logger): Promise<void> {
+  for (const step of steps ?? []) {
+    try {
+      await step();
+    } catch (err) {
+      logger.warn({ err: errorMessage(err) }, 'shutdown step failed');
+    }
+  }
+}

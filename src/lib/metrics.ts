@@ -1,0 +1,34 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** A registry per app (never the global one), so several apps can live in one test process. */
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+export function gauge(registry: Registry, name: string, help: string, collect: (g: Gauge) => Promise<void> | void): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    async collect() {
+      await collect(this);
+    },
+  });
+}
+
+export function httpDurationHistogram(registry: Registry): Histogram {
+  return new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request duration, by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+}

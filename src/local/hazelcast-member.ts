@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { z } from 'zod';
+import { HAZELCAST, hazelcastMemberAddresses } from '../lib/topology.js';
+import { memberList, nonEmpty, port, positiveInt, readSettings, setting } from '../lib/settings.js';
+import { HAZELCAST_CONFIG, hazelcastJar } from './paths.js';
+
+export interface MemberOptions {
+  port: number;
+  host: string;
+  members: readonly string[];
+  clusterName: string;
+  heapMb: number;
+  jar?: string;
+  configFile?: string;
+}
+
+// Lets Hazelcast use the JDK internals it asks for at start (faster I/O, no warning).
+const JAVA_OPENS = [
+  '--add-modules', 'java.se',
+  '--add-exports', 'java.base/jdk.internal.ref=ALL-UNNAMED',
+  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens', 'java.management/sun.management=ALL-UNNAMED',
+  '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+];
+
+/** The java command line of one member of the local cluster. */
+export function memberCommand(options: MemberOptions): { command: string; args: string[] } {
+  return {
+    command: 'java',
+    args: [
+      `-Xmx${options.heapMb}m`,
+      `-Xms${Math.min(64, options.heapMb)}m`,
+      // Serial GC and few JIT threads: three members share two cores with seven Node processes.
+      '-XX:+UseSerialGC',
+      '-XX:CICompilerCount=2',
+      '-XX:TieredStopAtLevel=1',
+      ...JAVA_OPENS,
+      `-Dhazelcast.config=${options.configFile ?? HAZELCAST_CONFIG}`,
+      `-Dmqlab.cluster=${options.clusterName}`,
+      `-Dmqlab.host=${options.host}`,
+      `-Dmqlab.port=${options.port}`,
+      `-Dmqlab.members=${options.members.join(',')}`,
+      '-cp',
+      options.jar ?? hazelcastJar(),
+      'com.hazelcast.core.server.HazelcastMemberStarter',
+    ],
+  };
+}
+
+const settingsSpec = {
+  port: setting('port', 'HAZELCAST_PORT', port, 'member port', HAZELCAST.ports[0]),
+  host: setting('host', 'HAZELCAST_HOST', nonEmpty, 'address the member binds and advertises', '127.0.0.1'),
+  members: setting('members', 'HAZELCAST_MEMBERS', memberList, 'every member of the cluster, host:port, comma-separated', hazelcastMemberAddresses().join(',')),
+  clusterName: setting('cluster', 'HAZELCAST_CLUSTER_NAME', nonEmpty, 'cluster name', HAZELCAST.clusterName),
+  heapMb: setting('heap-mb', 'HAZELCAST_HEAP_MB', positiveInt.pipe(z.number().min(64)), 'JVM heap in MB', 256),
+};
+
+/** `mqlab hazelcast --port 5701`: one member in the foreground; SIGTERM/SIGINT reach the JVM (graceful shutdown). */
+export async function main(argv: string[]): Promise<void> {
+  const settings = readSettings(settingsSpec, argv, process.env, 'usage: mqlab hazelcast [options]');
+  const { command, args } = memberCommand(settings);
+  const child = spawn(command, args, { stdio: 'inherit' });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
+  const code = await new Promise<number>((resolve) => child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1))));
+  process.exit(code);
+}

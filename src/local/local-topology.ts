@@ -1,0 +1,177 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { HAZELCAST, SERVICES, type ServiceName } from '../lib/topology.js';
+import { memberCommand } from './hazelcast-member.js';
+import { CLI } from './paths.js';
+import { ProcessGroup, type LogSink, type ProcessSpec } from './processes.js';
+
+/** Ports and names of one local run of the whole system. */
+export interface LocalPlan {
+  host: string;
+  clusterName: string;
+  hazelcastPorts: number[];
+  ports: Record<ServiceName, number[]>;
+  /** Where generated files (the registry) go. */
+  workDir: string;
+}
+
+/** The lab's ports, from the one topology description. */
+export function labPlan(workDir: string): LocalPlan {
+  return {
+    host: '127.0.0.1',
+    clusterName: HAZELCAST.clusterName,
+    hazelcastPorts: [...HAZELCAST.ports],
+    ports: Object.fromEntries(Object.entries(SERVICES).map(([name, shape]) => [name, [...shape.ports]])) as Record<ServiceName, number[]>,
+    workDir,
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The same shape on free ports and a cluster name of its own, so tests never meet a running system. */
+export async function freePlan(workDir: string, clusterName = `mqlab-test-${process.pid}-${Date.now()}`): Promise<LocalPlan> {
+  const plan = labPlan(workDir);
+  const taken = new Set<number>();
+  const next = async () => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  plan.clusterName = clusterName;
+  plan.hazelcastPorts = [await next(), await next(), await next()];
+  for (const name of Object.keys(plan.ports) as ServiceName[]) {
+    plan.ports[name] = await Promise.all(plan.ports[name].map(() => next()));
+  }
+  return plan;
+}
+
+export const url = (plan: LocalPlan, port: number) => `http://${plan.host}:${port}`;
+export const facadeUrl = (plan: LocalPlan) => url(plan, plan.ports['facade-service'][0] ?? 0);
+export const configServerUrl = (plan: LocalPlan) => url(plan, plan.ports['config-server'][0] ?? 0);
+export const memberName = (port: number) => `hazelcast-${port}`;
+export const instanceName = (service: ServiceName, port: number) => `${SERVICES[service].command}-${port}`;
+
+export function registryFor(plan: LocalPlan): Record<string, string[]> {
+  return {
+    'logging-service': plan.ports['logging-service'].map((port) => url(plan, port)),
+    'messages-service': plan.ports['messages-service'].map((port) => url(plan, port)),
+  };
+}
+
+async function answers(target: string, check?: (body: unknown) => boolean): Promise<boolean> {
+  const response = await fetch(target, { signal: AbortSignal.timeout(2000) });
+  if (response.status !== 200) return false;
+  if (!check) return true;
+  return check(await response.json());
+}
+
+export interface StartOptions {
+  sink?: LogSink;
+  /** Services not to start (e.g. messages-service for the failover drill). */
+  skip?: readonly ServiceName[];
+  heapMb?: number;
+  logLevel?: string;
+  /** Extra environment for every service process. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The whole system, started in dependency order, each piece waited on until ready. */
+export class LocalTopology {
+  readonly group: ProcessGroup;
+  readonly registryFile: string;
+
+  constructor(
+    readonly plan: LocalPlan,
+    private readonly options: StartOptions = {},
+  ) {
+    this.group = new ProcessGroup(options.sink ?? { kind: 'prefix' });
+    mkdirSync(plan.workDir, { recursive: true });
+    this.registryFile = join(plan.workDir, 'registry.json');
+  }
+
+  writeRegistry(registry: Record<string, string[]> = registryFor(this.plan)): void {
+    writeFileSync(this.registryFile, `${JSON.stringify(registry, null, 2)}\n`);
+  }
+
+  memberSpec(port: number): ProcessSpec {
+    const { plan } = this;
+    const members = plan.hazelcastPorts.map((p) => `${plan.host}:${p}`);
+    const { command, args } = memberCommand({ port, host: plan.host, members, clusterName: plan.clusterName, heapMb: this.options.heapMb ?? 256 });
+    return {
+      name: memberName(port),
+      command,
+      args,
+      ready: () => answers(`http://${plan.host}:${port}/hazelcast/health/ready`),
+    };
+  }
+
+  serviceSpec(service: ServiceName, port: number): ProcessSpec {
+    const { plan } = this;
+    const name = instanceName(service, port);
+    return {
+      name,
+      command: process.execPath,
+      args: [CLI, SERVICES[service].command, '--port', String(port), '--host', plan.host, '--instance-id', name],
+      env: {
+        HAZELCAST_MEMBERS: plan.hazelcastPorts.map((p) => `${plan.host}:${p}`).join(','),
+        HAZELCAST_CLUSTER_NAME: plan.clusterName,
+        CONFIG_SERVER_URL: configServerUrl(plan),
+        REGISTRY_FILE: this.registryFile,
+        LOG_LEVEL: this.options.logLevel ?? 'info',
+        ...this.options.env,
+      },
+      ready: () => answers(`${url(plan, port)}/readyz`),
+    };
+  }
+
+  async startMembers(ports: readonly number[] = this.plan.hazelcastPorts): Promise<void> {
+    await Promise.all(ports.map((port) => this.group.start(this.memberSpec(port))));
+    // Ready members may not have found each other yet; wait until each sees the whole cluster.
+    const expected = this.plan.hazelcastPorts.filter((port) => this.group.isRunning(memberName(port))).length;
+    await Promise.all(ports.map((port) => this.waitFor(`cluster of ${expected} seen by ${port}`, () => answers(`http://${this.plan.host}:${port}/hazelcast/health`, (body) => (body as { clusterSize?: number }).clusterSize === expected))));
+  }
+
+  async startService(service: ServiceName, ports: readonly number[] = this.plan.ports[service]): Promise<void> {
+    await Promise.all(ports.map((port) => this.group.start(this.serviceSpec(service, port))));
+  }
+
+  async start(): Promise<void> {
+    const skip = new Set(this.options.skip ?? []);
+    this.writeRegistry();
+    await this.startMembers();
+    for (const service of ['config-server', 'logging-service', 'messages-service', 'facade-service'] as const) {
+      if (!skip.has(service)) await this.startService(service);
+    }
+  }
+
+  async stopService(service: ServiceName, ports: readonly number[] = this.plan.ports[service], signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await Promise.all(ports.map((port) => this.group.stop(instanceName(service, port), signal)));
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.group.stopAll(signal);
+  }
+
+  private async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check().catch(() => false))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}

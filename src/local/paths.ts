@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { HAZELCAST } from '../lib/topology.js';
+
+/** The repository root, found from this compiled file (dist/src/local/paths.js). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+export const HAZELCAST_CONFIG = join(ROOT, 'config', 'hazelcast.yaml');
+
+/** The member jar: HAZELCAST_JAR if set, else the project's cache, fetched on first use. */
+export function hazelcastJar(): string {
+  const configured = process.env.HAZELCAST_JAR;
+  if (configured) {
+    if (!existsSync(configured)) throw new Error(`HAZELCAST_JAR=${configured} does not exist`);
+    return configured;
+  }
+  const cached = join(ROOT, '.cache', 'hazelcast', `hazelcast-${HAZELCAST.version}.jar`);
+  if (existsSync(cached)) return cached;
+  return execFileSync('bash', [join(ROOT, 'scripts', 'fetch-hazelcast.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}

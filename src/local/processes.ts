@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface ProcessSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Resolves when the process is ready; called repeatedly until it returns true. */
+  ready: () => Promise<boolean>;
+}
+
+/** Where children's output goes: prefixed onto this process's stdout, or one file per child. */
+export type LogSink = { kind: 'prefix' } | { kind: 'files'; dir: string } | { kind: 'ignore' };
+
+export interface ManagedProcess {
+  spec: ProcessSpec;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  logFile?: string;
+}
+
+const COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+/**
+ * Starts and stops the local topology's processes: each waited on until ready, output labelled
+ * with its name, and none left behind when this process goes (stopAll on exit, SIGKILL as last resort).
+ */
+export class ProcessGroup {
+  private readonly processes = new Map<string, ManagedProcess>();
+  private colorIndex = 0;
+  private readonly onExit = () => this.killAllNow();
+
+  constructor(private readonly sink: LogSink = { kind: 'prefix' }) {
+    if (sink.kind === 'files') mkdirSync(sink.dir, { recursive: true });
+    process.on('exit', this.onExit);
+  }
+
+  get(name: string): ManagedProcess | undefined {
+    return this.processes.get(name);
+  }
+
+  names(): string[] {
+    return [...this.processes.keys()];
+  }
+
+  isRunning(name: string): boolean {
+    const managed = this.processes.get(name);
+    return managed !== undefined && managed.child.exitCode === null && managed.child.signalCode === null;
+  }
+
+  async start(spec: ProcessSpec, timeoutMs = 90_000): Promise<ManagedProcess> {
+    if (this.isRunning(spec.name)) throw new Error(`${spec.name} is already running`);
+    const child = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const managed: ManagedProcess = {
+      spec,
+      child,
+      exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    };
+    this.route(managed);
+    this.processes.set(spec.name, managed);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.isRunning(spec.name)) {
+        throw new Error(`${spec.name} exited (code ${String(child.exitCode)}) before it was ready${managed.logFile ? `; see ${managed.logFile}` : ''}`);
+      }
+      if (await spec.ready().catch(() => false)) return managed;
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`${spec.name} was not ready within ${timeoutMs} ms${managed.logFile ? `; see ${managed.logFile}` : ''}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  /** Sends a signal and waits for the exit; SIGTERM escalates to SIGKILL after graceMs. */
+  async stop(name: string, signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<void> {
+    const managed = this.processes.get(name);
+    if (!managed || !this.isRunning(name)) return;
+    managed.child.kill(signal);
+    const timer = setTimeout(() => managed.child.kill('SIGKILL'), graceMs);
+    await managed.exited;
+    clearTimeout(timer);
+  }
+
+  /** Stops everything, last started first, in groups that may stop together. */
+  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<void> {
+    const names = [...this.processes.keys()].reverse();
+    await Promise.all(names.map((name) => this.stop(name, signal, graceMs)));
+    process.off('exit', this.onExit);
+  }
+
+  private killAllNow(): void {
+    for (const managed of this.processes.values()) {
+      if (managed.child.exitCode === null && managed.child.signalCode === null) managed.child.kill('SIGKILL');
+    }
+  }
+
+  private route(managed: ManagedProcess): void {
+    const { child, spec } = managed;
+    if (this.sink.kind === 'ignore') {
+      child.stdout?.resume();
+      child.stderr?.resume();
+      return;
+    }
+    if (this.sink.kind === 'files') {
+      const path = join(this.sink.dir, `${spec.name}.log`);
+      managed.logFile = path;
+      const out: WriteStream = createWriteStream(path, { flags: 'a' });
+      child.stdout?.pipe(out, { end: false });
+      child.stderr?.pipe(out, { end: false });
+      child.once('exit', () => setTimeout(() => out.end(), 100));
+      return;
+    }
+    const color = COLORS[this.colorIndex++ % COLORS.length] ?? 0;
+    const label = process.stdout.isTTY ? `\x1b[${color}m${spec.name.padEnd(18)}|\x1b[0m ` : `${spec.name.padEnd(18)}| `;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${label}${line}\n`));
+    }
+  }
+}

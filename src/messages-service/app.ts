@@ -1,0 +1,23 @@
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import type { Logger } from '../lib/logger.js';
+import type { ReceivedMessages } from './received.js';
+
+export interface MessagesDeps {
+  instance: string;
+  logger: Logger;
+  metrics: Registry;
+  readiness: Readiness;
+  received: ReceivedMessages;
+}
+
+export function createMessagesApp(deps: MessagesDeps): Express {
+  const { instance, received } = deps;
+  const app = createHttpApp({ service: 'messages-service', ...deps, registry: deps.metrics });
+  app.get('/messages', (_req, res) => {
+    res.json({ instance, count: received.size, messages: received.list().map(({ uuid, msg }) => ({ uuid, msg })) });
+  });
+  finishHttpApp(app, deps.logger);
+  return app;
+}
