@@ -1,0 +1,81 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalTopology, facadeUrl, freePlan, url, type LocalPlan, type StartOptions } from '../../src/local/local-topology.js';
+import type { ServiceName } from '../../src/lib/topology.js';
+
+export interface TestSystem {
+  topology: LocalTopology;
+  plan: LocalPlan;
+  facade: string;
+  /** Base URLs of one service's instances. */
+  urls(service: ServiceName): string[];
+  /** Directory of the processes' log files (kept after the run for post-mortems). */
+  logDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real system (3 Hazelcast members, config-server, 3 logging, 2 messages, facade) on free
+ * ports with a cluster name of its own, logs in a temp directory. `skip` leaves services out.
+ */
+export async function startSystem(options: StartOptions = {}): Promise<TestSystem> {
+  const workDir = mkdtempSync(join(tmpdir(), 'mqlab-test-'));
+  const plan = await freePlan(workDir);
+  const logDir = join(workDir, 'logs');
+  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: 192, ...options });
+  try {
+    await topology.start();
+  } catch (err) {
+    await topology.stop('SIGKILL');
+    throw err;
+  }
+  return {
+    topology,
+    plan,
+    facade: facadeUrl(plan),
+    urls: (service) => plan.ports[service].map((port) => url(plan, port)),
+    logDir,
+    // Tests end with SIGKILL: graceful shutdown of three members would only add seconds.
+    stop: () => topology.stop('SIGKILL'),
+  };
+}
+
+export interface JsonResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export async function request<T = unknown>(target: string, init: RequestInit = {}): Promise<JsonResponse<T>> {
+  const response = await fetch(target, { ...init, signal: AbortSignal.timeout(30_000) });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: keep the text, so an assertion shows what came back.
+  }
+  return { status: response.status, body: body as T };
+}
+
+export const postJson = <T = unknown>(target: string, body: unknown, headers: Record<string, string> = {}) =>
+  request<T>(target, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+export const postForm = <T = unknown>(target: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+  request<T>(target, { method: 'POST', headers, body: new URLSearchParams(fields) });
+
+/** Polls until check returns a value (not undefined), or fails with what it last saw. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
