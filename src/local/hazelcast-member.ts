@@ -36,6 +36,8 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       '-XX:CICompilerCount=2',
       '-XX:TieredStopAtLevel=1',
       ...JAVA_OPENS,
+      // One line per log record, so the runner's name prefix labels every line.
+      '-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %5$s%6$s%n',
       `-Dhazelcast.config=${options.configFile ?? HAZELCAST_CONFIG}`,
       `-Dmqlab.cluster=${options.clusterName}`,
       `-Dmqlab.host=${options.host}`,
