@@ -13,10 +13,13 @@ const instanceUrl = z
   .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
   .transform((value) => value.replace(/\/+$/, ''));
 
-export const registrySchema = z.record(
-  z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'service names are lower-case DNS labels'),
-  z.array(instanceUrl),
-);
+const serviceName = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+export const registrySchema = z.record(z.string(), z.array(instanceUrl)).superRefine((registry, ctx) => {
+  for (const name of Object.keys(registry)) {
+    if (!serviceName.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'service names are lower-case DNS labels' });
+  }
+});
 
 export class RegistryError extends Error {
   override name = 'RegistryError';
