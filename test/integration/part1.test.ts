@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { instanceName } from '../../src/local/local-topology.js';
+import { eventually, postForm, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
+
+interface PostAnswer {
+  uuid: string;
+  msg: string;
+  status: string;
+  logging: { instance: string; url: string };
+}
+interface SetAnswer {
+  instance: string;
+  count: number;
+  messages: Array<{ uuid: string; msg: string }>;
+}
+interface FacadeAnswer {
+  logging: SetAnswer & { url: string };
+  messages: SetAnswer & { url: string };
+  partial: boolean;
+}
+
+let system: TestSystem;
+
+before(async () => {
+  system = await startSystem({ env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200' } });
+});
+
+after(async () => {
+  await system?.stop();
+});
+
+/** Every message each messages-service holds, by instance. */
+async function messagesByInstance(): Promise<Map<string, SetAnswer>> {
+  const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
+  return new Map(answers.map((answer) => [answer.body.instance, answer.body]));
+}
+
+describe('lab Part 1 on real Hazelcast members', () => {
+  const posted: PostAnswer[] = [];
+
+  before(async () => {
+    for (let i = 1; i <= 10; i += 1) {
+      // The seed's client: requests.post(url, data={"msg": ...}), a form field.
+      const answer = await postForm<PostAnswer>(`${system.facade}/facade`, { msg: `msg${i}` });
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      posted.push(answer.body);
+    }
+  });
+
+  it('answers each POST with a UUID, the text and the logging instance that stored it', () => {
+    assert.equal(new Set(posted.map((p) => p.uuid)).size, 10);
+    assert.deepEqual(posted.map((p) => p.msg), Array.from({ length: 10 }, (_, i) => `msg${i + 1}`));
+    const loggingInstances = new Set(system.plan.ports['logging-service'].map((port) => instanceName('logging-service', port)));
+    for (const answer of posted) assert.ok(loggingInstances.has(answer.logging.instance), answer.logging.instance);
+  });
+
+  it('every logging instance returns all 10, in the order they were accepted', async () => {
+    for (const base of system.urls('logging-service')) {
+      const answer = await request<SetAnswer>(`${base}/logging`);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body.messages.map((m) => m.uuid), posted.map((p) => p.uuid));
+    }
+  });
+
+  it('each logging instance logs, with its own id, every message it stored', () => {
+    for (const answer of posted) {
+      const log = readFileSync(join(system.logDir, `${answer.logging.instance}.log`), 'utf8');
+      const line = log.split('\n').find((l) => l.includes(answer.uuid) && l.includes('message stored'));
+      assert.ok(line, `no "message stored" line for ${answer.uuid} in ${answer.logging.instance}.log`);
+      assert.equal(JSON.parse(line).instance, answer.logging.instance);
+    }
+  });
+
+  it('the two messages instances together hold exactly the 10, with no overlap', async () => {
+    const wanted = new Set(posted.map((p) => p.uuid));
+    const byInstance = await eventually('all 10 consumed', async () => {
+      const sets = await messagesByInstance();
+      const total = [...sets.values()].reduce((sum, set) => sum + set.messages.filter((m) => wanted.has(m.uuid)).length, 0);
+      return total >= 10 ? sets : undefined;
+    });
+    const all = [...byInstance.values()].flatMap((set) => set.messages.map((m) => m.uuid));
+    assert.equal(all.length, 10);
+    assert.deepEqual(new Set(all), wanted);
+    assert.equal(byInstance.size, 2);
+  });
+
+  it('GET /facade joins the logging set with one messages instance set', async () => {
+    const sets = await messagesByInstance();
+    const seen = new Set<string>();
+    for (let i = 0; i < 12; i += 1) {
+      const answer = await request<FacadeAnswer>(`${system.facade}/facade`);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.partial, false);
+      assert.deepEqual(answer.body.logging.messages.map((m) => m.uuid), posted.map((p) => p.uuid));
+      const fromInstance = sets.get(answer.body.messages.instance);
+      assert.ok(fromInstance, `unknown messages instance ${answer.body.messages.instance}`);
+      assert.deepEqual(answer.body.messages.messages, fromInstance.messages);
+      seen.add(answer.body.messages.instance);
+    }
+    // 12 random picks of 2 instances both land on one with probability 2^-11.
+    assert.equal(seen.size, 2);
+  });
+});
+
+describe('deduplication by UUID', () => {
+  it('logging-service stores a UUID once: 201, then 200 for the same text, 409 for other text', async () => {
+    const logging = system.urls('logging-service');
+    const uuid = '6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b';
+    const first = await postJson<{ status: string }>(`${logging[0]}/logging`, { uuid, msg: 'once' });
+    const again = await postJson<{ status: string }>(`${logging[1]}/logging`, { uuid, msg: 'once' });
+    const other = await postJson<{ error: string }>(`${logging[2]}/logging`, { uuid, msg: 'different' });
+    assert.equal(first.status, 201);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.status, 'duplicate');
+    assert.equal(other.status, 409);
+    assert.match(other.body.error, /already stored/);
+    const all = await request<SetAnswer>(`${logging[0]}/logging`);
+    assert.equal(all.body.messages.filter((m) => m.uuid === uuid).length, 1);
+    assert.equal(all.body.messages.find((m) => m.uuid === uuid)?.msg, 'once');
+  });
+
+  it('a POST retried with the same Idempotency-Key is stored and delivered once', async () => {
+    const headers = { 'idempotency-key': `retry-${Date.now()}` };
+    const first = await postJson<PostAnswer>(`${system.facade}/facade`, { msg: 'pay once' }, headers);
+    const retry = await postJson<PostAnswer>(`${system.facade}/facade`, { msg: 'pay once' }, headers);
+    assert.equal(first.status, 201);
+    assert.equal(retry.status, 200);
+    assert.equal(retry.body.status, 'duplicate');
+    assert.equal(retry.body.uuid, first.body.uuid);
+    const conflict = await postJson<{ error: string }>(`${system.facade}/facade`, { msg: 'pay twice' }, headers);
+    assert.equal(conflict.status, 409);
+
+    // Both offers reached the queue; the consumers' claim keeps exactly one copy.
+    await eventually('the message consumed', async () => {
+      const holders = [...(await messagesByInstance()).values()].filter((set) => set.messages.some((m) => m.uuid === first.body.uuid));
+      return holders.length > 0 ? true : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const copies = [...(await messagesByInstance()).values()].flatMap((set) => set.messages.filter((m) => m.uuid === first.body.uuid));
+    assert.equal(copies.length, 1);
+  });
+});
+
+describe('bad input gets a clear 4xx with a JSON error', () => {
+  const cases: Array<{ name: string; init: RequestInit; status: number; error: RegExp }> = [
+    { name: 'empty form field', init: { method: 'POST', body: new URLSearchParams({ msg: '' }) }, status: 400, error: /must not be empty/ },
+    { name: 'no body', init: { method: 'POST' }, status: 400, error: /missing message/ },
+    { name: 'malformed JSON', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg":' }, status: 400, error: /not valid JSON/ },
+    { name: 'wrong type', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg": 42}' }, status: 400, error: /msg must be a string/ },
+    { name: 'JSON array', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '["msg"]' }, status: 400, error: /object/ },
+    { name: 'missing field', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": "x"}' }, status: 400, error: /missing "msg"/ },
+    { name: 'oversized body', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(70_000) }, status: 413, error: /too large/ },
+    { name: 'text over the length limit', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(10_001) }, status: 400, error: /at most 10000/ },
+    { name: 'unsupported content type', init: { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<msg>x</msg>' }, status: 415, error: /unsupported content type/ },
+    { name: 'bad Idempotency-Key', init: { method: 'POST', headers: { 'content-type': 'text/plain', 'idempotency-key': 'a b' }, body: 'x' }, status: 400, error: /Idempotency-Key/ },
+  ];
+  for (const { name, init, status, error } of cases) {
+    it(`POST /facade, ${name}: ${status}`, async () => {
+      const answer = await request<{ error: string }>(`${system.facade}/facade`, init);
+      assert.equal(answer.status, status, JSON.stringify(answer.body));
+      assert.match(answer.body.error, error);
+    });
+  }
+
+  it('POST /logging with a bad UUID, missing text or not JSON: 400/415', async () => {
+    const [logging] = system.urls('logging-service');
+    assert.equal((await postJson(`${logging}/logging`, { uuid: 'nope', msg: 'x' })).status, 400);
+    assert.equal((await postJson(`${logging}/logging`, { uuid: '6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5c' })).status, 400);
+    assert.equal((await request(`${logging}/logging`, { method: 'POST', body: new URLSearchParams({ msg: 'x' }) })).status, 415);
+  });
+
+  it('unknown routes and unknown services: 404 with a JSON error', async () => {
+    const unknownRoute = await request<{ error: string }>(`${system.facade}/nope`);
+    assert.equal(unknownRoute.status, 404);
+    assert.match(unknownRoute.body.error, /no route/);
+    const [config] = system.urls('config-server');
+    const unknownService = await request<{ error: string }>(`${config}/services/no-such-service`);
+    assert.equal(unknownService.status, 404);
+    assert.match(unknownService.body.error, /unknown service/);
+  });
+
+  it('nothing accepted before the bad requests was lost', async () => {
+    const [logging] = system.urls('logging-service');
+    const all = await request<SetAnswer>(`${logging}/logging`);
+    assert.ok(all.body.count >= 11);
+  });
+});
+
+describe('health, readiness and metrics', () => {
+  it('every service is alive and ready, with its checks listed', async () => {
+    for (const service of ['config-server', 'logging-service', 'messages-service', 'facade-service'] as const) {
+      for (const base of system.urls(service)) {
+        assert.equal((await request(`${base}/healthz`)).status, 200);
+        const ready = await request<{ status: string; checks: Record<string, { ok: boolean }> }>(`${base}/readyz`);
+        assert.equal(ready.status, 200, JSON.stringify(ready.body));
+        if (service !== 'config-server') assert.equal(ready.body.checks.hazelcast?.ok, true);
+      }
+    }
+  });
+
+  it('labels request durations by route template and counts messages', async () => {
+    const [logging] = system.urls('logging-service');
+    await request(`${system.facade}/nope/123`);
+    const facadeMetrics = (await request<string>(`${system.facade}/metrics`)).body;
+    assert.match(facadeMetrics, /http_request_duration_seconds_count\{[^}]*route="\/facade"[^}]*\}/);
+    assert.match(facadeMetrics, /route="unmatched"/);
+    assert.doesNotMatch(facadeMetrics, /route="\/nope\/123"/);
+    assert.match(facadeMetrics, /mqlab_messages_enqueued_total\{[^}]*\} (\d+)/);
+    assert.match(facadeMetrics, /mqlab_queue_depth\{[^}]*\} \d+/);
+    const loggingMetrics = (await request<string>(`${logging}/metrics`)).body;
+    assert.match(loggingMetrics, /mqlab_messages_logged_total\{[^}]*outcome="created"[^}]*\} \d+/);
+    const [messages] = system.urls('messages-service');
+    assert.match((await request<string>(`${messages}/metrics`)).body, /mqlab_messages_consumed_total\{[^}]*outcome="new"[^}]*\} \d+/);
+  });
+});
