@@ -3,14 +3,15 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { HttpError } from '../lib/errors.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
-import type { RegistryHolder } from './registry.js';
+import type { Registry } from './registry.js';
 
 export interface ConfigServerDeps {
   instance: string;
   logger: Logger;
   metrics: MetricsRegistry;
   readiness: Readiness;
-  registry: RegistryHolder;
+  /** What is served: undefined until a registry has been loaded. */
+  registry: { get(): Registry | undefined };
 }
 
 export function createConfigServerApp(deps: ConfigServerDeps): Express {

@@ -94,6 +94,8 @@ export class RegistryFileWatcher {
     private readonly holder: RegistryHolder,
     private readonly logger: Logger,
     private readonly intervalMs: number,
+    /** Asked before each update is applied; false skips it (another source has taken over). */
+    private readonly accept: () => boolean = () => true,
   ) {}
 
   async start(): Promise<void> {
@@ -115,6 +117,10 @@ export class RegistryFileWatcher {
     }
     if (text === this.lastText) return;
     this.lastText = text;
+    if (!this.accept()) {
+      this.logger.debug({ path: this.path, reason }, 'registry file changed; ignored, the Kubernetes API source is authoritative');
+      return;
+    }
     this.holder.update(text, `file ${this.path}`);
   }
 }
