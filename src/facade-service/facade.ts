@@ -44,6 +44,15 @@ export interface ServiceSet {
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The promise's value, or a rejection after ms (the promise itself runs on; a late offer is deduplicated downstream). */
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * POST: the message is logged first, then queued. Logging first means a message is never on the
  * queue without being in the log; if queueing then fails, the client gets 503 naming the UUID and
@@ -109,8 +118,13 @@ export class Facade {
     let lastError = '';
     for (let attempt = 0; ; attempt += 1) {
       try {
-        const queue = await this.options.queue();
-        if (await queue.offer(message)) {
+        // Bounded even when the client is not connected at all (then queue() itself waits).
+        const offered = await withTimeout(
+          this.options.queue().then((queue) => queue.offer(message)),
+          Math.max(deadline - Date.now(), 1),
+          'queue offer timed out',
+        );
+        if (offered) {
           counters.enqueued.inc();
           return;
         }

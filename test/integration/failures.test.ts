@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
+import { CLI } from '../../src/local/paths.js';
+import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
+
+interface PostAnswer {
+  uuid: string;
+  status: string;
+  logging: { instance: string };
+}
+interface SetAnswer {
+  instance: string;
+  messages: Array<{ uuid: string; msg: string }>;
+}
+
+let system: TestSystem;
+
+before(async () => {
+  system = await startSystem({ env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500' } });
+});
+
+after(async () => {
+  await system?.stop();
+});
+
+const loggingPorts = () => system.plan.ports['logging-service'];
+const post = (msg: string, headers: Record<string, string> = {}) => postJson<PostAnswer & { error?: string; logged?: boolean; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
+
+async function consumedUuids(): Promise<string[]> {
+  const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
+  return answers.flatMap((answer) => answer.body.messages.map((m) => m.uuid));
+}
+
+describe('logging-service failures', () => {
+  it('with one logging instance down, every POST still succeeds on the others', async () => {
+    const [downPort] = loggingPorts();
+    assert.ok(downPort);
+    await system.topology.group.stop(instanceName('logging-service', downPort), 'SIGKILL');
+    const down = instanceName('logging-service', downPort);
+    for (let i = 0; i < 20; i += 1) {
+      const answer = await post(`one-down-${i}`);
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      assert.notEqual(answer.body.logging.instance, down);
+    }
+    const metrics = (await request<string>(`${system.facade}/metrics`)).body;
+    // 20 random first picks among 3 all avoiding the dead one has probability (2/3)^20.
+    assert.match(metrics, /mqlab_logging_retries_total\{[^}]*\} [1-9]\d*/);
+  });
+
+  it('with every logging instance down, POST answers 503 with a JSON error and nothing is queued', async () => {
+    for (const port of loggingPorts()) await system.topology.group.stop(instanceName('logging-service', port), 'SIGKILL');
+    const answer = await post('nowhere to go');
+    assert.equal(answer.status, 503);
+    assert.match(answer.body.error ?? '', /no logging-service instance could store the message/);
+    assert.equal(answer.body.logged, false);
+    const uuid = answer.body.uuid;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.ok(!(await consumedUuids()).includes(uuid));
+  });
+
+  it('recovers once logging instances are back', async () => {
+    await system.topology.startService('logging-service');
+    const answer = await post('back again');
+    assert.equal(answer.status, 201);
+  });
+});
+
+describe('config-server: reload and outage', () => {
+  const [config] = [() => system.urls('config-server')[0] ?? ''];
+
+  it('serves an edited registry without a restart, and the facade follows it', async () => {
+    const registry = registryFor(system.plan);
+    const kept = registry['logging-service']?.slice(0, 1) ?? [];
+    writeFileSync(system.topology.registryFile, JSON.stringify({ ...registry, 'logging-service': kept }));
+    await eventually('config-server serves the new list', async () => {
+      const answer = await request<string[]>(`${config()}/services/logging-service`);
+      return answer.body.length === 1 ? true : undefined;
+    }, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+    const only = instanceName('logging-service', loggingPorts()[0] ?? 0);
+    for (let i = 0; i < 8; i += 1) {
+      const answer = await post(`reloaded-${i}`);
+      assert.equal(answer.status, 201);
+      assert.equal(answer.body.logging.instance, only);
+    }
+  });
+
+  it('keeps the last good registry when the file is broken', async () => {
+    writeFileSync(system.topology.registryFile, '{"logging-service": ["http://');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const answer = await request<string[]>(`${config()}/services/logging-service`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.length, 1);
+    assert.equal((await request(`${config()}/readyz`)).status, 200);
+    system.topology.writeRegistry();
+    await eventually('the full registry is back', async () => ((await request<string[]>(`${config()}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+  });
+
+  it('the facade keeps serving from its last lists while config-server is down', async () => {
+    const configPort = system.plan.ports['config-server'][0] ?? 0;
+    await system.topology.group.stop(instanceName('config-server', configPort), 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    for (let i = 0; i < 5; i += 1) assert.equal((await post(`config-down-${i}`)).status, 201);
+    assert.equal((await request(`${system.facade}/facade`)).status, 200);
+    await system.topology.startService('config-server');
+  });
+});
+
+describe('messages-service outage and shutdown', () => {
+  it('while no messages-service runs, POSTs are queued and GET /facade answers the logging set marked partial', async () => {
+    await system.topology.stopService('messages-service', undefined, 'SIGTERM');
+    const uuids: string[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      const answer = await post(`waiting-${i}`);
+      assert.equal(answer.status, 201);
+      uuids.push(answer.body.uuid);
+    }
+    const answer = await request<{ partial: boolean; logging: { messages: unknown[] }; messages: { error: string } }>(`${system.facade}/facade`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.partial, true);
+    assert.match(answer.body.messages.error, /no messages-service instance answered/);
+    assert.ok(answer.body.logging.messages.length >= 10);
+
+    await system.topology.startService('messages-service');
+    const consumed = await eventually('the waiting messages consumed', async () => {
+      const all = await consumedUuids();
+      return uuids.every((uuid) => all.includes(uuid)) ? all : undefined;
+    });
+    assert.equal(consumed.filter((uuid) => uuids.includes(uuid)).length, 10);
+  });
+
+  it('SIGTERM stops a messages-service cleanly; the other takes everything after', async () => {
+    const [first, second] = system.plan.ports['messages-service'];
+    assert.ok(first && second);
+    const name = instanceName('messages-service', first);
+    const managed = system.topology.group.get(name);
+    assert.ok(managed);
+    const started = Date.now();
+    managed.child.kill('SIGTERM');
+    assert.equal(await managed.exited, 0);
+    assert.ok(Date.now() - started < 10_000);
+    const uuids: string[] = [];
+    for (let i = 0; i < 6; i += 1) uuids.push((await post(`after-stop-${i}`)).body.uuid);
+    await eventually('the other instance has them all', async () => {
+      const answer = await request<SetAnswer>(`${url(system.plan, second)}/messages`);
+      return uuids.every((uuid) => answer.body.messages.some((m) => m.uuid === uuid)) ? true : undefined;
+    });
+    await system.topology.startService('messages-service', [first]);
+  });
+});
+
+describe('the queue step failing after logging succeeded', () => {
+  it('answers 503 saying the message was logged, and a retry with the same Idempotency-Key completes it once', async () => {
+    // A facade that can reach the logging-services but never the Hazelcast cluster.
+    const port = await freePort();
+    const spec = system.topology.serviceSpec('facade-service', port);
+    spec.name = 'facade-without-cluster';
+    spec.env = { ...spec.env, HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' };
+    spec.ready = async () => (await request(`${url(system.plan, port)}/healthz`)).status === 200;
+    await system.topology.group.start(spec);
+    try {
+      const headers = { 'idempotency-key': `queue-down-${Date.now()}` };
+      const failed = await postJson<{ error: string; uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'half done' }, headers);
+      assert.equal(failed.status, 503);
+      assert.equal(failed.body.logged, true);
+      assert.equal(failed.body.queued, false);
+      assert.match(failed.body.error, /retry with the same Idempotency-Key/);
+      assert.equal((await request(`${url(system.plan, port)}/readyz`)).status, 503);
+
+      const retried = await post('half done', headers);
+      assert.equal(retried.status, 200);
+      assert.equal(retried.body.uuid, failed.body.uuid);
+      await eventually('the message delivered', async () => ((await consumedUuids()).includes(failed.body.uuid) ? true : undefined));
+      assert.equal((await consumedUuids()).filter((uuid) => uuid === failed.body.uuid).length, 1);
+    } finally {
+      await system.topology.group.stop('facade-without-cluster', 'SIGKILL');
+    }
+  });
+});
+
+describe('settings are validated at start', () => {
+  it('a bad value stops the service with exit code 2 and a message naming the flag and variable', () => {
+    const result = spawnSync(process.execPath, [CLI, 'facade', '--port', 'abc'], { encoding: 'utf8', env: { ...process.env, CONFIG_SERVER_URL: 'not a url' } });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--port \/ PORT \(from --port\) = "abc"/);
+    assert.match(result.stderr, /--config-server-url \/ CONFIG_SERVER_URL/);
+  });
+
+  it('an unknown command is refused with the list of commands', () => {
+    const result = spawnSync(process.execPath, [CLI, 'nope'], { encoding: 'utf8' });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /unknown command: nope/);
+    assert.match(result.stderr, /facade/);
+  });
+});
