@@ -1,0 +1,181 @@
+{{/* Base of every object name: the release name unless overridden. */}}
+{{- define "mqlab.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* <base>-<component>. Call with (dict "root" $ "component" "logging"). */}}
+{{- define "mqlab.componentName" -}}
+{{- printf "%s-%s" (include "mqlab.fullname" .root) .component -}}
+{{- end -}}
+
+{{- define "mqlab.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select one component's pods; never change them (selectors are immutable). */}}
+{{- define "mqlab.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "mqlab.labels" -}}
+{{ include "mqlab.selectorLabels" . }}
+app.kubernetes.io/part-of: mqlab
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ include "mqlab.chart" .root }}
+{{- end -}}
+
+{{- define "mqlab.namespace" -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+
+{{/* <name>.<namespace>.svc.<clusterDomain> */}}
+{{- define "mqlab.svcDomain" -}}
+{{- printf "%s.svc.%s" .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{- define "mqlab.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* Every member's stable DNS name and port, comma-separated (the clients' HAZELCAST_MEMBERS). */}}
+{{- define "mqlab.hazelcastMembers" -}}
+{{- $name := include "mqlab.componentName" (dict "root" . "component" "hazelcast") -}}
+{{- $domain := include "mqlab.svcDomain" . -}}
+{{- $members := list -}}
+{{- range $i := until (int .Values.hazelcast.replicas) -}}
+{{- $members = append $members (printf "%s-%d.%s.%s:%d" $name $i $name $domain (int $.Values.hazelcast.port)) -}}
+{{- end -}}
+{{- join "," $members -}}
+{{- end -}}
+
+{{/* Base URLs of a StatefulSet's pods through its headless Service. (dict "root" $ "component" "logging" "values" .Values.logging) */}}
+{{- define "mqlab.instanceUrls" -}}
+{{- $name := include "mqlab.componentName" (dict "root" .root "component" .component) -}}
+{{- $domain := include "mqlab.svcDomain" .root -}}
+{{- $urls := list -}}
+{{- range $i := until (int .values.replicas) -}}
+{{- $urls = append $urls (printf "http://%s-%d.%s.%s:%d" $name $i $name $domain (int $.values.port)) -}}
+{{- end -}}
+{{- toJson $urls -}}
+{{- end -}}
+
+{{/* The registry config-server serves: service name -> base URLs, from the replica counts. */}}
+{{- define "mqlab.registry" -}}
+{
+  "logging-service": {{ include "mqlab.instanceUrls" (dict "root" . "component" "logging" "values" .Values.logging) }},
+  "messages-service": {{ include "mqlab.instanceUrls" (dict "root" . "component" "messages" "values" .Values.messages) }}
+}
+{{- end -}}
+
+{{- define "mqlab.rbacEnabled" -}}
+{{- if or (eq .Values.configServer.registrySource "api") (eq .Values.configServer.registrySource "endpointslices") -}}true{{- end -}}
+{{- end -}}
+
+{{/* Pod annotations for annotation-based Prometheus scraping. (dict "root" $ "port" 8080) */}}
+{{- define "mqlab.scrapeAnnotations" -}}
+{{- if .root.Values.metrics.scrapeAnnotations -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}
+
+{{/* Environment every service container has. (dict "root" $ "port" 8080) */}}
+{{- define "mqlab.commonEnv" -}}
+- name: PORT
+  value: {{ .port | quote }}
+- name: LOG_LEVEL
+  value: {{ .root.Values.logLevel | quote }}
+- name: SHUTDOWN_DELAY_MS
+  value: {{ mul (int .root.Values.probes.readiness.periodSeconds) 1000 | quote }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{/* Environment of every Hazelcast client. */}}
+{{- define "mqlab.hazelcastEnv" -}}
+- name: HAZELCAST_MEMBERS
+  value: {{ include "mqlab.hazelcastMembers" . | quote }}
+- name: HAZELCAST_CLUSTER_NAME
+  value: {{ .Values.hazelcast.clusterName | quote }}
+{{- end -}}
+
+{{- define "mqlab.extraEnv" -}}
+{{- range $name, $value := . }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Probes on /healthz and /readyz of the port named http. */}}
+{{- define "mqlab.probes" -}}
+startupProbe:
+  httpGet: { path: /healthz, port: http }
+  periodSeconds: {{ .Values.probes.startup.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.startup.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.startup.failureThreshold }}
+livenessProbe:
+  httpGet: { path: /healthz, port: http }
+  periodSeconds: {{ .Values.probes.liveness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.liveness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.liveness.failureThreshold }}
+readinessProbe:
+  httpGet: { path: /readyz, port: http }
+  periodSeconds: {{ .Values.probes.readiness.periodSeconds }}
+  timeoutSeconds: {{ .Values.probes.readiness.timeoutSeconds }}
+  failureThreshold: {{ .Values.probes.readiness.failureThreshold }}
+{{- end -}}
+
+{{/* The pod spec parts every service shares (security, /tmp, pull secrets). */}}
+{{- define "mqlab.podCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+{{- end -}}
+
+{{/*
+One service container. (dict "root" $ "component" "logging" "command" "logging" "values" .Values.logging "env" <yaml list> "mounts" <yaml list>)
+*/}}
+{{- define "mqlab.serviceContainer" -}}
+- name: {{ .component }}
+  image: {{ include "mqlab.image" .root | quote }}
+  imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+  # The image's ENTRYPOINT is ["node", "dist/src/cli.js"]; the argument picks the service.
+  args: [{{ .command | quote }}]
+  ports:
+    - name: http
+      containerPort: {{ .values.port }}
+      protocol: TCP
+  env:
+    {{- include "mqlab.commonEnv" (dict "root" .root "port" .values.port) | nindent 4 }}
+    {{- with .env }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with .values.env }}
+    {{- include "mqlab.extraEnv" . | trim | nindent 4 }}
+    {{- end }}
+  {{- include "mqlab.probes" .root | nindent 2 }}
+  resources:
+    {{- toYaml .values.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .root.Values.containerSecurityContext | nindent 4 }}
+  volumeMounts:
+    - name: tmp
+      mountPath: /tmp
+    {{- with .mounts }}
+    {{- . | nindent 4 }}
+    {{- end }}
+{{- end -}}
