@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every service: the argument picks which one runs (facade, logging, messages,
+# config-server), exactly as `node dist/src/cli.js <service>` does locally. The services share
+# all their code and dependencies, so one image is built, pushed and scanned once, every pod of
+# a release runs the same bits, and the Helm chart only changes the argument. (Per-service
+# targets would save nothing: each would hold the same node_modules.)
+#
+# Node 24 is the LTS line the project runs on (the test suite also runs on it, via the npm
+# package node@24); Node 20 is past its end of life.
+
+# --- builder: all dependencies, compile the TypeScript to dist/ ---------------------------
+FROM node:24-slim AS builder
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.json
+
+# --- prod-deps: production dependencies only (no TypeScript, no test tools) ----------------
+FROM node:24-slim AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force
+
+# --- runtime: node, the compiled code and production node_modules, nothing else -------------
+FROM node:24-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and only readable by the service user: the code cannot be changed at run time
+# (the chart also mounts the root filesystem read-only).
+COPY package.json ./
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=builder /app/dist/src ./dist/src
+# A numeric, non-root user, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
+EXPOSE 8080 8081 8082 8888
+# Exec form: node is PID 1 and receives SIGTERM itself (no shell in between), so each
+# service's graceful shutdown (unready, drain, leave Hazelcast) runs on `kubectl delete pod`.
+ENTRYPOINT ["node", "dist/src/cli.js"]
+CMD ["facade"]
