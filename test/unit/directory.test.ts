@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import got from 'got';
+import { pino } from 'pino';
+import { createConfigServerApp } from '../../src/config-server/app.js';
+import { RegistryHolder } from '../../src/config-server/registry.js';
+import { ServiceDirectory, pickRandom } from '../../src/facade-service/directory.js';
+import { HttpError } from '../../src/lib/errors.js';
+import { Readiness } from '../../src/lib/http.js';
+import { createRegistry } from '../../src/lib/metrics.js';
+
+const silent = pino({ level: 'silent' });
+
+describe('pickRandom', () => {
+  it('never picks an excluded item, and gives up when all are excluded', () => {
+    const items = ['a', 'b', 'c'];
+    for (let i = 0; i < 50; i += 1) assert.notEqual(pickRandom(items, new Set(['b'])), 'b');
+    assert.equal(pickRandom(items, new Set(items)), undefined);
+    assert.equal(pickRandom([], new Set()), undefined);
+  });
+
+  it('spreads over every candidate', () => {
+    assert.equal(pickRandom(['a', 'b', 'c'], new Set(), () => 0), 'a');
+    assert.equal(pickRandom(['a', 'b', 'c'], new Set(), () => 0.99), 'c');
+    assert.equal(pickRandom(['a', 'b', 'c'], new Set(['a']), () => 0), 'b');
+  });
+});
+
+describe('ServiceDirectory against a real config-server app', () => {
+  let server: Server;
+  let base: string;
+  const holder = new RegistryHolder(silent);
+  let now = 0;
+
+  before(async () => {
+    holder.set({ 'logging-service': ['http://l:1', 'http://l:2'] }, 'test');
+    const app = createConfigServerApp({ instance: 'config-test', logger: silent, metrics: createRegistry('config-server'), readiness: new Readiness(), registry: holder });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const address = server.address();
+    assert.ok(address && typeof address === 'object');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  const http = got.extend({ timeout: { request: 1000 }, retry: { limit: 0 } });
+
+  it('caches a list for its TTL, then asks again', async () => {
+    const directory = new ServiceDirectory(http, base, 1000, silent, () => now);
+    assert.deepEqual(await directory.instances('logging-service'), ['http://l:1', 'http://l:2']);
+    holder.set({ 'logging-service': ['http://l:3'] }, 'test');
+    assert.deepEqual(await directory.instances('logging-service'), ['http://l:1', 'http://l:2']);
+    now += 1001;
+    assert.deepEqual(await directory.instances('logging-service'), ['http://l:3']);
+    assert.equal(directory.hasLoaded(['logging-service']), true);
+    assert.equal(directory.hasLoaded(['messages-service']), false);
+  });
+
+  it('answers 503 for a service config-server does not know, when nothing is cached', async () => {
+    const directory = new ServiceDirectory(http, base, 1000, silent, () => now);
+    await assert.rejects(directory.instances('messages-service'), (err: unknown) => err instanceof HttpError && err.status === 503);
+  });
+
+  it('keeps serving the last list when config-server is gone', async () => {
+    const directory = new ServiceDirectory(http, base, 10, silent, () => now);
+    const before = await directory.instances('logging-service');
+    const gone = new ServiceDirectory(http, 'http://127.0.0.1:1', 10, silent, () => now);
+    await assert.rejects(gone.instances('logging-service'), (err: unknown) => err instanceof HttpError && err.status === 503);
+    // Same directory, config-server now unreachable: swap the URL by closing the server.
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    now += 100;
+    assert.deepEqual(await directory.instances('logging-service'), before);
+  });
+});
