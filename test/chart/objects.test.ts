@@ -1,0 +1,355 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse as parseYaml } from 'yaml';
+import { HAZELCAST, SERVICES, defaultPort, type ServiceName } from '../../src/lib/topology.js';
+import { parseRegistry } from '../../src/config-server/registry.js';
+import { settingsSpec as facadeSettings } from '../../src/facade-service/main.js';
+import { settingsSpec as loggingSettings } from '../../src/logging-service/main.js';
+import { settingsSpec as messagesSettings } from '../../src/messages-service/main.js';
+import { settingsSpec as configServerSettings } from '../../src/config-server/main.js';
+import type { SettingsSpec } from '../../src/lib/settings.js';
+import {
+  NAMESPACE,
+  RELEASE,
+  SCENARIOS,
+  configMap,
+  container,
+  envOf,
+  envValue,
+  find,
+  matches,
+  readText,
+  render,
+  services,
+  validateAll,
+  workload,
+  workloads,
+  type K8sObject,
+  type Values,
+  type Workload,
+} from './chart.js';
+
+const DOMAIN = `${NAMESPACE}.svc.cluster.local`;
+const name = (component: string) => `${RELEASE}-${component}`;
+
+/** Chart component of each service in src/lib/topology.ts, and the values key holding its settings. */
+const COMPONENTS: Record<ServiceName, { component: string; valuesKey: string; settings: SettingsSpec; kind: 'Deployment' | 'StatefulSet' }> = {
+  'facade-service': { component: 'facade', valuesKey: 'facade', settings: facadeSettings, kind: 'Deployment' },
+  'config-server': { component: 'config-server', valuesKey: 'configServer', settings: configServerSettings, kind: 'Deployment' },
+  'logging-service': { component: 'logging', valuesKey: 'logging', settings: loggingSettings, kind: 'StatefulSet' },
+  'messages-service': { component: 'messages', valuesKey: 'messages', settings: messagesSettings, kind: 'StatefulSet' },
+};
+
+/**
+ * Variables of the config-server's Kubernetes registry modes (the contract with its code), set by
+ * the chart in api/endpointslices mode; allowed even while config-server's settings lack them.
+ */
+const CONFIG_SERVER_CONTRACT = ['REGISTRY_CONFIGMAP', 'REGISTRY_CONFIGMAP_KEY', 'REGISTRY_ENDPOINTSLICES', 'REGISTRY_ENDPOINTSLICE_SERVICES', 'POD_NAMESPACE'];
+/** Read by every service (instance id) or set for the downward API's sake. */
+const ALWAYS_ALLOWED = ['POD_NAME', 'POD_NAMESPACE'];
+
+interface DefaultValues {
+  facade: { replicas: number; port: number };
+  configServer: { replicas: number; port: number };
+  logging: { replicas: number; port: number };
+  messages: { replicas: number; port: number };
+  hazelcast: { replicas: number; clusterName: string; queueName: string; mapName: string; claimMapName: string; backupCount: number; port: number };
+  probes: { readiness: { periodSeconds: number } };
+}
+const VALUES = parseYaml(readText('helm/mqlab/values.yaml')) as DefaultValues;
+
+function numberValue(values: Values, key: string, fallback: number): number {
+  const value = values[key];
+  return typeof value === 'number' ? value : fallback;
+}
+
+function memberList(replicas: number): string {
+  return Array.from({ length: replicas }, (_, i) => `${name('hazelcast')}-${i}.${name('hazelcast')}.${DOMAIN}:5701`).join(',');
+}
+
+test('values.yaml replica counts, ports and names are those of src/lib/topology.ts', () => {
+  for (const [service, { valuesKey }] of Object.entries(COMPONENTS) as Array<[ServiceName, (typeof COMPONENTS)[ServiceName]]>) {
+    const values = VALUES[valuesKey as keyof DefaultValues] as { replicas: number; port: number };
+    assert.equal(values.replicas, SERVICES[service].ports.length, `${valuesKey}.replicas`);
+    assert.equal(values.port, defaultPort(service), `${valuesKey}.port`);
+  }
+  assert.equal(VALUES.hazelcast.replicas, HAZELCAST.ports.length);
+  assert.equal(VALUES.hazelcast.port, HAZELCAST.ports[0]);
+  assert.equal(VALUES.hazelcast.clusterName, HAZELCAST.clusterName);
+  assert.equal(VALUES.hazelcast.queueName, HAZELCAST.queueName);
+  assert.equal(VALUES.hazelcast.mapName, HAZELCAST.mapName);
+  assert.equal(VALUES.hazelcast.claimMapName, messagesSettings.claimMapName.default);
+  assert.equal(VALUES.hazelcast.backupCount, 1);
+  // The seed's replica counts, as the issue asks: facade 1, config-server 1, logging 3, messages 2, hazelcast 3.
+  assert.deepEqual([VALUES.facade.replicas, VALUES.configServer.replicas, VALUES.logging.replicas, VALUES.messages.replicas, VALUES.hazelcast.replicas], [1, 1, 3, 2, 3]);
+});
+
+for (const [scenario, values] of Object.entries(SCENARIOS)) {
+  test(`rendered objects are valid and wired: ${scenario}`, async (t) => {
+    const objects = render(values);
+    const replicas = {
+      facade: numberValue(values, 'facade.replicas', VALUES.facade.replicas),
+      'config-server': numberValue(values, 'configServer.replicas', VALUES.configServer.replicas),
+      logging: numberValue(values, 'logging.replicas', VALUES.logging.replicas),
+      messages: numberValue(values, 'messages.replicas', VALUES.messages.replicas),
+      hazelcast: numberValue(values, 'hazelcast.replicas', VALUES.hazelcast.replicas),
+    };
+    const mode = typeof values['configServer.registrySource'] === 'string' ? values['configServer.registrySource'] : 'file';
+
+    await t.test('every object passes the Kubernetes schema, with no unknown field', async () => {
+      assert.deepEqual(await validateAll(objects), []);
+      for (const object of objects) if (object.kind !== 'Pod') assert.equal(object.metadata.namespace, NAMESPACE, `${object.kind}/${object.metadata.name} namespace`);
+    });
+
+    await t.test('workloads: kinds, replicas, selectors match their own pods only', () => {
+      const all = workloads(objects);
+      assert.deepEqual(all.map((w) => `${w.kind}/${w.metadata.name}`).sort(), [
+        `Deployment/${name('config-server')}`,
+        `Deployment/${name('facade')}`,
+        `StatefulSet/${name('hazelcast')}`,
+        `StatefulSet/${name('logging')}`,
+        `StatefulSet/${name('messages')}`,
+      ]);
+      for (const [component, count] of Object.entries(replicas)) assert.equal(workload(objects, name(component)).spec.replicas, count, `${component} replicas`);
+      for (const w of all) {
+        assert.ok(matches(w.spec.selector.matchLabels, w.spec.template.metadata.labels), `${w.metadata.name}: selector does not match its pod labels`);
+        for (const other of all) {
+          if (other !== w) assert.ok(!matches(w.spec.selector.matchLabels, other.spec.template.metadata.labels), `${w.metadata.name} selects ${other.metadata.name}'s pods`);
+        }
+      }
+    });
+
+    await t.test('Services select exactly one workload and reach a named container port', () => {
+      for (const service of services(objects)) {
+        const targets = workloads(objects).filter((w) => matches(service.spec.selector, w.spec.template.metadata.labels));
+        assert.equal(targets.length, 1, `Service ${service.metadata.name} selects ${targets.length} workloads`);
+        const target = targets[0] as Workload;
+        for (const port of service.spec.ports) {
+          const containerPorts = target.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+          assert.ok(containerPorts.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort), `${service.metadata.name}:${port.port} targets no container port`);
+        }
+      }
+      for (const sts of workloads(objects).filter((w) => w.kind === 'StatefulSet')) {
+        const governing = find(objects, 'Service', sts.spec.serviceName ?? '');
+        assert.equal((governing as unknown as { spec: { clusterIP?: string } }).spec.clusterIP, 'None', `${sts.metadata.name}'s governing Service is headless`);
+      }
+    });
+
+    await t.test('Service ports are the services\' default ports from src/lib/topology.ts', () => {
+      for (const [service, { component }] of Object.entries(COMPONENTS) as Array<[ServiceName, (typeof COMPONENTS)[ServiceName]]>) {
+        const svc = services(objects).find((s) => s.metadata.name === name(component));
+        assert.ok(svc, `Service ${name(component)}`);
+        assert.deepEqual(svc.spec.ports.map((p) => p.port), [defaultPort(service)], `${component} Service port`);
+        assert.equal(container(workload(objects, name(component))).ports?.[0]?.containerPort, defaultPort(service));
+        assert.equal(envValue(container(workload(objects, name(component))), 'PORT'), String(defaultPort(service)));
+      }
+      assert.equal(find(objects, 'Service', name('facade')) && services(objects).find((s) => s.metadata.name === name('facade'))?.spec.ports[0]?.port, 8080);
+      assert.equal(services(objects).find((s) => s.metadata.name === name('config-server'))?.spec.ports[0]?.port, 8888);
+    });
+
+    await t.test('service containers: the right command, known settings, probes, hardening, resources', () => {
+      const readinessPeriod = VALUES.probes.readiness.periodSeconds;
+      for (const [service, { component, settings }] of Object.entries(COMPONENTS) as Array<[ServiceName, (typeof COMPONENTS)[ServiceName]]>) {
+        const w = workload(objects, name(component));
+        assert.equal(w.kind, COMPONENTS[service].kind);
+        const c = container(w);
+        assert.equal(c.command, undefined, `${component}: uses the image's ENTRYPOINT`);
+        assert.deepEqual(c.args, [SERVICES[service].command], `${component} args`);
+        const known = new Set([...Object.values(settings).map((s) => s.env), ...ALWAYS_ALLOWED, ...(service === 'config-server' ? CONFIG_SERVER_CONTRACT : [])]);
+        for (const variable of c.env ?? []) assert.ok(known.has(variable.name), `${component}: ${variable.name} is not a setting of ${service}`);
+        const env = envOf(c);
+        assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+        assert.equal(env.get('SHUTDOWN_DELAY_MS')?.value, String(readinessPeriod * 1000), `${component}: shutdown delay = one readiness period`);
+        assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
+        assert.equal(c.readinessProbe?.periodSeconds, readinessPeriod);
+        assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
+        assert.equal(c.startupProbe?.httpGet?.path, '/healthz');
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) assert.equal(probe?.httpGet?.port, 'http');
+        assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory && c.resources.limits?.memory, `${component} resources`);
+        assertHardened(w, c.securityContext);
+        assert.ok((w.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000 > readinessPeriod * 1000, 'grace period covers the shutdown delay');
+        const annotations = w.spec.template.metadata.annotations ?? {};
+        if (values['metrics.scrapeAnnotations'] === false) {
+          assert.equal(annotations['prometheus.io/scrape'], undefined);
+        } else {
+          assert.equal(annotations['prometheus.io/scrape'], 'true');
+          assert.equal(annotations['prometheus.io/port'], String(defaultPort(service)));
+          assert.equal(annotations['prometheus.io/path'], '/metrics');
+        }
+        if (SERVICES[service].usesHazelcast) {
+          assert.equal(env.get('HAZELCAST_MEMBERS')?.value, memberList(replicas.hazelcast), `${component}: every member's stable DNS name`);
+          assert.equal(env.get('HAZELCAST_CLUSTER_NAME')?.value, HAZELCAST.clusterName);
+        }
+      }
+      assert.equal(envValue(container(workload(objects, name('facade'))), 'CONFIG_SERVER_URL'), `http://${name('config-server')}.${DOMAIN}:8888`);
+    });
+
+    await t.test('Hazelcast: StatefulSet of the official image, hazelcast.yaml from the ConfigMap, backups, health, graceful shutdown', () => {
+      const sts = workload(objects, name('hazelcast'));
+      assert.equal(sts.kind, 'StatefulSet');
+      const c = container(sts);
+      assert.equal(c.image, `hazelcast/hazelcast:${HAZELCAST.version}`);
+      assert.equal(c.ports?.find((p) => p.name === 'hazelcast')?.containerPort, 5701);
+      assert.equal(c.readinessProbe?.httpGet?.path, '/hazelcast/health/ready');
+      assert.equal(c.readinessProbe?.httpGet?.port, 'hazelcast');
+      assertHardened(sts, c.securityContext);
+      const headless = services(objects).find((s) => s.metadata.name === sts.spec.serviceName);
+      assert.equal(headless?.spec.clusterIP, 'None');
+      assert.equal(headless?.spec.publishNotReadyAddresses, true, 'members find each other before they are ready');
+
+      const javaOpts = envValue(c, 'JAVA_OPTS') ?? '';
+      const configPath = /-Dhazelcast\.config=(\S+)/.exec(javaOpts)?.[1];
+      assert.ok(configPath, 'JAVA_OPTS names the config file');
+      const mountDir = configPath.slice(0, configPath.lastIndexOf('/'));
+      const mount = c.volumeMounts?.find((m) => m.mountPath === mountDir);
+      const volume = sts.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
+      assert.ok(volume?.configMap, `${mountDir} is a ConfigMap volume`);
+      const hz = parseYaml(configMap(objects, volume.configMap.name).data[configPath.slice(mountDir.length + 1)] ?? '') as {
+        hazelcast: {
+          'cluster-name': string;
+          properties: Record<string, unknown>;
+          network: { join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } }; 'rest-api': { enabled: boolean; 'endpoint-groups': { HEALTH_CHECK: { enabled: boolean } } } };
+          queue: Record<string, { 'backup-count': number }>;
+          map: Record<string, { 'backup-count': number }>;
+        };
+      };
+      const backups = numberValue(values, 'hazelcast.backupCount', 1);
+      assert.equal(hz.hazelcast['cluster-name'], HAZELCAST.clusterName);
+      assert.equal(hz.hazelcast.queue[HAZELCAST.queueName]?.['backup-count'], backups);
+      assert.equal(hz.hazelcast.map[HAZELCAST.mapName]?.['backup-count'], backups);
+      assert.equal(hz.hazelcast.map['messages-claims']?.['backup-count'], backups);
+      assert.equal(hz.hazelcast.map.default?.['backup-count'], backups);
+      assert.equal(hz.hazelcast.properties['hazelcast.heartbeat.interval.seconds'], 1);
+      assert.equal(hz.hazelcast.properties['hazelcast.max.no.heartbeat.seconds'], 5);
+      assert.equal(hz.hazelcast.properties['hazelcast.shutdownhook.policy'], 'GRACEFUL');
+      const maxWait = hz.hazelcast.properties['hazelcast.graceful.shutdown.max.wait'];
+      assert.equal(typeof maxWait, 'number');
+      assert.ok((sts.spec.template.spec.terminationGracePeriodSeconds ?? 30) > (maxWait as number), 'the pod outlives the graceful shutdown');
+      assert.equal(hz.hazelcast.network.join.kubernetes.enabled, true);
+      assert.equal(hz.hazelcast.network.join.kubernetes['service-dns'], `${sts.spec.serviceName}.${DOMAIN}`, 'DNS discovery through the headless Service (no RBAC)');
+      assert.equal(hz.hazelcast.network.join.multicast.enabled, false);
+      assert.equal(hz.hazelcast.network['rest-api']['endpoint-groups'].HEALTH_CHECK.enabled, true);
+      assert.match(sts.spec.template.metadata.annotations?.['checksum/config'] ?? '', /^[0-9a-f]{64}$/, 'a config change rolls the members');
+
+      const pdb = find(objects, 'PodDisruptionBudget', name('hazelcast')) as K8sObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+      assert.equal(pdb.spec.maxUnavailable, 1);
+      assert.ok(matches(pdb.spec.selector.matchLabels, sts.spec.template.metadata.labels));
+    });
+
+    await t.test('config-server\'s registry is rendered from the replica counts and is valid for config-server', () => {
+      const registry = parseRegistry(configMap(objects, name('registry')).data['services.json'] ?? '');
+      const urls = (component: string, count: number, port: number) => Array.from({ length: count }, (_, i) => `http://${name(component)}-${i}.${name(component)}.${DOMAIN}:${port}`);
+      assert.deepEqual(registry, {
+        'logging-service': urls('logging', replicas.logging, defaultPort('logging-service')),
+        'messages-service': urls('messages', replicas.messages, defaultPort('messages-service')),
+      });
+      // Each URL's host is a pod of the StatefulSet through its governing Service.
+      for (const component of ['logging', 'messages']) assert.equal(workload(objects, name(component)).spec.serviceName, name(component));
+    });
+
+    await t.test(`RBAC: ${mode === 'file' ? 'none in file mode' : `least privilege for ${mode} mode`}`, () => {
+      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+      const configServer = workload(objects, name('config-server'));
+      const env = envOf(container(configServer));
+      for (const w of workloads(objects)) if (w !== configServer || mode === 'file') assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
+      if (mode === 'file') {
+        assert.deepEqual(rbac.map((o) => o.kind), []);
+        assert.equal(configServer.spec.template.spec.serviceAccountName, undefined);
+        const file = env.get('REGISTRY_FILE')?.value ?? '';
+        const mount = container(configServer).volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
+        const volume = configServer.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
+        assert.equal(volume?.configMap?.name, name('registry'));
+        assert.deepEqual(volume.configMap.items, [{ key: 'services.json', path: file.slice((mount?.mountPath.length ?? 0) + 1) }]);
+        return;
+      }
+      assert.deepEqual(rbac.map((o) => o.kind).sort(), ['Role', 'RoleBinding', 'ServiceAccount']);
+      const account = find(objects, 'ServiceAccount', name('config-server'));
+      assert.equal(configServer.spec.template.spec.serviceAccountName, account.metadata.name);
+      const binding = find(objects, 'RoleBinding', name('config-server')) as K8sObject & { roleRef: { kind: string; name: string }; subjects: Array<{ kind: string; name: string; namespace: string }> };
+      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: name('config-server') });
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: account.metadata.name, namespace: NAMESPACE }]);
+      const role = find(objects, 'Role', name('config-server')) as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
+      for (const rule of role.rules) for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch'].includes(verb), `read-only: ${verb}`);
+      assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+      assert.equal(env.get('REGISTRY_FILE'), undefined);
+      if (mode === 'api') {
+        assert.deepEqual(role.rules, [
+          { apiGroups: [''], resources: ['configmaps'], resourceNames: [name('registry')], verbs: ['get'] },
+          { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
+        ]);
+        assert.equal(env.get('REGISTRY_CONFIGMAP')?.value, configMap(objects, name('registry')).metadata.name);
+        assert.ok(configMap(objects, name('registry')).data[env.get('REGISTRY_CONFIGMAP_KEY')?.value ?? ''], 'the key exists in the ConfigMap');
+      } else {
+        assert.deepEqual(role.rules, [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }]);
+        assert.equal(env.get('REGISTRY_ENDPOINTSLICES')?.value, 'true');
+        const pairs = (env.get('REGISTRY_ENDPOINTSLICE_SERVICES')?.value ?? '').split(',').map((pair) => pair.split('='));
+        assert.deepEqual(pairs.map(([registryName]) => registryName), ['logging-service', 'messages-service']);
+        for (const [registryName, serviceName] of pairs) {
+          const svc = services(objects).find((s) => s.metadata.name === serviceName);
+          assert.ok(svc, `${registryName} → Service ${String(serviceName)} exists`);
+          const component = registryName === 'logging-service' ? 'logging' : 'messages';
+          assert.ok(matches(svc.spec.selector, workload(objects, name(component)).spec.template.metadata.labels));
+        }
+      }
+    });
+
+    await t.test(`NetworkPolicy ${values['networkPolicy.enabled'] === false ? 'absent when off' : 'admits only the app\'s clients and the members to 5701'}`, () => {
+      const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as Array<K8sObject & {
+        spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ from: Array<{ podSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } }>; ports: Array<{ port: number }> }> };
+      }>;
+      if (values['networkPolicy.enabled'] === false) {
+        assert.equal(policies.length, 0);
+        return;
+      }
+      assert.equal(policies.length, 1);
+      const policy = policies[0];
+      assert.ok(policy);
+      const hz = workload(objects, name('hazelcast'));
+      assert.ok(matches(policy.spec.podSelector.matchLabels, hz.spec.template.metadata.labels));
+      assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+      assert.equal(policy.spec.ingress.length, 1);
+      const rule = policy.spec.ingress[0];
+      assert.deepEqual(rule?.ports.map((p) => p.port), [5701]);
+      const admitted = (labels: Record<string, string>) =>
+        rule?.from.some((peer) => peer.podSelector.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? '\u0000'))) ?? false;
+      for (const component of ['facade', 'logging', 'messages', 'hazelcast']) assert.ok(admitted(workload(objects, name(component)).spec.template.metadata.labels), `${component} reaches Hazelcast`);
+      assert.ok(!admitted(workload(objects, name('config-server')).spec.template.metadata.labels), 'config-server is no Hazelcast client');
+      const testPod = objects.find((o) => o.kind === 'Pod');
+      assert.ok(testPod && !admitted(testPod.metadata.labels ?? {}), 'the test pod does not reach Hazelcast');
+      assert.ok(!admitted({ ...hz.spec.template.metadata.labels, 'app.kubernetes.io/instance': 'another-release' }), 'another release does not');
+    });
+
+    await t.test(`ServiceMonitor ${values['metrics.serviceMonitor.enabled'] === true ? 'scrapes every service' : 'off by default'}`, () => {
+      const monitors = objects.filter((o) => o.kind === 'ServiceMonitor') as Array<K8sObject & { spec: { endpoints: Array<{ port: string; path: string }> } }>;
+      if (values['metrics.serviceMonitor.enabled'] !== true) {
+        assert.equal(monitors.length, 0);
+        return;
+      }
+      assert.equal(monitors.length, 1);
+      assert.deepEqual(monitors[0]?.spec.endpoints.map((e) => [e.port, e.path]), [['http', '/metrics']]);
+    });
+
+    await t.test('helm test pod posts through the facade Service', () => {
+      const pod = objects.find((o) => o.kind === 'Pod') as (K8sObject & { spec: { containers: Array<{ env: Array<{ name: string; value: string }>; command: string[]; image: string }>; restartPolicy: string } }) | undefined;
+      assert.ok(pod);
+      assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
+      assert.equal(pod.spec.restartPolicy, 'Never');
+      const c = pod.spec.containers[0];
+      assert.equal(c?.image, container(workload(objects, name('facade'))).image, 'the application image, no other pull');
+      assert.equal(c?.env.find((e) => e.name === 'FACADE_URL')?.value, `http://${name('facade')}.${DOMAIN}:8080`);
+    });
+  });
+}
+
+function assertHardened(w: Workload, containerContext: Record<string, unknown> | undefined): void {
+  const pod = w.spec.template.spec.securityContext ?? {};
+  const where = w.metadata.name;
+  assert.equal(pod.runAsNonRoot, true, `${where}: pod runAsNonRoot`);
+  assert.ok(typeof pod.runAsUser === 'number' && pod.runAsUser > 0, `${where}: numeric non-root user`);
+  assert.deepEqual(pod.seccompProfile, { type: 'RuntimeDefault' }, `${where}: seccomp`);
+  assert.equal(containerContext?.runAsNonRoot, true, `${where}: container runAsNonRoot`);
+  assert.equal(containerContext?.readOnlyRootFilesystem, true, `${where}: read-only root`);
+  assert.equal(containerContext?.allowPrivilegeEscalation, false, `${where}: no privilege escalation`);
+  assert.deepEqual((containerContext?.capabilities as { drop?: string[] } | undefined)?.drop, ['ALL'], `${where}: drop ALL`);
+  assert.ok(w.spec.template.spec.volumes?.some((v) => v.name === 'tmp' && v.emptyDir), `${where}: a writable /tmp on a read-only root`);
+}
