@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (a
   hazelcast: { summary: 'one local Hazelcast member (5701-5703)', load: () => import('./local/hazelcast-member.js') },
   up: { summary: 'the whole system on the lab ports, in the foreground', load: () => import('./local/up.js') },
   lab: { summary: 'lab Part 1 against a running system', load: () => import('./lab/part1.js') },
+  drill: { summary: 'lab Part 2: kill the member owning the queue, prove nothing is lost', load: () => import('./lab/drill.js') },
 };
 
 function usage(): string {

@@ -27,7 +27,7 @@ export function labPlan(workDir: string): LocalPlan {
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -88,6 +88,23 @@ export interface StartOptions {
   logLevel?: string;
   /** Extra environment for every service process. */
   env?: NodeJS.ProcessEnv;
+  /** Member config file instead of config/hazelcast.yaml (e.g. a test's variant). */
+  memberConfigFile?: string;
+}
+
+/** What a member's /hazelcast/health answers. */
+export interface MemberHealth {
+  nodeState: string;
+  clusterState: string;
+  clusterSafe: boolean;
+  migrationQueueSize: number;
+  clusterSize: number;
+}
+
+export async function memberHealth(host: string, port: number): Promise<MemberHealth> {
+  const response = await fetch(`http://${host}:${port}/hazelcast/health`, { signal: AbortSignal.timeout(2000) });
+  if (response.status !== 200) throw new Error(`member ${host}:${port} health answered ${response.status}`);
+  return (await response.json()) as MemberHealth;
 }
 
 /** The whole system, started in dependency order, each piece waited on until ready. */
@@ -111,7 +128,14 @@ export class LocalTopology {
   memberSpec(port: number): ProcessSpec {
     const { plan } = this;
     const members = plan.hazelcastPorts.map((p) => `${plan.host}:${p}`);
-    const { command, args } = memberCommand({ port, host: plan.host, members, clusterName: plan.clusterName, heapMb: this.options.heapMb ?? 256 });
+    const { command, args } = memberCommand({
+      port,
+      host: plan.host,
+      members,
+      clusterName: plan.clusterName,
+      heapMb: this.options.heapMb ?? 256,
+      ...(this.options.memberConfigFile ? { configFile: this.options.memberConfigFile } : {}),
+    });
     return {
       name: memberName(port),
       command,
@@ -161,6 +185,32 @@ export class LocalTopology {
 
   async stopService(service: ServiceName, ports: readonly number[] = this.plan.ports[service], signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     await Promise.all(ports.map((port) => this.group.stop(instanceName(service, port), signal)));
+  }
+
+  /** Stops one member with a signal (SIGKILL imitates a crash; SIGTERM shuts it down gracefully) and waits for its exit. */
+  async stopMember(port: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.group.stop(memberName(port), signal, 60_000);
+  }
+
+  /** The ports of the members whose processes are running. */
+  runningMemberPorts(): number[] {
+    return this.plan.hazelcastPorts.filter((port) => this.group.isRunning(memberName(port)));
+  }
+
+  /**
+   * Waits until every running member sees the running members as the cluster, with no migration
+   * pending and every partition's backups in place (clusterSafe), e.g. after a member was stopped or restarted.
+   */
+  async waitClusterSafe(timeoutMs = 120_000): Promise<void> {
+    const ports = this.runningMemberPorts();
+    await this.waitFor(
+      `a safe cluster of ${ports.length}`,
+      async () => {
+        const answers = await Promise.all(ports.map((port) => memberHealth(this.plan.host, port)));
+        return answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0 && h.clusterSize === ports.length && h.nodeState === 'ACTIVE');
+      },
+      timeoutMs,
+    );
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -1,0 +1,532 @@
+/**
+ * Lab Part 2 as one procedure, independent of where the cluster runs: post messages through the
+ * facade while no consumer runs, find the member owning the queue's partition, kill it, wait until
+ * the cluster is safe again, start the consumers, wait for the queue to drain, and check by UUID
+ * that every message arrived exactly once. The environment (local processes or Kubernetes) only
+ * supplies the verbs: locate, kill, stop/start consumers, read their sets.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Member } from 'hazelcast-client';
+import type { HazelcastClient } from '../lib/hazelcast.js';
+import { errorMessage } from '../lib/errors.js';
+
+import type { MemberHealth } from '../local/local-topology.js';
+
+export type { MemberHealth };
+
+export interface MemberRef {
+  uuid: string;
+  host: string;
+  port: number;
+  address: string;
+}
+
+/** One messages-service instance the drill can read from. */
+export interface ConsumerEndpoint {
+  name: string;
+  get(path: string): Promise<string>;
+}
+
+export interface DrillEnvironment {
+  readonly mode: 'local' | 'kube';
+  readonly facadeUrl: string;
+  readonly client: HazelcastClient;
+  /** How the victim is killed, in words ("kill -9", "SIGTERM", "delete pod, grace 0 s"). */
+  killDescription(how: KillHow): string;
+  /** The process or pod running a member. */
+  locate(member: MemberRef): Promise<string>;
+  /** Resolves once the victim is dead (or, for freeze, stopped). */
+  kill(member: MemberRef, how: KillHow): Promise<void>;
+  /** Called once the cluster has dropped the victim (freeze: now it is really killed). */
+  afterDropped?(member: MemberRef, how: KillHow): Promise<void>;
+  health(member: MemberRef): Promise<MemberHealth>;
+  stopConsumers(): Promise<void>;
+  startConsumers(): Promise<void>;
+  consumers(): Promise<ConsumerEndpoint[]>;
+  /** Back to the full cluster between repetitions (restart the member; wait for the replacement pod). */
+  recover(killed: MemberRef): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type Scenario = 'lab' | 'live';
+/**
+ * kill: an abrupt crash (kill -9; pod deleted with grace 0). graceful: SIGTERM / the pod's grace
+ * period, so the member hands its partitions over. freeze (local only): SIGSTOP, so the member
+ * falls silent with its connections open, as a hung or unplugged host does: only the heartbeat
+ * timeout can detect it (it is killed for good once the cluster has dropped it).
+ */
+export type KillHow = 'kill' | 'graceful' | 'freeze';
+
+export interface DrillOptions {
+  messages: number;
+  concurrency: number;
+  victim: 'owner' | 'non-owner';
+  how: KillHow;
+  queueName: string;
+  /**
+   * lab: consumers stopped, post everything, kill, wait safe, start consumers (the lab's Part 2).
+   * live: consumers running, kill halfway through posting (measures the consumers' pause and the
+   * facade's retried offers during the failover).
+   */
+  scenario: Scenario;
+  drainTimeoutMs: number;
+  progress: (line: string) => void;
+  runId?: string;
+}
+
+export interface DrillResult {
+  runId: string;
+  mode: 'local' | 'kube';
+  scenario: Scenario;
+  kill: string;
+  victimKind: 'owner' | 'non-owner';
+  queue: string;
+  partitionId: number;
+  owner: { address: string; uuid: string; where: string };
+  victim: { address: string; uuid: string; where: string };
+  newOwner: { address: string; uuid: string } | null;
+  messages: number;
+  postSeconds: number;
+  postRetries: number;
+  itemsBefore: number;
+  itemsAfter: number;
+  /** From the kill: the member left the client's member list. */
+  detectedMs: number;
+  /** From the kill: a queue call issued after the kill was answered (the partition is served again). */
+  queueAnsweredMs: number;
+  /** From the kill: every survivor reports clusterSafe with no migrations pending. */
+  safeMs: number;
+  /** From the kill: the consumers were started (lab) — null in the live scenario. */
+  consumersStartedMs: number | null;
+  /** From the kill: the first item consumed after it. */
+  firstConsumedMs: number;
+  /** Longest pause between two consumed items after the kill (live scenario). */
+  longestPauseMs: number | null;
+  /** From the kill: every posted message received. */
+  drainedMs: number;
+  perInstance: Record<string, number>;
+  received: number;
+  lost: number;
+  duplicated: number;
+  lostSample: string[];
+  /** Copies the consumers dropped because another instance (or they) had already claimed the UUID: re-offered items. */
+  duplicateCopiesDropped: number;
+  /** Queue offers the facade retried during the run. */
+  offerRetries: number;
+  /** Items received that this run did not post (left in the queue from before). */
+  foreign: number;
+  ok: boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function memberRef(member: Member): MemberRef {
+  const { host, port } = member.address;
+  return { uuid: member.uuid.toString(), host, port, address: `${host}:${port}` };
+}
+
+/**
+ * The member owning the partition of a queue. A queue lives on the partition of its name (the
+ * part after '@' if there is one, as Hazelcast's StringPartitioningStrategy), which is the key the
+ * client's queue proxy routes every call by, and the member computes the same id from the same
+ * serialized string. test/integration/drill-owner.test.ts checks it empirically.
+ */
+export function queueOwner(client: HazelcastClient, queueName: string): { partitionId: number; owner: MemberRef } {
+  const at = queueName.indexOf('@');
+  const key = at === -1 ? queueName : queueName.slice(at + 1);
+  const partitions = client.getPartitionService();
+  const partitionId = partitions.getPartitionId(key);
+  const ownerUuid = partitions.getPartitionOwner(partitionId);
+  if (!ownerUuid) throw new Error(`partition ${partitionId} of queue "${queueName}" has no owner yet`);
+  const owner = client.getCluster().getMembers().find((member) => member.uuid.toString() === ownerUuid.toString());
+  if (!owner) throw new Error(`the owner ${ownerUuid.toString()} of partition ${partitionId} is not in the member list`);
+  return { partitionId, owner: memberRef(owner) };
+}
+
+/** Sum of a Prometheus counter's samples whose labels include every given label. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const labelText = match[3] ?? '';
+    if (!Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) continue;
+    total += Number(match[4]);
+  }
+  return total;
+}
+
+interface Posted {
+  uuids: string[];
+  retries: number;
+  seconds: number;
+}
+
+/**
+ * Posts `count` messages with at most `concurrency` in flight. Each carries an Idempotency-Key, so
+ * a POST that failed (or whose answer was lost) is retried without creating a second message.
+ */
+export async function postMessages(
+  facadeUrl: string,
+  runId: string,
+  count: number,
+  concurrency: number,
+  progress: (line: string) => void,
+  onPosted?: (posted: number) => void,
+): Promise<Posted> {
+  const uuids: string[] = new Array<string>(count);
+  let next = 0;
+  let done = 0;
+  let retries = 0;
+  const started = Date.now();
+  let lastReport = started;
+  const postOne = async (index: number) => {
+    const key = `drill-${runId}-${index + 1}`;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const response = await fetch(`${facadeUrl}/facade`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'idempotency-key': key },
+          body: JSON.stringify({ msg: key }),
+          signal: AbortSignal.timeout(30_000),
+        });
+        const body = (await response.json()) as { uuid?: string; error?: string };
+        if ((response.status === 201 || response.status === 200) && body.uuid) {
+          uuids[index] = body.uuid;
+          return;
+        }
+        throw new Error(`facade answered ${response.status}: ${body.error ?? JSON.stringify(body)}`);
+      } catch (err) {
+        if (attempt >= 10) throw new Error(`POST ${key} failed ${attempt} times: ${errorMessage(err)}`);
+        retries += 1;
+        await sleep(Math.min(200 * 2 ** attempt, 3000));
+      }
+    }
+  };
+  const worker = async () => {
+    for (;;) {
+      const index = next;
+      if (index >= count) return;
+      next += 1;
+      await postOne(index);
+      done += 1;
+      onPosted?.(done);
+      const now = Date.now();
+      if (now - lastReport >= 2000 || done === count) {
+        lastReport = now;
+        const rate = done / Math.max((now - started) / 1000, 0.001);
+        progress(`  posted ${done}/${count} (${rate.toFixed(0)}/s${retries ? `, ${retries} retried` : ''})`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, () => worker()));
+  return { uuids, retries, seconds: (Date.now() - started) / 1000 };
+}
+
+async function consumedTotals(endpoints: ConsumerEndpoint[]): Promise<{ fresh: number; duplicates: number }> {
+  const texts = await Promise.all(endpoints.map((endpoint) => endpoint.get('/metrics').catch(() => '')));
+  return {
+    fresh: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'new' }), 0),
+    duplicates: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'duplicate' }), 0),
+  };
+}
+
+async function facadeOfferRetries(facadeUrl: string): Promise<number> {
+  try {
+    const response = await fetch(`${facadeUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
+    return metricValue(await response.text(), 'mqlab_queue_offer_retries_total');
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function receivedSets(endpoints: ConsumerEndpoint[]): Promise<Array<{ name: string; uuids: string[] }>> {
+  return Promise.all(
+    endpoints.map(async (endpoint) => {
+      const body = JSON.parse(await endpoint.get('/messages')) as { instance?: string; messages?: Array<{ uuid: string }> };
+      return { name: body.instance ?? endpoint.name, uuids: (body.messages ?? []).map((m) => m.uuid) };
+    }),
+  );
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = errorMessage(err);
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Samples the consumers' counters every 100 ms, to see when consumption resumes and how long it paused. */
+class ConsumptionWatch {
+  readonly samples: Array<{ at: number; fresh: number }> = [];
+  private running = true;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly endpoints: () => Promise<ConsumerEndpoint[]>) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        const { fresh } = await consumedTotals(await this.endpoints());
+        this.samples.push({ at: Date.now(), fresh });
+      } catch {
+        // Consumers not reachable at this moment: no sample.
+      }
+      await sleep(100);
+    }
+  }
+
+  /** First sample after `since` whose count is above the count at `since`. */
+  firstIncreaseAfter(since: number): number | undefined {
+    const before = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
+    return this.samples.find((s) => s.at > since && s.fresh > before)?.at;
+  }
+
+  /** Longest time between two increases of the count, from `since` to the last increase. */
+  longestPauseAfter(since: number): number {
+    let lastIncrease = since;
+    let previous = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
+    let longest = 0;
+    for (const sample of this.samples) {
+      if (sample.at <= since) continue;
+      if (sample.fresh > previous) {
+        longest = Math.max(longest, sample.at - lastIncrease);
+        lastIncrease = sample.at;
+        previous = sample.fresh;
+      }
+    }
+    return longest;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}
+
+/** One drill: returns the report's numbers; throws only when the drill itself could not be carried out. */
+export async function runDrill(env: DrillEnvironment, options: DrillOptions): Promise<DrillResult> {
+  const { progress, queueName } = options;
+  const runId = options.runId ?? randomUUID().slice(0, 8);
+  const queue = await env.client.getQueue(queueName);
+  const step = (text: string) => progress(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
+
+  step(`drill ${runId}: ${options.messages} messages, scenario ${options.scenario}, victim ${options.victim}, ${env.killDescription(options.how)}`);
+  step('stopping the messages-services, so that messages stay in the queue');
+  await env.stopConsumers();
+  const leftOver = await queue.size();
+  if (leftOver > 0) step(`  note: the queue already holds ${leftOver} items from before; they will be consumed too and counted as foreign`);
+
+  const offerRetriesBefore = await facadeOfferRetries(env.facadeUrl);
+  let watch: ConsumptionWatch | undefined;
+  if (options.scenario === 'live') {
+    step('starting the messages-services (live scenario: they consume while messages are posted and the member dies)');
+    await env.startConsumers();
+    watch = new ConsumptionWatch(() => env.consumers());
+  }
+
+  // Whom to kill is decided before posting: the owner cannot change while the cluster is stable.
+  // Partitions are assigned on first use and the table reaches the client shortly after.
+  await waitUntil(`an owner for the partition of "${queueName}"`, async () => Boolean(queueOwner(env.client, queueName)), 30_000);
+  const { partitionId, owner } = queueOwner(env.client, queueName);
+  const ownerWhere = await env.locate(owner);
+  let victim = owner;
+  if (options.victim === 'non-owner') {
+    const other = env.client.getCluster().getMembers().map(memberRef).find((m) => m.uuid !== owner.uuid);
+    if (!other) throw new Error('there is no member besides the owner to kill');
+    victim = other;
+  }
+  const victimWhere = victim === owner ? ownerWhere : await env.locate(victim);
+  step(`queue "${queueName}" is on partition ${partitionId}, owned by ${owner.address} (${ownerWhere}, uuid ${owner.uuid})`);
+
+  let killedAt = 0;
+  let killing: Promise<void> | undefined;
+  const killVictim = () => {
+    killedAt = Date.now();
+    step(`killing ${options.victim === 'owner' ? 'the owner' : 'a member that is not the owner'}: ${victim.address} (${victimWhere}), ${env.killDescription(options.how)}`);
+    killing = env.kill(victim, options.how);
+    return killing;
+  };
+
+  step(`posting ${options.messages} messages through ${env.facadeUrl}/facade, ${options.concurrency} at a time`);
+  const half = Math.max(1, Math.floor(options.messages / 2));
+  const posted = await postMessages(env.facadeUrl, runId, options.messages, options.concurrency, step, (count) => {
+    if (options.scenario === 'live' && count === half) void killVictim();
+  });
+  const itemsBefore = options.scenario === 'lab' ? await queue.size() : Number.NaN;
+  if (options.scenario === 'lab') {
+    step(`queue depth: ${itemsBefore} items (no consumer is running)`);
+    await killVictim();
+  } else {
+    await killing;
+  }
+
+  // Kill done (the process is gone / the pod deletion was accepted). Now watch the cluster recover.
+  // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
+  const queueAnswered = (async () => {
+    for (;;) {
+      try {
+        await queue.size();
+        return Date.now() - killedAt;
+      } catch {
+        await sleep(50);
+      }
+    }
+  })();
+  await waitUntil(`${victim.address} to leave the member list`, async () => !env.client.getCluster().getMembers().some((m) => m.uuid.toString() === victim.uuid), 120_000);
+  const detectedMs = Date.now() - killedAt;
+  step(`  member left the cluster after ${(detectedMs / 1000).toFixed(1)} s`);
+  await env.afterDropped?.(victim, options.how);
+  const survivors = () => env.client.getCluster().getMembers().map(memberRef);
+  await waitUntil(
+    'the cluster to be safe (every partition owned and backed up, no migrations)',
+    async () => {
+      const answers = await Promise.all(survivors().map((m) => env.health(m)));
+      return answers.length > 0 && answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0 && h.nodeState === 'ACTIVE');
+    },
+    120_000,
+    200,
+  );
+  const safeMs = Date.now() - killedAt;
+  const queueAnsweredMs = await queueAnswered;
+  step(`  cluster safe after ${(safeMs / 1000).toFixed(1)} s; the queue answered ${(queueAnsweredMs / 1000).toFixed(1)} s after the kill`);
+
+  let newOwner: { address: string; uuid: string } | null = null;
+  try {
+    // The client learns the new partition table shortly after the members have settled.
+    await waitUntil('the client to learn the new owner', async () => queueOwner(env.client, queueName).owner.uuid !== victim.uuid, 15_000);
+    const now = queueOwner(env.client, queueName).owner;
+    newOwner = { address: now.address, uuid: now.uuid };
+  } catch (err) {
+    step(`  (owner after the kill unknown: ${errorMessage(err)})`);
+  }
+
+  const itemsAfter = options.scenario === 'lab' ? await queue.size() : Number.NaN;
+  let consumersStartedMs: number | null = null;
+  if (options.scenario === 'lab') {
+    step(`queue depth after the kill: ${itemsAfter} items; queue now owned by ${newOwner?.address ?? '?'}`);
+    step('starting both messages-services');
+    watch = new ConsumptionWatch(() => env.consumers());
+    await env.startConsumers();
+    consumersStartedMs = Date.now() - killedAt;
+  }
+  if (!watch) throw new Error('no consumption watch');
+
+  const wanted = new Set(posted.uuids);
+  let sets: Array<{ name: string; uuids: string[] }> = [];
+  let lastShown = 0;
+  let drainedMs = Number.NaN;
+  try {
+    await waitUntil(
+      'the queue to drain',
+      async () => {
+        // The counters are cheap to read; the full sets are fetched only once they add up.
+        const endpoints = await env.consumers();
+        const { fresh } = await consumedTotals(endpoints);
+        if (Date.now() - lastShown > 2000) {
+          lastShown = Date.now();
+          step(`  consumed ${fresh}/${wanted.size}, queue depth ${await queue.size()}`);
+        }
+        if (fresh < wanted.size) return false;
+        sets = await receivedSets(endpoints);
+        const got = new Set(sets.flatMap((s) => s.uuids.filter((u) => wanted.has(u))));
+        if (got.size < wanted.size) return false;
+        return (await queue.size()) === 0;
+      },
+      options.drainTimeoutMs,
+      300,
+    );
+    drainedMs = Date.now() - killedAt;
+  } catch (err) {
+    step(`  ${errorMessage(err)}: counting what arrived`);
+    sets = await receivedSets(await env.consumers());
+  }
+  // Let any re-offered copy still in flight reach a consumer before counting duplicates.
+  await sleep(500);
+  const totals = await consumedTotals(await env.consumers());
+  sets = await receivedSets(await env.consumers());
+  await watch.stop();
+
+  const firstAt = watch.firstIncreaseAfter(killedAt);
+  const counts = new Map<string, number>();
+  for (const set of sets) for (const uuid of set.uuids) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
+  const lostUuids = posted.uuids.filter((uuid) => !counts.has(uuid));
+  const duplicated = posted.uuids.filter((uuid) => (counts.get(uuid) ?? 0) > 1).length;
+  const foreign = [...counts.keys()].filter((uuid) => !wanted.has(uuid)).length;
+  const offerRetriesAfter = await facadeOfferRetries(env.facadeUrl);
+  const perInstance = Object.fromEntries(sets.map((s) => [s.name, s.uuids.filter((u) => wanted.has(u)).length]));
+
+  const result: DrillResult = {
+    runId,
+    mode: env.mode,
+    scenario: options.scenario,
+    kill: env.killDescription(options.how),
+    victimKind: options.victim,
+    queue: queueName,
+    partitionId,
+    owner: { address: owner.address, uuid: owner.uuid, where: ownerWhere },
+    victim: { address: victim.address, uuid: victim.uuid, where: victimWhere },
+    newOwner,
+    messages: options.messages,
+    postSeconds: posted.seconds,
+    postRetries: posted.retries,
+    itemsBefore,
+    itemsAfter,
+    detectedMs,
+    queueAnsweredMs,
+    safeMs,
+    consumersStartedMs,
+    firstConsumedMs: firstAt === undefined ? Number.NaN : firstAt - killedAt,
+    longestPauseMs: options.scenario === 'live' ? watch.longestPauseAfter(killedAt) : null,
+    drainedMs,
+    perInstance,
+    received: posted.uuids.length - lostUuids.length,
+    lost: lostUuids.length,
+    duplicated,
+    lostSample: lostUuids.slice(0, 5),
+    duplicateCopiesDropped: totals.duplicates,
+    offerRetries: offerRetriesAfter - offerRetriesBefore,
+    foreign,
+    ok: lostUuids.length === 0 && duplicated === 0,
+  };
+  return result;
+}
+
+const seconds = (ms: number | null) => (ms === null ? '—' : Number.isNaN(ms) ? 'n/a' : `${(ms / 1000).toFixed(1)} s`);
+
+/** The report, as the lab would write it up. */
+export function formatReport(result: DrillResult): string {
+  const lines = [
+    '',
+    `Drill ${result.runId} (${result.mode}, scenario ${result.scenario}): ${result.ok ? 'PASSED — nothing lost, nothing duplicated' : 'FAILED'}`,
+    `  queue               ${result.queue} (partition ${result.partitionId})`,
+    `  owner before        ${result.owner.address}  ${result.owner.where}`,
+    `  killed              ${result.victim.address}  ${result.victim.where}  (${result.victimKind}; ${result.kill})`,
+    `  owner after         ${result.newOwner ? result.newOwner.address : 'unknown'}`,
+    `  messages posted     ${result.messages} in ${result.postSeconds.toFixed(1)} s${result.postRetries ? ` (${result.postRetries} POSTs retried)` : ''}`,
+  ];
+  if (result.scenario === 'lab') lines.push(`  queue items         ${result.itemsBefore} before the kill, ${result.itemsAfter} after`);
+  lines.push(
+    `  after the kill      member dropped ${seconds(result.detectedMs)}, queue answered ${seconds(result.queueAnsweredMs)}, cluster safe ${seconds(result.safeMs)}`,
+    result.scenario === 'lab'
+      ? `  consumption         consumers started ${seconds(result.consumersStartedMs)}, first item consumed ${seconds(result.firstConsumedMs)} after the kill; all received ${seconds(result.drainedMs)}`
+      : `  consumption         resumed ${seconds(result.firstConsumedMs)} after the kill; longest pause ${seconds(result.longestPauseMs)}; all received ${seconds(result.drainedMs)}`,
+    `  per instance        ${Object.entries(result.perInstance).map(([name, count]) => `${name}: ${count}`).join(', ')}`,
+    `  received            ${result.received} of ${result.messages}`,
+    `  lost                ${result.lost}${result.lostSample.length ? ` (e.g. ${result.lostSample.join(', ')})` : ''}`,
+    `  duplicated          ${result.duplicated} (a UUID kept by more than one instance, or twice)`,
+    `  re-offered copies   ${result.duplicateCopiesDropped} dropped by the consumers' claim; facade offer retries: ${Number.isNaN(result.offerRetries) ? 'n/a' : result.offerRetries}`,
+  );
+  if (result.foreign) lines.push(`  foreign items       ${result.foreign} (in the queue before this drill; not counted)`);
+  return lines.join('\n');
+}

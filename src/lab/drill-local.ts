@@ -1,0 +1,152 @@
+/** The drill's verbs on local processes: members and messages-services on this machine. */
+import { readdirSync, readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { Client } from 'hazelcast-client';
+import { clientConfig, type HazelcastClient } from '../lib/hazelcast.js';
+import { Readiness } from '../lib/http.js';
+import { LocalTopology, memberHealth, memberName, url } from '../local/local-topology.js';
+import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
+
+/** A Hazelcast client for the drill itself: its log lines go to stderr at warn, so the report stays readable. */
+export async function drillClient(clusterName: string, members: readonly string[], logLevel = 'warn'): Promise<HazelcastClient> {
+  const logger = pino({ level: logLevel, base: { component: 'drill' } }, pino.destination(2));
+  return Client.newHazelcastClient(
+    clientConfig({ clusterName, members, instanceName: `drill-${process.pid}`, logger, readiness: new Readiness(), invocationTimeoutMs: 120_000 }),
+  );
+}
+
+async function getText(target: string): Promise<string> {
+  const response = await fetch(target, { signal: AbortSignal.timeout(10_000) });
+  if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
+  return response.text();
+}
+
+/** The pid of the java process running the member on this port of this cluster, found in /proc (attach mode). */
+export function findMemberPid(port: number, clusterName: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (args.includes('com.hazelcast.core.server.HazelcastMemberStarter') && args.includes(`-Dmqlab.port=${port}`) && args.includes(`-Dmqlab.cluster=${clusterName}`)) {
+      return Number(entry);
+    }
+  }
+  return undefined;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+export interface LocalEnvironmentOptions {
+  topology: LocalTopology;
+  client: HazelcastClient;
+  /** Whether the members are this topology's own children (started by the drill or the test) or another runner's (attach). */
+  ownsMembers: boolean;
+}
+
+export class LocalEnvironment implements DrillEnvironment {
+  readonly mode = 'local' as const;
+  readonly facadeUrl: string;
+  readonly client: HazelcastClient;
+  private readonly topology: LocalTopology;
+
+  constructor(private readonly options: LocalEnvironmentOptions) {
+    this.topology = options.topology;
+    this.client = options.client;
+    const plan = this.topology.plan;
+    this.facadeUrl = url(plan, plan.ports['facade-service'][0] ?? 0);
+  }
+
+  killDescription(how: KillHow): string {
+    if (how === 'graceful') return 'SIGTERM (graceful shutdown)';
+    if (how === 'freeze') return 'SIGSTOP (frozen: silent, connections open), SIGKILL once dropped';
+    return 'kill -9 (SIGKILL)';
+  }
+
+  private pidOf(member: MemberRef): number | undefined {
+    if (this.options.ownsMembers) return this.topology.group.get(memberName(member.port))?.child.pid;
+    return findMemberPid(member.port, this.topology.plan.clusterName);
+  }
+
+  async locate(member: MemberRef): Promise<string> {
+    const pid = this.pidOf(member);
+    if (pid === undefined) throw new Error(`no local process runs the member ${member.address}`);
+    return `process ${memberName(member.port)}, pid ${pid}`;
+  }
+
+  async kill(member: MemberRef, how: KillHow): Promise<void> {
+    if (how === 'freeze') {
+      const pid = this.pidOf(member);
+      if (pid === undefined) throw new Error(`no local process runs the member ${member.address}`);
+      process.kill(pid, 'SIGSTOP');
+      return;
+    }
+    const signal = how === 'graceful' ? 'SIGTERM' : 'SIGKILL';
+    if (this.options.ownsMembers) {
+      await this.topology.stopMember(member.port, signal);
+      return;
+    }
+    const pid = findMemberPid(member.port, this.topology.plan.clusterName);
+    if (pid === undefined) throw new Error(`no local process runs the member ${member.address}`);
+    process.kill(pid, signal);
+    const deadline = Date.now() + 60_000;
+    while (alive(pid)) {
+      if (Date.now() > deadline) throw new Error(`member pid ${pid} did not exit`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async afterDropped(member: MemberRef, how: KillHow): Promise<void> {
+    // A frozen member must not wake up and try to rejoin: it is killed once the others gave up on it.
+    if (how === 'freeze') await this.kill(member, 'kill');
+  }
+
+  health(member: MemberRef): Promise<MemberHealth> {
+    return memberHealth(member.host, member.port);
+  }
+
+  async stopConsumers(): Promise<void> {
+    await this.topology.stopService('messages-service');
+    if (!this.options.ownsMembers) {
+      // Attached: messages-services we did not start would consume behind our back.
+      for (const port of this.topology.plan.ports['messages-service']) {
+        const answering = await fetch(`${url(this.topology.plan, port)}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+          () => true,
+          () => false,
+        );
+        if (answering) throw new Error(`a messages-service already answers on port ${port}: start the system without it (mqlab up --skip messages-service)`);
+      }
+    }
+  }
+
+  async startConsumers(): Promise<void> {
+    await this.topology.startService('messages-service');
+  }
+
+  async consumers(): Promise<ConsumerEndpoint[]> {
+    return this.topology.plan.ports['messages-service'].map((port) => {
+      const base = url(this.topology.plan, port);
+      return { name: `messages-${port}`, get: (path: string) => getText(`${base}${path}`) };
+    });
+  }
+
+  async recover(killed: MemberRef): Promise<void> {
+    if (!this.options.ownsMembers) throw new Error('attached to members the drill did not start: it cannot restart one');
+    await this.topology.startMembers([killed.port]);
+    await this.topology.waitClusterSafe();
+  }
+
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+}
