@@ -1,12 +1,9 @@
 import got from 'got';
-import { HazelcastHandle } from '../lib/hazelcast.js';
-import { Readiness } from '../lib/http.js';
-import { createLogger } from '../lib/logger.js';
-import { serve } from '../lib/lifecycle.js';
-import { counter, createRegistry, gauge } from '../lib/metrics.js';
 import { errorMessage } from '../lib/errors.js';
-import { hazelcastSettings, instanceIdFor, serviceSettings } from '../lib/common-settings.js';
-import { httpUrl, nonEmpty, positiveInt, readSettings, setting } from '../lib/settings.js';
+import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
+import { counter } from '../lib/metrics.js';
+import { connectHazelcast, createServiceContext, queueDepthGauge, serveService } from '../lib/service.js';
+import { httpUrl, nonEmpty, positiveInt, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createFacadeApp } from './app.js';
 import { ServiceDirectory } from './directory.js';
@@ -28,19 +25,10 @@ export const settingsSpec = {
 };
 
 export async function main(argv: string[]): Promise<void> {
-  const settings = readSettings(settingsSpec, argv, process.env, 'usage: mqlab facade [options]');
-  const instance = instanceIdFor(SERVICE, settings.instanceId, settings.port);
-  const logger = createLogger(SERVICE, instance, settings.logLevel);
-  const metrics = createRegistry(SERVICE);
-  const readiness = new Readiness(['config']);
-  const hazelcast = new HazelcastHandle({
-    clusterName: settings.hazelcastCluster,
-    members: settings.hazelcastMembers,
-    instanceName: instance,
-    logger,
-    readiness,
-    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
-  });
+  const ctx = createServiceContext(SERVICE, 'facade', settingsSpec, argv, ['config']);
+  const { settings, logger, metrics, readiness } = ctx;
+  const hazelcast = connectHazelcast(ctx);
+  queueDepthGauge(ctx, hazelcast, settings.queueName);
   const http = got.extend({ timeout: { request: settings.requestTimeoutMs }, retry: { limit: 0 } });
   const directory = new ServiceDirectory(http, settings.configServerUrl, settings.instancesCacheMs, logger);
 
@@ -58,13 +46,6 @@ export async function main(argv: string[]): Promise<void> {
       offerRetries: counter(metrics, 'mqlab_queue_offer_retries_total', 'queue offers retried'),
     },
   });
-  gauge(metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
-    try {
-      g.set(await (await hazelcast.get().getQueue(settings.queueName)).size());
-    } catch {
-      // Not connected: leave the last value rather than fail the scrape.
-    }
-  });
 
   // Keep the instance lists warm, and be ready only once both have been loaded.
   const refresh = async () => {
@@ -80,15 +61,7 @@ export async function main(argv: string[]): Promise<void> {
   const timer = setInterval(() => void refresh(), settings.instancesCacheMs);
   timer.unref();
 
-  const app = createFacadeApp({ instance, logger, metrics, readiness, facade });
-  await serve({
-    app,
-    logger,
-    readiness,
-    host: settings.host,
-    port: settings.port,
-    shutdownDelayMs: settings.shutdownDelayMs,
-    onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()],
-  });
+  const app = createFacadeApp({ ...ctx, facade });
+  await serveService(ctx, app, { onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()] });
   await refresh();
 }

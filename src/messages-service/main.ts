@@ -1,10 +1,7 @@
-import { HazelcastHandle } from '../lib/hazelcast.js';
-import { Readiness } from '../lib/http.js';
-import { createLogger } from '../lib/logger.js';
-import { serve } from '../lib/lifecycle.js';
-import { counter, createRegistry, gauge } from '../lib/metrics.js';
-import { hazelcastSettings, instanceIdFor, serviceSettings } from '../lib/common-settings.js';
-import { nonEmpty, positiveInt, readSettings, setting } from '../lib/settings.js';
+import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
+import { counter } from '../lib/metrics.js';
+import { connectHazelcast, createServiceContext, queueDepthGauge, serveService } from '../lib/service.js';
+import { nonEmpty, positiveInt, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createMessagesApp } from './app.js';
 import { QueueConsumer } from './consumer.js';
@@ -23,34 +20,17 @@ export const settingsSpec = {
 };
 
 export async function main(argv: string[]): Promise<void> {
-  const settings = readSettings(settingsSpec, argv, process.env, 'usage: mqlab messages [options]');
-  const instance = instanceIdFor(SERVICE, settings.instanceId, settings.port);
-  const logger = createLogger(SERVICE, instance, settings.logLevel);
-  const metrics = createRegistry(SERVICE);
-  const readiness = new Readiness();
-  const hazelcast = new HazelcastHandle({
-    clusterName: settings.hazelcastCluster,
-    members: settings.hazelcastMembers,
-    instanceName: instance,
-    logger,
-    readiness,
-    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
-  });
-  const queue = async () => (await hazelcast.ready()).getQueue(settings.queueName);
+  const ctx = createServiceContext(SERVICE, 'messages', settingsSpec, argv, ['consumer']);
+  const { settings, logger, metrics, instance } = ctx;
+  const hazelcast = connectHazelcast(ctx);
+  queueDepthGauge(ctx, hazelcast, settings.queueName);
 
   const received = new ReceivedMessages();
   const claims = new Claims(async () => (await hazelcast.ready()).getMap<string, string>(settings.claimMapName), instance, settings.claimTtlSeconds * 1000, logger);
   const consumed = counter(metrics, 'mqlab_messages_consumed_total', 'queue items taken, by outcome (new, duplicate, malformed)', ['outcome']);
   const pollErrors = counter(metrics, 'mqlab_queue_poll_errors_total', 'failed queue polls (each is retried)');
-  gauge(metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
-    try {
-      g.set(await (await hazelcast.get().getQueue(settings.queueName)).size());
-    } catch {
-      // Not connected: leave the last value rather than fail the scrape.
-    }
-  });
   const consumer = new QueueConsumer({
-    queue,
+    queue: async () => (await hazelcast.ready()).getQueue(settings.queueName),
     logger,
     pollTimeoutMs: settings.pollTimeoutMs,
     backoffMs: settings.retryBackoffMs,
@@ -68,20 +48,13 @@ export async function main(argv: string[]): Promise<void> {
       }
     },
   });
-  readiness.set('consumer', false, 'starting');
 
-  const app = createMessagesApp({ instance, logger, metrics, readiness, received });
-  await serve({
-    app,
-    logger,
-    readiness,
-    host: settings.host,
-    port: settings.port,
-    shutdownDelayMs: settings.shutdownDelayMs,
+  const app = createMessagesApp({ ...ctx, received });
+  await serveService(ctx, app, {
     // Stop taking items at once (keeping what the last poll brought) while GET still answers during the drain.
     onShutdownStart: [() => consumer.stop()],
     onShutdown: [() => hazelcast.shutdown()],
   });
   consumer.start();
-  readiness.set('consumer', true);
+  ctx.readiness.set('consumer', true);
 }

@@ -1,0 +1,82 @@
+import type { Express } from 'express';
+import type { Registry } from 'prom-client';
+import { hazelcastSettings, instanceIdFor, serviceSettings } from './common-settings.js';
+import { HazelcastHandle, type HazelcastOptions } from './hazelcast.js';
+import { Readiness } from './http.js';
+import { serve, type RunningService } from './lifecycle.js';
+import { createLogger, type Logger } from './logger.js';
+import { createRegistry, gauge } from './metrics.js';
+import { readSettings, type SettingsOf, type SettingsSpec } from './settings.js';
+
+type CommonSettings = SettingsOf<ReturnType<typeof serviceSettings>>;
+type HazelcastClientSettings = SettingsOf<ReturnType<typeof hazelcastSettings>>;
+
+/** What every service's main() builds first: its validated settings, identity, logger, metrics and readiness. */
+export interface ServiceContext<S extends CommonSettings> {
+  service: string;
+  settings: S;
+  instance: string;
+  logger: Logger;
+  metrics: Registry;
+  readiness: Readiness;
+}
+
+export function createServiceContext<Spec extends SettingsSpec>(
+  service: string,
+  command: string,
+  spec: Spec,
+  argv: string[],
+  readinessChecks: readonly string[] = [],
+): ServiceContext<SettingsOf<Spec> & CommonSettings> {
+  const settings = readSettings(spec, argv, process.env, `usage: mqlab ${command} [options]`) as SettingsOf<Spec> & CommonSettings;
+  const instance = instanceIdFor(service, settings.instanceId, settings.port);
+  return {
+    service,
+    settings,
+    instance,
+    logger: createLogger(service, instance, settings.logLevel),
+    metrics: createRegistry(service),
+    readiness: new Readiness(readinessChecks),
+  };
+}
+
+/** The service's Hazelcast client, configured from its settings and reporting into its readiness. */
+export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastClientSettings>, extra?: HazelcastOptions['extra']): HazelcastHandle {
+  const { settings } = ctx;
+  return new HazelcastHandle({
+    clusterName: settings.hazelcastCluster,
+    members: settings.hazelcastMembers,
+    instanceName: ctx.instance,
+    logger: ctx.logger,
+    readiness: ctx.readiness,
+    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
+    ...(extra ? { extra } : {}),
+  });
+}
+
+/** A gauge of the queue's depth, read at scrape time; a scrape while disconnected keeps the last value. */
+export function queueDepthGauge(ctx: ServiceContext<CommonSettings>, hazelcast: HazelcastHandle, queueName: string): void {
+  gauge(ctx.metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
+    try {
+      g.set(await (await hazelcast.get().getQueue(queueName)).size());
+    } catch {
+      // Not connected: leave the last value rather than fail the scrape.
+    }
+  });
+}
+
+export function serveService(
+  ctx: ServiceContext<CommonSettings>,
+  app: Express,
+  hooks: { onShutdownStart?: Array<() => Promise<void>>; onShutdown?: Array<() => Promise<void>> } = {},
+): Promise<RunningService> {
+  return serve({
+    app,
+    logger: ctx.logger,
+    readiness: ctx.readiness,
+    host: ctx.settings.host,
+    port: ctx.settings.port,
+    shutdownDelayMs: ctx.settings.shutdownDelayMs,
+    ...hooks,
+  });
+}
