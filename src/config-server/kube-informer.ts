@@ -19,7 +19,11 @@ export function resolveNamespace(configured: string | undefined, namespaceFile =
 /** The in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config. */
 export function loadKubeConfig(): k8s.KubeConfig {
   const kubeConfig = new k8s.KubeConfig();
-  kubeConfig.loadFromDefault();
+  try {
+    kubeConfig.loadFromDefault();
+  } catch (err) {
+    throw new Error(`cannot load the Kubernetes config (in-cluster service account, KUBECONFIG or ~/.kube/config): ${errorMessage(err)}`);
+  }
   if (!kubeConfig.getCurrentCluster()) throw new Error('no Kubernetes cluster configured (not in a pod, and no KUBECONFIG or ~/.kube/config)');
   return kubeConfig;
 }

@@ -307,6 +307,8 @@ export class FakeKubeApi {
         '- name: fake',
         '  cluster:',
         `    server: ${this.url}`,
+        // client-node refuses a plain-http server unless TLS verification is off.
+        '    insecure-skip-tls-verify: true',
         'users:',
         '- name: tester',
         '  user:',
