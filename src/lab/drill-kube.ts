@@ -1,8 +1,202 @@
-import type { DrillEnvironment } from './drill-core.js';
+/**
+ * The drill's verbs on Kubernetes: the messages-service workload is scaled to 0 and back, the
+ * member is a pod found by its address (pod IP and container port), killing it is deleting the pod,
+ * and the consumers' sets and the members' health are read through the API server's pod proxy,
+ * so the drill needs only a kubeconfig and a port-forward to the facade (plus reach to the members
+ * for its Hazelcast client).
+ */
+import * as k8s from '@kubernetes/client-node';
+import { z } from 'zod';
+import type { HazelcastClient } from '../lib/hazelcast.js';
+import { HAZELCAST, defaultPort } from '../lib/topology.js';
+import { errorMessage } from '../lib/errors.js';
+import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
 import type { ParsedArgs } from './drill.js';
+import { drillClient } from './drill-local.js';
 
 export const KUBE_DEFAULTS = { namespace: 'default', release: 'mqlab' } as const;
 
-export async function kubeEnvironment(_args: ParsedArgs, _progress: (line: string) => void): Promise<DrillEnvironment> {
-  throw new Error('not yet');
+export interface KubeSettings {
+  namespace: string;
+  workload: { kind: 'deployment' | 'statefulset'; name: string };
+  /** Replicas to scale back to; undefined: what the workload had before the drill (else 2). */
+  replicas: number | undefined;
+  messagesSelector: string;
+  hazelcastSelector: string;
+  messagesPort: number;
+  /** Port of a member's REST API (/hazelcast/health); undefined: the member's own port. */
+  restPort: number | undefined;
+  /** Grace period of the pod deletion; undefined: the pod's own. */
+  gracePeriodSeconds: number | undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function kubeSettings(args: ParsedArgs, contextNamespace: string | undefined): KubeSettings {
+  const flags = args.kube;
+  const release = flags.release ?? KUBE_DEFAULTS.release;
+  const workload = flags['messages-workload'] ?? `deployment/${release}-messages`;
+  const match = /^(deployment|deployments|deploy|statefulset|statefulsets|sts)\/(.+)$/.exec(workload);
+  if (!match?.[2]) throw new Error(`--messages-workload must be deployment/NAME or statefulset/NAME, not "${workload}"`);
+  const optionalInt = (flag: string, min: number) => (flags[flag] === undefined ? undefined : z.coerce.number().int().min(min).parse(flags[flag]));
+  const grace = optionalInt('grace-period', 0);
+  return {
+    namespace: flags.namespace ?? contextNamespace ?? KUBE_DEFAULTS.namespace,
+    workload: { kind: match[1]?.startsWith('d') ? 'deployment' : 'statefulset', name: match[2] },
+    replicas: optionalInt('messages-replicas', 1),
+    messagesSelector: flags['messages-selector'] ?? `app.kubernetes.io/instance=${release},app.kubernetes.io/component=messages`,
+    hazelcastSelector: flags['hazelcast-selector'] ?? `app.kubernetes.io/instance=${release},app.kubernetes.io/component=hazelcast`,
+    messagesPort: optionalInt('messages-port', 1) ?? defaultPort('messages-service'),
+    restPort: optionalInt('hazelcast-rest-port', 1),
+    // --graceful: the pod's own grace period; otherwise 0 (a crash) unless given.
+    gracePeriodSeconds: grace ?? (args.drill.how === 'graceful' ? undefined : 0),
+  };
+}
+
+const isReady = (pod: k8s.V1Pod) => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const podIps = (pod: k8s.V1Pod) => new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((ip) => ip.ip)].filter((ip): ip is string => Boolean(ip)));
+const containerPorts = (pod: k8s.V1Pod) => (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+
+/**
+ * The pod a member runs in: the one whose IP is the member's host. When several pods share the IP
+ * (host networking, or a test where every "pod" is 127.0.0.1), the container port decides.
+ */
+export function podForMember(pods: readonly k8s.V1Pod[], member: Pick<MemberRef, 'host' | 'port' | 'address'>): k8s.V1Pod {
+  const byIp = pods.filter((pod) => podIps(pod).has(member.host));
+  const byPort = byIp.filter((pod) => containerPorts(pod).includes(member.port));
+  const candidates = byPort.length > 0 ? byPort : byIp.filter((pod) => containerPorts(pod).length === 0);
+  if (candidates.length === 1 && candidates[0]) return candidates[0];
+  const seen = pods.map((pod) => `${pod.metadata?.name ?? '?'} ${[...podIps(pod)].join('/')}:${containerPorts(pod).join('/')}`).join(', ');
+  throw new Error(`${candidates.length === 0 ? 'no' : 'more than one'} pod matches member ${member.address} (pods: ${seen || 'none'})`);
+}
+
+export class KubeEnvironment implements DrillEnvironment {
+  readonly mode = 'kube' as const;
+  private readonly core: k8s.CoreV1Api;
+  private readonly apps: k8s.AppsV1Api;
+  private restoreReplicas: number | undefined;
+  private readonly initialMembers: number;
+
+  constructor(
+    kc: k8s.KubeConfig,
+    private readonly settings: KubeSettings,
+    readonly facadeUrl: string,
+    readonly client: HazelcastClient,
+    private readonly progress: (line: string) => void,
+  ) {
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+    this.apps = kc.makeApiClient(k8s.AppsV1Api);
+    this.restoreReplicas = settings.replicas;
+    this.initialMembers = client.getCluster().getMembers().length;
+  }
+
+  killDescription(how: KillHow): string {
+    const grace = this.settings.gracePeriodSeconds;
+    if (how === 'freeze') return 'freeze (not possible in Kubernetes)';
+    return `delete pod, grace period ${grace === undefined ? "the pod's own" : `${grace} s`}${grace === 0 ? ' (a crash)' : ''}`;
+  }
+
+  private async pods(selector: string): Promise<k8s.V1Pod[]> {
+    return (await this.core.listNamespacedPod({ namespace: this.settings.namespace, labelSelector: selector })).items;
+  }
+
+  private async memberPod(member: MemberRef): Promise<k8s.V1Pod> {
+    return podForMember(await this.pods(this.settings.hazelcastSelector), member);
+  }
+
+  async locate(member: MemberRef): Promise<string> {
+    const pod = await this.memberPod(member);
+    return `pod ${pod.metadata?.name ?? '?'}${pod.spec?.nodeName ? ` on node ${pod.spec.nodeName}` : ''}`;
+  }
+
+  async kill(member: MemberRef, how: KillHow): Promise<void> {
+    if (how === 'freeze') throw new Error('--freeze needs local processes');
+    const pod = await this.memberPod(member);
+    const name = pod.metadata?.name ?? '';
+    const grace = this.settings.gracePeriodSeconds;
+    await this.core.deleteNamespacedPod({ name, namespace: this.settings.namespace, ...(grace === undefined ? {} : { gracePeriodSeconds: grace }) });
+  }
+
+  private proxyGet(pod: string, port: number, path: string): Promise<string> {
+    return this.core.connectGetNamespacedPodProxyWithPath({ name: `${pod}:${port}`, namespace: this.settings.namespace, path: path.replace(/^\//, '') });
+  }
+
+  async health(member: MemberRef): Promise<MemberHealth> {
+    const pod = await this.memberPod(member);
+    const text = await this.proxyGet(pod.metadata?.name ?? '', this.settings.restPort ?? member.port, '/hazelcast/health');
+    return (typeof text === 'string' ? JSON.parse(text) : text) as MemberHealth;
+  }
+
+  private async scale(replicas: number): Promise<number> {
+    const { name, kind } = this.settings.workload;
+    const namespace = this.settings.namespace;
+    const options = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+    const body = { spec: { replicas } };
+    const read = kind === 'deployment' ? await this.apps.readNamespacedDeploymentScale({ name, namespace }) : await this.apps.readNamespacedStatefulSetScale({ name, namespace });
+    const before = read.spec?.replicas ?? 0;
+    if (kind === 'deployment') await this.apps.patchNamespacedDeploymentScale({ name, namespace, body }, options);
+    else await this.apps.patchNamespacedStatefulSetScale({ name, namespace, body }, options);
+    return before;
+  }
+
+  private async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (!(await check().catch((err: unknown) => ((last = errorMessage(err)), false)))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (${last})` : ''}`);
+      await sleep(250);
+    }
+  }
+
+  async stopConsumers(): Promise<void> {
+    const { workload } = this.settings;
+    const before = await this.scale(0);
+    if (this.restoreReplicas === undefined) this.restoreReplicas = before > 0 ? before : 2;
+    this.progress(`  scaled ${workload.kind}/${workload.name} from ${before} to 0 replicas; waiting for its pods to go`);
+    await this.waitFor('the messages-service pods to terminate', async () => (await this.pods(this.settings.messagesSelector)).length === 0);
+  }
+
+  async startConsumers(): Promise<void> {
+    const replicas = this.restoreReplicas ?? 2;
+    const { workload } = this.settings;
+    await this.scale(replicas);
+    this.progress(`  scaled ${workload.kind}/${workload.name} to ${replicas} replicas; waiting until they are ready`);
+    await this.waitFor(`${replicas} ready messages-service pods`, async () => (await this.pods(this.settings.messagesSelector)).filter(isReady).length >= replicas);
+  }
+
+  async consumers(): Promise<ConsumerEndpoint[]> {
+    const pods = (await this.pods(this.settings.messagesSelector)).filter(isReady);
+    return pods.map((pod) => {
+      const name = pod.metadata?.name ?? '?';
+      return { name, get: (path: string) => this.proxyGet(name, this.settings.messagesPort, path).then((body) => (typeof body === 'string' ? body : JSON.stringify(body))) };
+    });
+  }
+
+  async recover(): Promise<void> {
+    // The StatefulSet recreates the deleted pod; wait until it has joined and the cluster is safe.
+    await this.waitFor(`${this.initialMembers} ready Hazelcast pods`, async () => (await this.pods(this.settings.hazelcastSelector)).filter(isReady).length >= this.initialMembers);
+    await this.waitFor(`a cluster of ${this.initialMembers} members`, async () => this.client.getCluster().getMembers().length >= this.initialMembers);
+    await this.waitFor('a safe cluster', async () => {
+      const members = this.client.getCluster().getMembers();
+      const answers = await Promise.all(members.map((m) => this.health({ uuid: m.uuid.toString(), host: m.address.host, port: m.address.port, address: `${m.address.host}:${m.address.port}` })));
+      return answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.shutdown();
+  }
+}
+
+export async function kubeEnvironment(args: ParsedArgs, progress: (line: string) => void): Promise<KubeEnvironment> {
+  const kc = new k8s.KubeConfig();
+  if (args.kube.kubeconfig) kc.loadFromFile(args.kube.kubeconfig);
+  else kc.loadFromDefault();
+  const context = kc.getContextObject(kc.getCurrentContext());
+  const settings = kubeSettings(args, context?.namespace);
+  const members = args.hazelcastMembers ?? [`${args.kube.release ?? KUBE_DEFAULTS.release}-hazelcast:5701`];
+  const facade = args.facade ?? `http://127.0.0.1:${defaultPort('facade-service')}`;
+  progress(`Kubernetes: context ${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? '?'}), namespace ${settings.namespace}; scaling ${settings.workload.kind}/${settings.workload.name}; facade ${facade}; Hazelcast ${members.join(',')}`);
+  const client = await drillClient(args.cluster ?? HAZELCAST.clusterName, members);
+  return new KubeEnvironment(kc, settings, facade, client, progress);
 }
