@@ -6,8 +6,8 @@ import { parseRegistry } from '../../src/config-server/registry.js';
 import { settingsSpec as facadeSettings } from '../../src/facade-service/main.js';
 import { settingsSpec as loggingSettings } from '../../src/logging-service/main.js';
 import { settingsSpec as messagesSettings } from '../../src/messages-service/main.js';
-import { settingsSpec as configServerSettings } from '../../src/config-server/main.js';
-import type { SettingsSpec } from '../../src/lib/settings.js';
+import { readConfigServerSettings, settingsSpec as configServerSettings } from '../../src/config-server/main.js';
+import { readSettings, type SettingsSpec } from '../../src/lib/settings.js';
 import {
   NAMESPACE,
   RELEASE,
@@ -40,12 +40,7 @@ const COMPONENTS: Record<ServiceName, { component: string; valuesKey: string; se
   'messages-service': { component: 'messages', valuesKey: 'messages', settings: messagesSettings, kind: 'StatefulSet' },
 };
 
-/**
- * Variables of the config-server's Kubernetes registry modes (the contract with its code), set by
- * the chart in api/endpointslices mode; allowed even while config-server's settings lack them.
- */
-const CONFIG_SERVER_CONTRACT = ['REGISTRY_CONFIGMAP', 'REGISTRY_CONFIGMAP_KEY', 'REGISTRY_ENDPOINTSLICES', 'REGISTRY_ENDPOINTSLICE_SERVICES', 'POD_NAMESPACE'];
-/** Read by every service (instance id) or set for the downward API's sake. */
+/** Set on every service from the downward API (POD_NAME names the instance; POD_NAMESPACE is config-server's setting). */
 const ALWAYS_ALLOWED = ['POD_NAME', 'POD_NAMESPACE'];
 
 interface DefaultValues {
@@ -155,9 +150,12 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         const c = container(w);
         assert.equal(c.command, undefined, `${component}: uses the image's ENTRYPOINT`);
         assert.deepEqual(c.args, [SERVICES[service].command], `${component} args`);
-        const known = new Set([...Object.values(settings).map((s) => s.env), ...ALWAYS_ALLOWED, ...(service === 'config-server' ? CONFIG_SERVER_CONTRACT : [])]);
+        const known = new Set([...Object.values(settings).map((s) => s.env), ...ALWAYS_ALLOWED]);
         for (const variable of c.env ?? []) assert.ok(known.has(variable.name), `${component}: ${variable.name} is not a setting of ${service}`);
         const env = envOf(c);
+        // The service accepts its rendered environment (each value parses; the combinations hold).
+        const processEnv = Object.fromEntries((c.env ?? []).map((v) => [v.name, v.value ?? (v.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `${name(component)}-0`)]));
+        assert.doesNotThrow(() => (service === 'config-server' ? readConfigServerSettings([], processEnv) : readSettings(settings, [], processEnv)), `${component} accepts its environment`);
         assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
         assert.equal(env.get('SHUTDOWN_DELAY_MS')?.value, String(readinessPeriod * 1000), `${component}: shutdown delay = one readiness period`);
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
@@ -252,14 +250,16 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       const configServer = workload(objects, name('config-server'));
       const env = envOf(container(configServer));
       for (const w of workloads(objects)) if (w !== configServer || mode === 'file') assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
+      // The mounted registry file in every mode (api: the start-up fallback; endpointslices: the names slices do not replace).
+      const file = env.get('REGISTRY_FILE')?.value ?? '';
+      const mount = container(configServer).volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
+      const volume = configServer.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
+      assert.equal(volume?.configMap?.name, name('registry'));
+      assert.deepEqual(volume.configMap.items, [{ key: 'services.json', path: file.slice((mount?.mountPath.length ?? 0) + 1) }]);
       if (mode === 'file') {
         assert.deepEqual(rbac.map((o) => o.kind), []);
         assert.equal(configServer.spec.template.spec.serviceAccountName, undefined);
-        const file = env.get('REGISTRY_FILE')?.value ?? '';
-        const mount = container(configServer).volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
-        const volume = configServer.spec.template.spec.volumes?.find((v) => v.name === mount?.name);
-        assert.equal(volume?.configMap?.name, name('registry'));
-        assert.deepEqual(volume.configMap.items, [{ key: 'services.json', path: file.slice((mount?.mountPath.length ?? 0) + 1) }]);
+        for (const variable of ['REGISTRY_CONFIGMAP', 'REGISTRY_ENDPOINTSLICES', 'REGISTRY_ENDPOINTSLICE_SERVICES']) assert.equal(env.get(variable), undefined, `${variable} only in its mode`);
         return;
       }
       assert.deepEqual(rbac.map((o) => o.kind).sort(), ['Role', 'RoleBinding', 'ServiceAccount']);
@@ -271,16 +271,15 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       const role = find(objects, 'Role', name('config-server')) as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
       for (const rule of role.rules) for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch'].includes(verb), `read-only: ${verb}`);
       assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
-      assert.equal(env.get('REGISTRY_FILE'), undefined);
       if (mode === 'api') {
-        assert.deepEqual(role.rules, [
-          { apiGroups: [''], resources: ['configmaps'], resourceNames: [name('registry')], verbs: ['get'] },
-          { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
-        ]);
+        // Only the one ConfigMap, by name (config-server lists and watches it with a metadata.name field selector).
+        assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [name('registry')], verbs: ['get', 'list', 'watch'] }]);
+        assert.equal(env.get('REGISTRY_ENDPOINTSLICES'), undefined);
         assert.equal(env.get('REGISTRY_CONFIGMAP')?.value, configMap(objects, name('registry')).metadata.name);
         assert.ok(configMap(objects, name('registry')).data[env.get('REGISTRY_CONFIGMAP_KEY')?.value ?? ''], 'the key exists in the ConfigMap');
       } else {
         assert.deepEqual(role.rules, [{ apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] }]);
+        assert.equal(env.get('REGISTRY_CONFIGMAP'), undefined);
         assert.equal(env.get('REGISTRY_ENDPOINTSLICES')?.value, 'true');
         const pairs = (env.get('REGISTRY_ENDPOINTSLICE_SERVICES')?.value ?? '').split(',').map((pair) => pair.split('='));
         assert.deepEqual(pairs.map(([registryName]) => registryName), ['logging-service', 'messages-service']);
