@@ -1,9 +1,6 @@
 import { z } from 'zod';
-import { createRegistry } from '../lib/metrics.js';
-import { Readiness } from '../lib/http.js';
-import { createLogger } from '../lib/logger.js';
-import { serve } from '../lib/lifecycle.js';
-import { instanceIdFor, serviceSettings } from '../lib/common-settings.js';
+import { serviceSettings } from '../lib/common-settings.js';
+import { contextFor, serveService } from '../lib/service.js';
 import { nonEmpty, positiveInt, readSettings, setting, SettingsError } from '../lib/settings.js';
 import { defaultPort, localRegistry } from '../lib/topology.js';
 import { createConfigServerApp } from './app.js';
@@ -54,11 +51,8 @@ export function readConfigServerSettings(argv: readonly string[], env: NodeJS.Pr
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const settings = readConfigServerSettings(argv, process.env);
-  const instance = instanceIdFor(SERVICE, settings.instanceId, settings.port);
-  const logger = createLogger(SERVICE, instance, settings.logLevel);
-  const metrics = createRegistry(SERVICE);
-  const readiness = new Readiness(['registry']);
+  const ctx = contextFor(SERVICE, readConfigServerSettings(argv, process.env), ['registry']);
+  const { settings, logger, readiness } = ctx;
 
   // `base` holds the registry from the file, the ConfigMap or the built-in topology; with
   // EndpointSlices on, `served` is base with the listed names replaced by their ready endpoints.
@@ -119,14 +113,6 @@ export async function main(argv: string[]): Promise<void> {
     'registry sources',
   );
 
-  const app = createConfigServerApp({ instance, logger, metrics, readiness, registry: served });
-  await serve({
-    app,
-    logger,
-    readiness,
-    host: settings.host,
-    port: settings.port,
-    shutdownDelayMs: settings.shutdownDelayMs,
-    onShutdown: [async () => watcher?.stop(), ...stops],
-  });
+  const app = createConfigServerApp({ ...ctx, registry: served });
+  await serveService(ctx, app, { onShutdown: [async () => watcher?.stop(), ...stops] });
 }

@@ -29,6 +29,11 @@ export function createServiceContext<Spec extends SettingsSpec>(
   readinessChecks: readonly string[] = [],
 ): ServiceContext<SettingsOf<Spec> & CommonSettings> {
   const settings = readSettings(spec, argv, process.env, `usage: mqlab ${command} [options]`) as SettingsOf<Spec> & CommonSettings;
+  return contextFor(service, settings, readinessChecks);
+}
+
+/** The same, for settings a service has already read (and checked further). */
+export function contextFor<S extends CommonSettings>(service: string, settings: S, readinessChecks: readonly string[] = []): ServiceContext<S> {
   const instance = instanceIdFor(service, settings.instanceId, settings.port);
   return {
     service,
