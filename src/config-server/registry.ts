@@ -99,8 +99,9 @@ export class RegistryFileWatcher {
   ) {}
 
   async start(): Promise<void> {
-    await this.reload('start');
+    // Watch first, then read: a change landing between the two is then seen, not missed.
     watchFile(this.path, { interval: this.intervalMs, persistent: false }, () => void this.reload('change'));
+    await this.reload('start');
   }
 
   stop(): void {
