@@ -11,10 +11,9 @@ import type { HazelcastClient } from '../lib/hazelcast.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { errorMessage } from '../lib/errors.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
-import type { ParsedArgs } from './drill.js';
+import { KUBE_DEFAULTS, type ParsedArgs } from './drill.js';
 import { drillClient } from './drill-local.js';
 
-export const KUBE_DEFAULTS = { namespace: 'default', release: 'mqlab' } as const;
 
 export interface KubeSettings {
   namespace: string;
@@ -23,7 +22,8 @@ export interface KubeSettings {
   replicas: number | undefined;
   messagesSelector: string;
   hazelcastSelector: string;
-  messagesPort: number;
+  /** Port of the messages-services' HTTP API; undefined: the pod's container port. */
+  messagesPort: number | undefined;
   /** Port of a member's REST API (/hazelcast/health); undefined: the member's own port. */
   restPort: number | undefined;
   /** Grace period of the pod deletion; undefined: the pod's own. */
@@ -35,7 +35,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export function kubeSettings(args: ParsedArgs, contextNamespace: string | undefined): KubeSettings {
   const flags = args.kube;
   const release = flags.release ?? KUBE_DEFAULTS.release;
-  const workload = flags['messages-workload'] ?? `deployment/${release}-messages`;
+  const workload = flags['messages-workload'] ?? `statefulset/${release}-messages`;
   const match = /^(deployment|deployments|deploy|statefulset|statefulsets|sts)\/(.+)$/.exec(workload);
   if (!match?.[2]) throw new Error(`--messages-workload must be deployment/NAME or statefulset/NAME, not "${workload}"`);
   const optionalInt = (flag: string, min: number) => (flags[flag] === undefined ? undefined : z.coerce.number().int().min(min).parse(flags[flag]));
@@ -46,7 +46,7 @@ export function kubeSettings(args: ParsedArgs, contextNamespace: string | undefi
     replicas: optionalInt('messages-replicas', 1),
     messagesSelector: flags['messages-selector'] ?? `app.kubernetes.io/instance=${release},app.kubernetes.io/component=messages`,
     hazelcastSelector: flags['hazelcast-selector'] ?? `app.kubernetes.io/instance=${release},app.kubernetes.io/component=hazelcast`,
-    messagesPort: optionalInt('messages-port', 1) ?? defaultPort('messages-service'),
+    messagesPort: optionalInt('messages-port', 1),
     restPort: optionalInt('hazelcast-rest-port', 1),
     // --graceful: the pod's own grace period; otherwise 0 (a crash) unless given.
     gracePeriodSeconds: grace ?? (args.drill.how === 'graceful' ? undefined : 0),
@@ -168,7 +168,9 @@ export class KubeEnvironment implements DrillEnvironment {
     const pods = (await this.pods(this.settings.messagesSelector)).filter(isReady);
     return pods.map((pod) => {
       const name = pod.metadata?.name ?? '?';
-      return { name, get: (path: string) => this.proxyGet(name, this.settings.messagesPort, path).then((body) => (typeof body === 'string' ? body : JSON.stringify(body))) };
+      // --messages-port, else the port the pod's container declares, else the service's default.
+      const port = this.settings.messagesPort ?? containerPorts(pod)[0] ?? defaultPort('messages-service');
+      return { name, get: (path: string) => this.proxyGet(name, port, path).then((body) => (typeof body === 'string' ? body : JSON.stringify(body))) };
     });
   }
 

@@ -9,7 +9,9 @@ import { LocalTopology, freePlan, labPlan } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
 import { formatReport, runDrill, type DrillEnvironment, type DrillOptions, type DrillResult } from './drill-core.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
-import { KUBE_DEFAULTS } from './drill-kube.js';
+
+/** Defaults of --kube: the chart's release name and namespace. */
+export const KUBE_DEFAULTS = { namespace: 'default', release: 'mqlab' } as const;
 
 export const USAGE = `usage: mqlab drill [options]        (npm run drill -- [options])
 
@@ -59,19 +61,22 @@ Local --attach:
 Kubernetes --kube (object names follow the chart: <release>-<component>):
   --facade URL        facade through a port-forward (default http://127.0.0.1:${defaultPort('facade-service')})
   --hazelcast-members host:port,...  members the drill's Hazelcast client connects to; it needs the
-                      pod IPs (run the drill in the cluster, e.g. as a Job) (default ${KUBE_DEFAULTS.release}-hazelcast:5701)
+                      pod IPs: run the drill in the cluster, in a pod the chart's NetworkPolicy lets
+                      reach Hazelcast (default <release>-hazelcast:5701)
   --cluster NAME      Hazelcast cluster name (default ${HAZELCAST.clusterName})
   --namespace NS      (default: the kubeconfig context's namespace, else ${KUBE_DEFAULTS.namespace})
   --release NAME      Helm release (default ${KUBE_DEFAULTS.release})
-  --messages-workload KIND/NAME   what to scale: deployment/NAME or statefulset/NAME
-                      (default deployment/<release>-messages)
+  --messages-workload KIND/NAME   what to scale: statefulset/NAME or deployment/NAME
+                      (default statefulset/<release>-messages, as helm/mqlab names it)
   --messages-replicas N  replicas to scale back to (default: what it had before the drill, else 2)
   --messages-selector SEL   label selector of messages-service pods
                       (default app.kubernetes.io/instance=<release>,app.kubernetes.io/component=messages)
   --hazelcast-selector SEL  label selector of Hazelcast member pods
                       (default app.kubernetes.io/instance=<release>,app.kubernetes.io/component=hazelcast)
-  --messages-port N   messages-service container port, read through the API server's pod proxy (default ${defaultPort('messages-service')})
-  --hazelcast-rest-port N   member REST port for /hazelcast/health, through the pod proxy (default 5701)
+  --messages-port N   messages-service HTTP port, read through the API server's pod proxy
+                      (default: the pod's container port, else ${defaultPort('messages-service')})
+  --hazelcast-rest-port N   member REST port for /hazelcast/health, through the pod proxy
+                      (default: the member's own port)
   --grace-period S    grace period of the pod deletion in seconds (default 0: imitates a crash)
   --kubeconfig FILE   kubeconfig to use instead of the default one
 `;
