@@ -43,6 +43,7 @@ export const SCENARIOS: Record<string, Values> = {
   defaults: {},
   scaled: { 'logging.replicas': 5, 'messages.replicas': 3, 'hazelcast.replicas': 5, 'facade.replicas': 2 },
   'network policy off': { 'networkPolicy.enabled': false },
+  'network policy admitting the API server': { 'networkPolicy.extraFrom[0].ipBlock.cidr': '172.18.0.0/16' },
   'registry through the API': { 'configServer.registrySource': 'api' },
   'registry from EndpointSlices': { 'configServer.registrySource': 'endpointslices' },
   'ServiceMonitor on, scrape annotations off': { 'metrics.serviceMonitor.enabled': true, 'metrics.scrapeAnnotations': false },

@@ -294,7 +294,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
 
     await t.test(`NetworkPolicy ${values['networkPolicy.enabled'] === false ? 'absent when off' : 'admits only the app\'s clients and the members to 5701'}`, () => {
       const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as Array<K8sObject & {
-        spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ from: Array<{ podSelector: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } }>; ports: Array<{ port: number }> }> };
+        spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ from: Array<{ podSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } }>; ports: Array<{ port: number }> }> };
       }>;
       if (values['networkPolicy.enabled'] === false) {
         assert.equal(policies.length, 0);
@@ -308,9 +308,11 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
       assert.equal(policy.spec.ingress.length, 1);
       const rule = policy.spec.ingress[0];
+      const extra = values['networkPolicy.extraFrom[0].ipBlock.cidr'];
+      assert.deepEqual(rule?.from.slice(1), extra === undefined ? [] : [{ ipBlock: { cidr: extra } }], 'extra peers only when asked');
       assert.deepEqual(rule?.ports.map((p) => p.port), [5701]);
       const admitted = (labels: Record<string, string>) =>
-        rule?.from.some((peer) => peer.podSelector.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? '\u0000'))) ?? false;
+        rule?.from.some((peer) => peer.podSelector?.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? '\u0000'))) ?? false;
       for (const component of ['facade', 'logging', 'messages', 'hazelcast']) assert.ok(admitted(workload(objects, name(component)).spec.template.metadata.labels), `${component} reaches Hazelcast`);
       assert.ok(!admitted(workload(objects, name('config-server')).spec.template.metadata.labels), 'config-server is no Hazelcast client');
       const testPod = objects.find((o) => o.kind === 'Pod');
