@@ -351,10 +351,28 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
 
   let killedAt = 0;
   let killing: Promise<void> | undefined;
+  let probes: { detected: Promise<number>; answered: Promise<number> } | undefined;
   const killVictim = () => {
     killedAt = Date.now();
     step(`killing ${options.victim === 'owner' ? 'the owner' : 'a member that is not the owner'}: ${victim.address} (${victimWhere}), ${env.killDescription(options.how)}`);
-    killing = env.kill(victim, options.how);
+    killing = env.kill(victim, options.how).then(() => {
+      // Watched from the moment the kill is done (the process is gone / the deletion accepted),
+      // also while posting goes on in the live scenario.
+      const detected = waitUntil(`${victim.address} to leave the member list`, async () => !env.client.getCluster().getMembers().some((m) => m.uuid.toString() === victim.uuid), 120_000, 50).then(() => Date.now() - killedAt);
+      // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
+      const answered = (async () => {
+        for (;;) {
+          try {
+            await queue.size();
+            return Date.now() - killedAt;
+          } catch {
+            await sleep(50);
+          }
+        }
+      })();
+      detected.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
+      probes = { detected, answered };
+    });
     return killing;
   };
 
@@ -370,21 +388,9 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   } else {
     await killing;
   }
-
-  // Kill done (the process is gone / the pod deletion was accepted). Now watch the cluster recover.
-  // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
-  const queueAnswered = (async () => {
-    for (;;) {
-      try {
-        await queue.size();
-        return Date.now() - killedAt;
-      } catch {
-        await sleep(50);
-      }
-    }
-  })();
-  await waitUntil(`${victim.address} to leave the member list`, async () => !env.client.getCluster().getMembers().some((m) => m.uuid.toString() === victim.uuid), 120_000);
-  const detectedMs = Date.now() - killedAt;
+  if (!probes) throw new Error('the victim was not killed');
+  const queueAnswered = probes.answered;
+  const detectedMs = await probes.detected;
   step(`  member left the cluster after ${(detectedMs / 1000).toFixed(1)} s`);
   await env.afterDropped?.(victim, options.how);
   const survivors = () => env.client.getCluster().getMembers().map(memberRef);

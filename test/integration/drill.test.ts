@@ -84,12 +84,13 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
     assert.equal(result.itemsAfter, 100);
   });
 
-  test('a frozen owner (SIGSTOP: silent, connections open) is dropped by the heartbeat timeout; consumers resume within 10 s', async () => {
+  test('a frozen owner (SIGSTOP: silent, connections open) is dropped by the heartbeat timeout; the queue is served again within 10 s', async () => {
     const result = await drill({ how: 'freeze', victim: 'owner' });
     assertNothingLost(result);
     // Nothing closes its connections, so only max.no.heartbeat (5 s) can notice it.
     assert.ok(result.detectedMs >= 4000, `dropped after ${result.detectedMs} ms: sooner than the heartbeat timeout allows`);
-    assert.ok(result.firstConsumedMs < TEN_SECONDS, `consumption resumed ${result.firstConsumedMs} ms after the freeze`);
+    // The lab order starts the consumers only after this, so their first item also includes their start-up (reported, not asserted).
+    assert.ok(result.queueAnsweredMs < TEN_SECONDS, `the queue answered ${result.queueAnsweredMs} ms after the freeze`);
   });
 
   test('live: consumers running and the facade offering while the owner is killed -9: the loop survives, offers are retried, nothing lost or kept twice', async () => {
