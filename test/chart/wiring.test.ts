@@ -14,11 +14,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { memberCommand } from '../../src/local/hazelcast-member.js';
+import { freePort } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
 import { ProcessGroup, type ProcessSpec } from '../../src/local/processes.js';
 import { eventually, postForm, request } from '../helpers/system.js';
@@ -28,18 +28,6 @@ import { NAMESPACE, configMap, container, matches, readText, render, services, w
 const CLUSTER_SUFFIX = `.${NAMESPACE}.svc.cluster.local`;
 const STATEFUL_ORDER = ['hazelcast'];
 const SERVICE_ORDER = ['config-server', 'logging', 'messages', 'facade'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 interface LocalPod {
   workload: Workload;
