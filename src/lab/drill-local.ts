@@ -147,6 +147,8 @@ export class LocalEnvironment implements DrillEnvironment {
   }
 
   async close(): Promise<void> {
+    // Attached: the messages-services are the drill's own children; the rest belongs to the runner.
+    if (!this.options.ownsMembers) await this.topology.stopService('messages-service');
     await this.client.shutdown();
   }
 }
