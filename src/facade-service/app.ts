@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpError } from '../lib/errors.js';
+import { HttpError, errorMessage } from '../lib/errors.js';
+import type { QueueInfo } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import type { Facade } from './facade.js';
@@ -12,6 +13,8 @@ export interface FacadeDeps {
   metrics: Registry;
   readiness: Readiness;
   facade: Facade;
+  /** The queue's size, partition owner and the member list (throws a 503 HttpError while not connected). */
+  queueInfo: () => Promise<QueueInfo>;
 }
 
 export function createFacadeApp(deps: FacadeDeps): Express {
@@ -32,6 +35,16 @@ export function createFacadeApp(deps: FacadeDeps): Express {
       throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
     }
     res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) });
+  });
+
+  // Which member holds the queue (for `kubectl delete pod` on it, and the drill's --kube mode).
+  app.get('/queue', async (_req, res) => {
+    try {
+      res.json(await deps.queueInfo());
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(503, `the queue could not be read: ${errorMessage(err)}`);
+    }
   });
 
   finishHttpApp(app, logger);

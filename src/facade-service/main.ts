@@ -1,6 +1,7 @@
 import got from 'got';
 import { errorMessage } from '../lib/errors.js';
 import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
+import { queueInfo } from '../lib/hazelcast.js';
 import { counter } from '../lib/metrics.js';
 import { connectHazelcast, createServiceContext, queueDepthGauge, serveService } from '../lib/service.js';
 import { httpUrl, nonEmpty, positiveInt, setting } from '../lib/settings.js';
@@ -61,7 +62,7 @@ export async function main(argv: string[]): Promise<void> {
   const timer = setInterval(() => void refresh(), settings.instancesCacheMs);
   timer.unref();
 
-  const app = createFacadeApp({ ...ctx, facade });
+  const app = createFacadeApp({ ...ctx, facade, queueInfo: () => queueInfo(hazelcast.connectedClient(), settings.queueName) });
   await serveService(ctx, app, { onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()] });
   await refresh();
 }

@@ -1,9 +1,76 @@
-import { Client, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger } from 'hazelcast-client';
+import { Client, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger, type Member } from 'hazelcast-client';
 import { HttpError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
 
 export type HazelcastClient = Awaited<ReturnType<typeof Client.newHazelcastClient>>;
+
+/** A cluster member by its UUID and address (host:port, the address the member publishes). */
+export interface MemberRef {
+  uuid: string;
+  host: string;
+  port: number;
+  address: string;
+}
+
+export function memberRef(member: Member): MemberRef {
+  const { host, port } = member.address;
+  return { uuid: member.uuid.toString(), host, port, address: `${host}:${port}` };
+}
+
+/** The inverse of memberRef's address, for a member named by `host:port` (a bracketed IPv6 host too). */
+export function memberFromAddress(uuid: string, address: string): MemberRef {
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port <= 0) throw new Error(`not a host:port member address: "${address}"`);
+  return { uuid, host: address.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port, address };
+}
+
+/**
+ * The partition of a queue and the member owning it (null while the partition has no owner, or the
+ * client's member list does not have it yet). A queue lives on the partition of its name (the part
+ * after '@' if there is one, as Hazelcast's StringPartitioningStrategy), which is the key the
+ * client's queue proxy routes every call by, and the member computes the same id from the same
+ * serialized string. test/integration/drill-owner.test.ts checks it empirically.
+ */
+export function queuePartition(client: HazelcastClient, queueName: string): { partitionId: number; ownerUuid: string | null; owner: MemberRef | null } {
+  const at = queueName.indexOf('@');
+  const key = at === -1 ? queueName : queueName.slice(at + 1);
+  const partitions = client.getPartitionService();
+  const partitionId = partitions.getPartitionId(key);
+  const ownerUuid = partitions.getPartitionOwner(partitionId)?.toString() ?? null;
+  const owner = ownerUuid === null ? undefined : client.getCluster().getMembers().find((member) => member.uuid.toString() === ownerUuid);
+  return { partitionId, ownerUuid, owner: owner ? memberRef(owner) : null };
+}
+
+/** The same, for a caller that needs the owner: throws while there is none. */
+export function queueOwner(client: HazelcastClient, queueName: string): { partitionId: number; owner: MemberRef } {
+  const { partitionId, ownerUuid, owner } = queuePartition(client, queueName);
+  if (ownerUuid === null) throw new Error(`partition ${partitionId} of queue "${queueName}" has no owner yet`);
+  if (!owner) throw new Error(`the owner ${ownerUuid} of partition ${partitionId} is not in the member list`);
+  return { partitionId, owner };
+}
+
+/** What the facade's GET /queue answers: where the queue lives and how many items wait in it. */
+export interface QueueInfo {
+  queue: string;
+  size: number;
+  partitionId: number;
+  owner: { uuid: string; address: string } | null;
+  members: Array<{ uuid: string; address: string }>;
+}
+
+/**
+ * The queue's size, then its partition owner and the member list as the client sees them once the
+ * size has been answered (during a failover size() waits for the promoted owner, so the owner read
+ * after it is the new one, not the dead one).
+ */
+export async function queueInfo(client: HazelcastClient, queueName: string): Promise<QueueInfo> {
+  const size = await (await client.getQueue(queueName)).size();
+  const { partitionId, owner } = queuePartition(client, queueName);
+  const named = ({ uuid, address }: MemberRef) => ({ uuid, address });
+  return { queue: queueName, size, partitionId, owner: owner ? named(owner) : null, members: client.getCluster().getMembers().map((m) => named(memberRef(m))) };
+}
 
 export interface HazelcastOptions {
   clusterName: string;
@@ -90,11 +157,20 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
  */
 export class HazelcastHandle {
   private client: HazelcastClient | undefined;
+  private connected = false;
   private readonly connecting: Promise<HazelcastClient>;
 
   constructor(private readonly options: HazelcastOptions) {
     options.readiness.set('hazelcast', false, 'connecting');
-    this.connecting = Client.newHazelcastClient(clientConfig(options)).then((client) => {
+    const config = clientConfig(options);
+    config.lifecycleListeners = [
+      ...(config.lifecycleListeners ?? []),
+      (state: LifecycleState) => {
+        if (state === LifecycleState.CONNECTED) this.connected = true;
+        if (state === LifecycleState.DISCONNECTED || state === LifecycleState.SHUTTING_DOWN) this.connected = false;
+      },
+    ];
+    this.connecting = Client.newHazelcastClient(config).then((client) => {
       this.client = client;
       return client;
     });
@@ -104,6 +180,13 @@ export class HazelcastHandle {
   get(): HazelcastClient {
     if (!this.client) throw new HttpError(503, 'not connected to Hazelcast yet');
     return this.client;
+  }
+
+  /** The client while it is connected to the cluster; 503 while it is not (yet, or any more). */
+  connectedClient(): HazelcastClient {
+    const client = this.get();
+    if (!this.connected) throw new HttpError(503, 'not connected to Hazelcast');
+    return client;
   }
 
   ready(): Promise<HazelcastClient> {

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
+import type { QueueInfo } from '../../src/lib/hazelcast.js';
 import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 
 interface PostAnswer {
@@ -123,6 +124,12 @@ describe('messages-service outage and shutdown', () => {
     assert.equal(answer.body.partial, true);
     assert.match(answer.body.messages.error, /no messages-service instance answered/);
     assert.ok(answer.body.logging.messages.length >= 10);
+    // Nobody consumes: the facade's GET /queue counts them waiting, on a partition owned by a member.
+    const queue = await request<QueueInfo>(`${system.facade}/queue`);
+    assert.equal(queue.status, 200);
+    assert.ok(queue.body.size >= 10, `size ${queue.body.size}`);
+    assert.equal(queue.body.members.length, 3);
+    assert.ok(queue.body.owner && system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`).includes(queue.body.owner.address), JSON.stringify(queue.body));
 
     await system.topology.startService('messages-service');
     const consumed = await eventually('the waiting messages consumed', async () => {
@@ -169,6 +176,9 @@ describe('the queue step failing after logging succeeded', () => {
       assert.equal(failed.body.queued, false);
       assert.match(failed.body.error, /retry with the same Idempotency-Key/);
       assert.equal((await request(`${url(system.plan, port)}/readyz`)).status, 503);
+      const queue = await request<{ error: string }>(`${url(system.plan, port)}/queue`);
+      assert.equal(queue.status, 503);
+      assert.match(queue.body.error, /not connected to Hazelcast/);
 
       const retried = await post('half done', headers);
       assert.equal(retried.status, 200);

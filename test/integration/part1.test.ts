@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { instanceName } from '../../src/local/local-topology.js';
+import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import { HAZELCAST } from '../../src/lib/topology.js';
 import { eventually, postForm, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 
 interface PostAnswer {
@@ -201,12 +203,26 @@ describe('health, readiness and metrics', () => {
     }
   });
 
+  it('GET /queue names the queue, its size, its partition owner among the three members', async () => {
+    const answer = await request<QueueInfo>(`${system.facade}/queue`);
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const { queue, size, partitionId, owner, members } = answer.body;
+    assert.equal(queue, HAZELCAST.queueName);
+    assert.ok(Number.isInteger(size) && size >= 0, `size ${size}`);
+    assert.ok(Number.isInteger(partitionId) && partitionId >= 0 && partitionId < 271, `partition ${partitionId}`);
+    assert.deepEqual(members.map((m) => m.address).sort(), system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`).sort());
+    assert.equal(new Set(members.map((m) => m.uuid)).size, 3);
+    assert.ok(owner, 'the queue has an owner');
+    assert.ok(members.some((m) => m.uuid === owner.uuid && m.address === owner.address), `owner ${JSON.stringify(owner)} is one of the members`);
+  });
+
   it('labels request durations by route template and counts messages', async () => {
     const [logging] = system.urls('logging-service');
     await request(`${system.facade}/nope/123`);
     const facadeMetrics = (await request<string>(`${system.facade}/metrics`)).body;
     assert.match(facadeMetrics, /http_request_duration_seconds_count\{[^}]*route="\/facade"[^}]*\}/);
     assert.match(facadeMetrics, /route="unmatched"/);
+    assert.match(facadeMetrics, /http_request_duration_seconds_count\{[^}]*route="\/queue"[^}]*\}/);
     assert.doesNotMatch(facadeMetrics, /route="\/nope\/123"/);
     assert.match(facadeMetrics, /mqlab_messages_enqueued_total\{[^}]*\} (\d+)/);
     assert.match(facadeMetrics, /mqlab_queue_depth\{[^}]*\} \d+/);
