@@ -6,20 +6,12 @@
  * supplies the verbs: locate, kill, stop/start consumers, read their sets.
  */
 import { randomUUID } from 'node:crypto';
-import type { Member } from 'hazelcast-client';
-import type { HazelcastClient } from '../lib/hazelcast.js';
+import type { MemberRef } from '../lib/hazelcast.js';
 import { errorMessage } from '../lib/errors.js';
 
 import type { MemberHealth } from '../local/local-topology.js';
 
-export type { MemberHealth };
-
-export interface MemberRef {
-  uuid: string;
-  host: string;
-  port: number;
-  address: string;
-}
+export type { MemberHealth, MemberRef };
 
 /** One messages-service instance the drill can read from. */
 export interface ConsumerEndpoint {
@@ -30,7 +22,15 @@ export interface ConsumerEndpoint {
 export interface DrillEnvironment {
   readonly mode: 'local' | 'kube';
   readonly facadeUrl: string;
-  readonly client: HazelcastClient;
+  /**
+   * The cluster as a Hazelcast client sees it (local: the drill's own client; kube: the facade's,
+   * through its GET /queue). queueSize is a call to the queue's owner: it waits, or fails, while the
+   * partition has no owner.
+   */
+  queueSize(queueName: string): Promise<number>;
+  /** The queue's partition and its owner; owner null while there is none. */
+  queuePartition(queueName: string): Promise<{ partitionId: number; owner: MemberRef | null }>;
+  members(): Promise<MemberRef[]>;
   /** How the victim is killed, in words ("kill -9", "SIGTERM", "delete pod, grace 0 s"). */
   killDescription(how: KillHow): string;
   /** The process or pod running a member. */
@@ -119,29 +119,6 @@ export interface DrillResult {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-export function memberRef(member: Member): MemberRef {
-  const { host, port } = member.address;
-  return { uuid: member.uuid.toString(), host, port, address: `${host}:${port}` };
-}
-
-/**
- * The member owning the partition of a queue. A queue lives on the partition of its name (the
- * part after '@' if there is one, as Hazelcast's StringPartitioningStrategy), which is the key the
- * client's queue proxy routes every call by, and the member computes the same id from the same
- * serialized string. test/integration/drill-owner.test.ts checks it empirically.
- */
-export function queueOwner(client: HazelcastClient, queueName: string): { partitionId: number; owner: MemberRef } {
-  const at = queueName.indexOf('@');
-  const key = at === -1 ? queueName : queueName.slice(at + 1);
-  const partitions = client.getPartitionService();
-  const partitionId = partitions.getPartitionId(key);
-  const ownerUuid = partitions.getPartitionOwner(partitionId);
-  if (!ownerUuid) throw new Error(`partition ${partitionId} of queue "${queueName}" has no owner yet`);
-  const owner = client.getCluster().getMembers().find((member) => member.uuid.toString() === ownerUuid.toString());
-  if (!owner) throw new Error(`the owner ${ownerUuid.toString()} of partition ${partitionId} is not in the member list`);
-  return { partitionId, owner: memberRef(owner) };
-}
 
 /** Sum of a Prometheus counter's samples whose labels include every given label. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -318,13 +295,13 @@ class ConsumptionWatch {
 export async function runDrill(env: DrillEnvironment, options: DrillOptions): Promise<DrillResult> {
   const { progress, queueName } = options;
   const runId = options.runId ?? randomUUID().slice(0, 8);
-  const queue = await env.client.getQueue(queueName);
+  const queueSize = () => env.queueSize(queueName);
   const step = (text: string) => progress(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
 
   step(`drill ${runId}: ${options.messages} messages, scenario ${options.scenario}, victim ${options.victim}, ${env.killDescription(options.how)}`);
   step('stopping the messages-services, so that messages stay in the queue');
   await env.stopConsumers();
-  const leftOver = await queue.size();
+  const leftOver = await queueSize();
   if (leftOver > 0) step(`  note: the queue already holds ${leftOver} items from before; they will be consumed too and counted as foreign`);
 
   const offerRetriesBefore = await facadeOfferRetries(env.facadeUrl);
@@ -337,12 +314,15 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
 
   // Whom to kill is decided before posting: the owner cannot change while the cluster is stable.
   // Partitions are assigned on first use and the table reaches the client shortly after.
-  await waitUntil(`an owner for the partition of "${queueName}"`, async () => Boolean(queueOwner(env.client, queueName)), 30_000);
-  const { partitionId, owner } = queueOwner(env.client, queueName);
+  let located: { partitionId: number; owner: MemberRef | null } = { partitionId: -1, owner: null };
+  await waitUntil(`an owner for the partition of "${queueName}"`, async () => (located = await env.queuePartition(queueName)).owner !== null, 30_000);
+  const { partitionId } = located;
+  const owner = located.owner;
+  if (!owner) throw new Error(`partition ${partitionId} of queue "${queueName}" has no owner`);
   const ownerWhere = await env.locate(owner);
   let victim = owner;
   if (options.victim === 'non-owner') {
-    const other = env.client.getCluster().getMembers().map(memberRef).find((m) => m.uuid !== owner.uuid);
+    const other = (await env.members()).find((m) => m.uuid !== owner.uuid);
     if (!other) throw new Error('there is no member besides the owner to kill');
     victim = other;
   }
@@ -358,12 +338,12 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
     killing = env.kill(victim, options.how).then(() => {
       // Watched from the moment the kill is done (the process is gone / the deletion accepted),
       // also while posting goes on in the live scenario.
-      const detected = waitUntil(`${victim.address} to leave the member list`, async () => !env.client.getCluster().getMembers().some((m) => m.uuid.toString() === victim.uuid), 120_000, 50).then(() => Date.now() - killedAt);
+      const detected = waitUntil(`${victim.address} to leave the member list`, async () => !(await env.members()).some((m) => m.uuid === victim.uuid), 120_000, 50).then(() => Date.now() - killedAt);
       // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
       const answered = (async () => {
         for (;;) {
           try {
-            await queue.size();
+            await queueSize();
             return Date.now() - killedAt;
           } catch {
             await sleep(50);
@@ -381,7 +361,7 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   const posted = await postMessages(env.facadeUrl, runId, options.messages, options.concurrency, step, (count) => {
     if (options.scenario === 'live' && count === half) void killVictim();
   });
-  const itemsBefore = options.scenario === 'lab' ? await queue.size() : Number.NaN;
+  const itemsBefore = options.scenario === 'lab' ? await queueSize() : Number.NaN;
   if (options.scenario === 'lab') {
     step(`queue depth: ${itemsBefore} items (no consumer is running)`);
     await killVictim();
@@ -393,11 +373,10 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   const detectedMs = await probes.detected;
   step(`  member left the cluster after ${(detectedMs / 1000).toFixed(1)} s`);
   await env.afterDropped?.(victim, options.how);
-  const survivors = () => env.client.getCluster().getMembers().map(memberRef);
   await waitUntil(
     'the cluster to be safe (every partition owned and backed up, no migrations)',
     async () => {
-      const answers = await Promise.all(survivors().map((m) => env.health(m)));
+      const answers = await Promise.all((await env.members()).map((m) => env.health(m)));
       return answers.length > 0 && answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0 && h.nodeState === 'ACTIVE');
     },
     120_000,
@@ -410,14 +389,18 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   let newOwner: { address: string; uuid: string } | null = null;
   try {
     // The client learns the new partition table shortly after the members have settled.
-    await waitUntil('the client to learn the new owner', async () => queueOwner(env.client, queueName).owner.uuid !== victim.uuid, 15_000);
-    const now = queueOwner(env.client, queueName).owner;
-    newOwner = { address: now.address, uuid: now.uuid };
+    let now: MemberRef | null = null;
+    await waitUntil('the client to learn the new owner', async () => {
+      now = (await env.queuePartition(queueName)).owner;
+      return now !== null && now.uuid !== victim.uuid;
+    }, 15_000);
+    const learned = now as MemberRef | null;
+    if (learned) newOwner = { address: learned.address, uuid: learned.uuid };
   } catch (err) {
     step(`  (owner after the kill unknown: ${errorMessage(err)})`);
   }
 
-  const itemsAfter = options.scenario === 'lab' ? await queue.size() : Number.NaN;
+  const itemsAfter = options.scenario === 'lab' ? await queueSize() : Number.NaN;
   let consumersStartedMs: number | null = null;
   if (options.scenario === 'lab') {
     step(`queue depth after the kill: ${itemsAfter} items; queue now owned by ${newOwner?.address ?? '?'}`);
@@ -441,13 +424,13 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
         const { fresh } = await consumedTotals(endpoints);
         if (Date.now() - lastShown > 2000) {
           lastShown = Date.now();
-          step(`  consumed ${fresh}/${wanted.size}, queue depth ${await queue.size()}`);
+          step(`  consumed ${fresh}/${wanted.size}, queue depth ${await queueSize()}`);
         }
         if (fresh < wanted.size) return false;
         sets = await receivedSets(endpoints);
         const got = new Set(sets.flatMap((s) => s.uuids.filter((u) => wanted.has(u))));
         if (got.size < wanted.size) return false;
-        return (await queue.size()) === 0;
+        return (await queueSize()) === 0;
       },
       options.drainTimeoutMs,
       300,

@@ -1,19 +1,18 @@
 /**
  * The drill's verbs on Kubernetes: the messages-service workload is scaled to 0 and back, the
  * member is a pod found by its address (pod IP and container port), killing it is deleting the pod,
- * and the consumers' sets and the members' health are read through the API server's pod proxy,
- * so the drill needs only a kubeconfig and a port-forward to the facade (plus reach to the members
- * for its Hazelcast client).
+ * and the consumers' sets and the members' health are read through the API server's pod proxy.
+ * The queue's size, owner and the member list come from the facade's GET /queue (its own Hazelcast
+ * client), so the drill has no Hazelcast client and needs only a kubeconfig and a port-forward to
+ * the facade: it runs from a laptop.
  */
 import * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
-import type { HazelcastClient } from '../lib/hazelcast.js';
-import { HAZELCAST, defaultPort } from '../lib/topology.js';
+import { memberFromAddress, type QueueInfo } from '../lib/hazelcast.js';
+import { defaultPort } from '../lib/topology.js';
 import { errorMessage } from '../lib/errors.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
 import { KUBE_DEFAULTS, type ParsedArgs } from './drill.js';
-import { drillClient } from './drill-local.js';
-
 
 export interface KubeSettings {
   namespace: string;
@@ -31,6 +30,23 @@ export interface KubeSettings {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+const namedMember = z.object({ uuid: z.string().min(1), address: z.string().min(1) });
+const queueAnswer = z.object({ queue: z.string(), size: z.number().int().min(0), partitionId: z.number().int().min(0), owner: namedMember.nullable(), members: z.array(namedMember) });
+
+/**
+ * The facade's GET /queue: its Hazelcast client's view of the queue (size, partition owner) and of
+ * the members. Throws on anything but a 200 (503 while the facade is not connected, or the queue
+ * did not answer); the call waits while the queue's partition has no owner, as a queue call does.
+ */
+export async function facadeQueue(facadeUrl: string): Promise<QueueInfo> {
+  const target = `${facadeUrl}/queue`;
+  // Longer than the facade's own Hazelcast invocation timeout (30 s), so its 503 arrives rather than our abort.
+  const response = await fetch(target, { signal: AbortSignal.timeout(40_000) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}: ${text.slice(0, 300)}`);
+  return queueAnswer.parse(JSON.parse(text));
+}
 
 export function kubeSettings(args: ParsedArgs, contextNamespace: string | undefined): KubeSettings {
   const flags = args.kube;
@@ -75,19 +91,37 @@ export class KubeEnvironment implements DrillEnvironment {
   private readonly core: k8s.CoreV1Api;
   private readonly apps: k8s.AppsV1Api;
   private restoreReplicas: number | undefined;
-  private readonly initialMembers: number;
 
+  /** initialMembers: the cluster's size before the drill, restored between repetitions. */
   constructor(
     kc: k8s.KubeConfig,
     private readonly settings: KubeSettings,
     readonly facadeUrl: string,
-    readonly client: HazelcastClient,
+    private readonly initialMembers: number,
     private readonly progress: (line: string) => void,
   ) {
     this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.apps = kc.makeApiClient(k8s.AppsV1Api);
     this.restoreReplicas = settings.replicas;
-    this.initialMembers = client.getCluster().getMembers().length;
+  }
+
+  private async facadeQueue(queueName?: string): Promise<QueueInfo> {
+    const info = await facadeQueue(this.facadeUrl);
+    if (queueName !== undefined && info.queue !== queueName) throw new Error(`the facade at ${this.facadeUrl} uses the queue "${info.queue}", not "${queueName}" (--queue-name)`);
+    return info;
+  }
+
+  async queueSize(queueName: string): Promise<number> {
+    return (await this.facadeQueue(queueName)).size;
+  }
+
+  async queuePartition(queueName: string): Promise<{ partitionId: number; owner: MemberRef | null }> {
+    const { partitionId, owner } = await this.facadeQueue(queueName);
+    return { partitionId, owner: owner ? memberFromAddress(owner.uuid, owner.address) : null };
+  }
+
+  async members(): Promise<MemberRef[]> {
+    return (await this.facadeQueue()).members.map((m) => memberFromAddress(m.uuid, m.address));
   }
 
   killDescription(how: KillHow): string {
@@ -177,16 +211,15 @@ export class KubeEnvironment implements DrillEnvironment {
   async recover(): Promise<void> {
     // The StatefulSet recreates the deleted pod; wait until it has joined and the cluster is safe.
     await this.waitFor(`${this.initialMembers} ready Hazelcast pods`, async () => (await this.pods(this.settings.hazelcastSelector)).filter(isReady).length >= this.initialMembers);
-    await this.waitFor(`a cluster of ${this.initialMembers} members`, async () => this.client.getCluster().getMembers().length >= this.initialMembers);
+    await this.waitFor(`a cluster of ${this.initialMembers} members (as the facade sees it)`, async () => (await this.members()).length >= this.initialMembers);
     await this.waitFor('a safe cluster', async () => {
-      const members = this.client.getCluster().getMembers();
-      const answers = await Promise.all(members.map((m) => this.health({ uuid: m.uuid.toString(), host: m.address.host, port: m.address.port, address: `${m.address.host}:${m.address.port}` })));
+      const answers = await Promise.all((await this.members()).map((m) => this.health(m)));
       return answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0);
     });
   }
 
   async close(): Promise<void> {
-    await this.client.shutdown();
+    // Nothing to close: no Hazelcast client, and the Kubernetes calls are plain requests.
   }
 }
 
@@ -196,9 +229,15 @@ export async function kubeEnvironment(args: ParsedArgs, progress: (line: string)
   else kc.loadFromDefault();
   const context = kc.getContextObject(kc.getCurrentContext());
   const settings = kubeSettings(args, context?.namespace);
-  const members = args.hazelcastMembers ?? [`${args.kube.release ?? KUBE_DEFAULTS.release}-hazelcast:5701`];
   const facade = args.facade ?? `http://127.0.0.1:${defaultPort('facade-service')}`;
-  progress(`Kubernetes: context ${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? '?'}), namespace ${settings.namespace}; scaling ${settings.workload.kind}/${settings.workload.name}; facade ${facade}; Hazelcast ${members.join(',')}`);
-  const client = await drillClient(args.cluster ?? HAZELCAST.clusterName, members);
-  return new KubeEnvironment(kc, settings, facade, client, progress);
+  progress(`Kubernetes: context ${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? '?'}), namespace ${settings.namespace}; scaling ${settings.workload.kind}/${settings.workload.name}; facade ${facade}`);
+  let info: QueueInfo;
+  try {
+    info = await facadeQueue(facade);
+  } catch (err) {
+    throw new Error(`the drill reads the queue's owner and the members from the facade's GET /queue, which failed (is the port-forward up, and the facade ready?): ${errorMessage(err)}`);
+  }
+  if (info.queue !== args.drill.queueName) throw new Error(`the facade at ${facade} uses the queue "${info.queue}", not "${args.drill.queueName}" (--queue-name)`);
+  progress(`  the facade sees ${info.members.length} Hazelcast members (${info.members.map((m) => m.address).join(', ')}); queue "${info.queue}" holds ${info.size} items, owner ${info.owner?.address ?? 'not assigned yet'}`);
+  return new KubeEnvironment(kc, settings, facade, info.members.length, progress);
 }

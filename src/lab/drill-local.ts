@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { Client } from 'hazelcast-client';
-import { clientConfig, type HazelcastClient } from '../lib/hazelcast.js';
+import { clientConfig, memberRef, queuePartition, type HazelcastClient } from '../lib/hazelcast.js';
 import { Readiness } from '../lib/http.js';
 import { LocalTopology, memberHealth, memberName, url } from '../local/local-topology.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
@@ -109,6 +109,19 @@ export class LocalEnvironment implements DrillEnvironment {
   async afterDropped(member: MemberRef, how: KillHow): Promise<void> {
     // A frozen member must not wake up and try to rejoin: it is killed once the others gave up on it.
     if (how === 'freeze') await this.kill(member, 'kill');
+  }
+
+  async queueSize(queueName: string): Promise<number> {
+    return (await this.client.getQueue(queueName)).size();
+  }
+
+  async queuePartition(queueName: string): Promise<{ partitionId: number; owner: MemberRef | null }> {
+    const { partitionId, owner } = queuePartition(this.client, queueName);
+    return { partitionId, owner };
+  }
+
+  async members(): Promise<MemberRef[]> {
+    return this.client.getCluster().getMembers().map(memberRef);
   }
 
   health(member: MemberRef): Promise<MemberHealth> {

@@ -30,9 +30,11 @@ Where it runs:
                       mqlab up --skip messages-service): kills the member's java process found in
                       /proc; starts the two messages-services (8082, 8084) itself and stops them at the end.
   --kube              Kubernetes: scales the messages-service workload to 0, posts through --facade
-                      (a kubectl port-forward), finds the owner pod by the member's address (pod IP and
-                      container port), deletes it, scales the workload back, checks the same way.
-                      Uses the current kubeconfig (or the in-cluster service account).
+                      (a kubectl port-forward), asks the facade's GET /queue for the queue's owner,
+                      finds the owner pod by the member's address (pod IP and container port),
+                      deletes it, scales the workload back, checks the same way. Needs only the
+                      kubeconfig (or the in-cluster service account) and the port-forward: no
+                      Hazelcast client of its own, so it runs from a laptop.
 
 What to do:
   --messages N        messages to post (default 100)
@@ -59,11 +61,8 @@ Local --attach:
   --cluster NAME      Hazelcast cluster name (default ${HAZELCAST.clusterName})
 
 Kubernetes --kube (object names follow the chart: <release>-<component>):
-  --facade URL        facade through a port-forward (default http://127.0.0.1:${defaultPort('facade-service')})
-  --hazelcast-members host:port,...  members the drill's Hazelcast client connects to; it needs the
-                      pod IPs: run the drill in the cluster, in a pod the chart's NetworkPolicy lets
-                      reach Hazelcast (default <release>-hazelcast:5701)
-  --cluster NAME      Hazelcast cluster name (default ${HAZELCAST.clusterName})
+  --facade URL        facade through a port-forward (default http://127.0.0.1:${defaultPort('facade-service')});
+                      its GET /queue gives the queue's size, owner and the members (its own client's view)
   --namespace NS      (default: the kubeconfig context's namespace, else ${KUBE_DEFAULTS.namespace})
   --release NAME      Helm release (default ${KUBE_DEFAULTS.release})
   --messages-workload KIND/NAME   what to scale: statefulset/NAME or deployment/NAME
@@ -76,7 +75,8 @@ Kubernetes --kube (object names follow the chart: <release>-<component>):
   --messages-port N   messages-service HTTP port, read through the API server's pod proxy
                       (default: the pod's container port, else ${defaultPort('messages-service')})
   --hazelcast-rest-port N   member REST port for /hazelcast/health, through the pod proxy
-                      (default: the member's own port)
+                      (default: the member's own port; where the chart's NetworkPolicy is enforced,
+                      admit the API server with networkPolicy.extraFrom)
   --grace-period S    grace period of the pod deletion in seconds (default 0: imitates a crash)
   --kubeconfig FILE   kubeconfig to use instead of the default one
 `;
@@ -120,7 +120,7 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
       'queue-name': { type: 'string', default: HAZELCAST.queueName },
       facade: { type: 'string' },
       'hazelcast-members': { type: 'string' },
-      cluster: { type: 'string', default: HAZELCAST.clusterName },
+      cluster: { type: 'string' },
       ...KUBE_OPTIONS,
     },
   });
@@ -133,6 +133,9 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
   const repeat = int(1).parse(values.repeat);
   if (mode === 'attach' && repeat > 1) throw new Error('--repeat needs members the drill can restart: not with --attach');
   if (mode !== 'kube' && KUBE_FLAGS.some((flag) => kubeValues[flag] !== undefined)) throw new Error(`the Kubernetes flags need --kube`);
+  if (mode === 'kube' && (values['hazelcast-members'] !== undefined || values.cluster !== undefined)) {
+    throw new Error('--kube has no Hazelcast client of its own (it asks the facade): --hazelcast-members and --cluster are for local modes');
+  }
   return {
     mode,
     drill: {
@@ -149,7 +152,7 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
     json: values.json ?? false,
     facade: values.facade,
     hazelcastMembers: values['hazelcast-members']?.split(',').map((item) => item.trim()).filter(Boolean),
-    cluster: values.cluster,
+    cluster: values.cluster ?? HAZELCAST.clusterName,
     kube: Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, kubeValues[flag]])),
   };
 }

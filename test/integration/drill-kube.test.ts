@@ -4,7 +4,9 @@
  * pods carry the local members' and messages-services' ports as container ports (every pod's IP
  * is 127.0.0.1); scaling the messages StatefulSet stops or starts the local messages-services;
  * deleting a member pod kills that member's process (grace 0: SIGKILL) and, as the StatefulSet
- * controller would, starts it again; the pod proxy forwards to the local port.
+ * controller would, starts it again; the pod proxy forwards to the local port. The drill has no
+ * Hazelcast client: it learns the queue's owner and the members from the real local facade's
+ * GET /queue, as it would through a port-forward from a laptop.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +15,7 @@ import { FakeKubeApi, RESOURCES, sendJson, sendStatus, type FakeRequest, type Ku
 import { startSystem, type TestSystem } from '../helpers/system.js';
 import { formatReport, runDrill } from '../../src/lab/drill-core.js';
 import { parseDrillArgs } from '../../src/lab/drill.js';
+import { request } from '../helpers/system.js';
 import { kubeEnvironment, podForMember, type KubeEnvironment } from '../../src/lab/drill-kube.js';
 import type { V1Pod } from '@kubernetes/client-node';
 
@@ -167,15 +170,14 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
     assert.throws(() => podForMember(spread, { host: '10.9.9.9', port: 5701, address: '10.9.9.9:5701' }), /no pod matches/);
   });
 
+  test('--kube takes no Hazelcast flags: it has no client of its own', () => {
+    assert.throws(() => parseDrillArgs(['--kube', '--hazelcast-members', '10.0.0.1:5701']), /no Hazelcast client of its own/);
+    assert.throws(() => parseDrillArgs(['--kube', '--cluster', 'other']), /no Hazelcast client of its own/);
+  });
+
   test('scales messages to 0, deletes the owner pod with grace 0, scales back, and every message arrives exactly once', async () => {
-    const args = parseDrillArgs([
-      '--kube',
-      '--kubeconfig', kubeconfig,
-      '--facade', system.facade,
-      '--hazelcast-members', system.plan.hazelcastPorts.map((port) => `127.0.0.1:${port}`).join(','),
-      '--cluster', system.plan.clusterName,
-      '--messages', '100',
-    ]);
+    // Only the kubeconfig and the facade's URL: the owner comes from the facade's GET /queue.
+    const args = parseDrillArgs(['--kube', '--kubeconfig', kubeconfig, '--facade', system.facade, '--messages', '100']);
     assert.notEqual(args, 'help');
     if (args === 'help') return;
     const lines: string[] = [];
@@ -189,6 +191,7 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
       assert.equal(result.duplicated, 0);
       assert.equal(result.itemsBefore, 100);
       assert.equal(result.itemsAfter, 100);
+      assert.ok(result.newOwner && result.newOwner.uuid !== result.owner.uuid, 'the owner after the kill is another member');
       const ownerIndex = system.plan.hazelcastPorts.indexOf(Number(result.owner.address.split(':')[1]));
       assert.match(result.owner.where, new RegExp(`^pod ${memberPod(ownerIndex)}\\b`), 'the owner pod is the one running the owner member');
       // Each instance names itself (POD_NAME in a cluster; messages-<port> here); both were read through the pod proxy.
@@ -204,10 +207,13 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
       assert.equal(deletion?.path, `/api/v1/namespaces/${NS}/pods/${memberPod(ownerIndex)}`);
       assert.equal(deletion?.query.gracePeriodSeconds, '0');
       assert.ok(api.requests.some((r) => r.method === 'GET' && r.path.includes('/proxy/') && r.path.includes('hazelcast')), 'member health read through the pod proxy');
+      // The owner, the queue's size and the members were the facade's answers to GET /queue.
+      const facadeMetrics = (await request<string>(`${system.facade}/metrics`)).body;
+      assert.match(facadeMetrics, /http_request_duration_seconds_count\{[^}]*route="\/queue"[^}]*status_code="200"[^}]*\} [1-9]/);
 
       // Between repetitions the drill waits for the StatefulSet's replacement pod and a safe cluster.
       await env.recover();
-      assert.equal(env.client.getCluster().getMembers().length, 3);
+      assert.equal((await env.members()).length, 3);
     } finally {
       await env?.close();
     }

@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTopology, freePlan } from '../../src/local/local-topology.js';
 import { HAZELCAST_CONFIG } from '../../src/local/paths.js';
-import { queueOwner } from '../../src/lab/drill-core.js';
+import { queueOwner, type HazelcastClient } from '../../src/lib/hazelcast.js';
 import { drillClient } from '../../src/lab/drill-local.js';
-import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 
 const ITEMS = 20;
 
