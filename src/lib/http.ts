@@ -1,4 +1,5 @@
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
+import { HazelcastError } from 'hazelcast-client';
 import type { Registry } from 'prom-client';
 import { HttpError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -115,6 +116,12 @@ export function finishHttpApp(app: Express, logger: Logger): void {
     }
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.message, ...err.details });
+      return;
+    }
+    if (err instanceof HazelcastError) {
+      // The cluster is unreachable or failing over: a retryable condition, not a bug here.
+      logger.warn({ err: err.message, method: req.method, path: req.path }, 'Hazelcast call failed');
+      res.status(503).json({ error: `Hazelcast cluster unavailable: ${err.message}` });
       return;
     }
     const withStatus = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
