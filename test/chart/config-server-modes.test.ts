@@ -9,9 +9,9 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { freePort } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
 import { FakeKubeApi, RESOURCES, endpointSlice, type RecordedRequest } from '../helpers/fake-kube-api.js';
 import { eventually, request } from '../helpers/system.js';
@@ -22,18 +22,6 @@ interface Rule {
   resources: string[];
   verbs: string[];
   resourceNames?: string[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Whether RBAC would allow one recorded request under the Role's rules, in the Role's namespace. */
