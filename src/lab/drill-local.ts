@@ -7,8 +7,8 @@ import { Readiness } from '../lib/http.js';
 import { LocalTopology, memberHealth, memberName, url } from '../local/local-topology.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
 
-/** A Hazelcast client for the drill itself: its log lines go to stderr at warn, so the report stays readable. */
-export async function drillClient(clusterName: string, members: readonly string[], logLevel = 'warn'): Promise<HazelcastClient> {
+/** A Hazelcast client for the drill itself: only its errors reach stderr (the killed member's closed connection is expected, and the report says it), so the report stays readable. */
+export async function drillClient(clusterName: string, members: readonly string[], logLevel = 'error'): Promise<HazelcastClient> {
   const logger = pino({ level: logLevel, base: { component: 'drill' } }, pino.destination(2));
   return Client.newHazelcastClient(
     clientConfig({ clusterName, members, instanceName: `drill-${process.pid}`, logger, readiness: new Readiness(), invocationTimeoutMs: 120_000 }),
