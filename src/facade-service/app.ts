@@ -4,6 +4,7 @@ import { HttpError, errorMessage } from '../lib/errors.js';
 import type { QueueInfo } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
+import { pageFrom } from '../lib/paging.js';
 import type { Facade } from './facade.js';
 import { messageFromBody, uuidFor } from './input.js';
 
@@ -29,8 +30,8 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     res.status(result.status === 'created' ? 201 : 200).json(result);
   });
 
-  app.get('/facade', async (_req, res) => {
-    const sets = await facade.read();
+  app.get('/facade', async (req, res) => {
+    const sets = await facade.read(pageFrom(req.query));
     if (sets.logging.error && sets.messages.error) {
       throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
     }

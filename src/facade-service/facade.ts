@@ -3,6 +3,7 @@ import type { Counter } from 'prom-client';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { LoggedMessage } from '../lib/message.js';
+import { pageQueryString, type Page } from '../lib/paging.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
 export interface OfferableQueue {
@@ -37,6 +38,7 @@ interface LoggingAnswer {
 export interface ServiceSet {
   url: string | null;
   instance: string | null;
+  /** Everything that instance holds; messages may be one page of it. */
   count: number;
   messages: Array<{ uuid: string; msg: string }>;
   error?: string;
@@ -146,8 +148,9 @@ export class Facade {
   }
 
   /** GET: the logging set from one random logging-service, the messages set from one random messages-service. */
-  async read(): Promise<{ logging: ServiceSet; messages: ServiceSet }> {
-    const [logging, messages] = await Promise.all([this.readFrom('logging-service', '/logging'), this.readFrom('messages-service', '/messages')]);
+  async read(page: Page = { offset: 0 }): Promise<{ logging: ServiceSet; messages: ServiceSet }> {
+    const query = pageQueryString(page);
+    const [logging, messages] = await Promise.all([this.readFrom('logging-service', `/logging${query}`), this.readFrom('messages-service', `/messages${query}`)]);
     return { logging, messages };
   }
 
@@ -165,9 +168,9 @@ export class Facade {
       if (url === undefined) break;
       try {
         const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
-        const body = response.body as { instance?: string; messages?: Array<{ uuid: string; msg: string }> };
+        const body = response.body as { instance?: string; count?: number; messages?: Array<{ uuid: string; msg: string }> };
         const messages = (body.messages ?? []).map(({ uuid, msg }) => ({ uuid, msg }));
-        return { url, instance: body.instance ?? url, count: messages.length, messages };
+        return { url, instance: body.instance ?? url, count: body.count ?? messages.length, messages };
       } catch (err) {
         failed.add(url);
         errors.push(`${url}: ${errorMessage(err)}`);

@@ -5,6 +5,7 @@ import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { describeIssues, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
+import { applyPage, pageFrom } from '../lib/paging.js';
 import type { MessageStore } from './store.js';
 
 export interface LoggingDeps {
@@ -42,9 +43,10 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     });
   });
 
-  app.get('/logging', async (_req, res) => {
+  app.get('/logging', async (req, res) => {
+    const page = pageFrom(req.query);
     const messages = await store.all();
-    res.json({ instance, count: messages.length, messages: messages.map(({ uuid, msg, loggedBy }) => ({ uuid, msg, loggedBy })) });
+    res.json({ instance, count: messages.length, offset: page.offset, messages: applyPage(messages, page).map(({ uuid, msg, loggedBy }) => ({ uuid, msg, loggedBy })) });
   });
 
   finishHttpApp(app, logger);

@@ -2,6 +2,7 @@ import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
+import { applyPage, pageFrom } from '../lib/paging.js';
 import type { ReceivedMessages } from './received.js';
 
 export interface MessagesDeps {
@@ -15,8 +16,9 @@ export interface MessagesDeps {
 export function createMessagesApp(deps: MessagesDeps): Express {
   const { instance, received } = deps;
   const app = createHttpApp({ service: 'messages-service', ...deps, registry: deps.metrics });
-  app.get('/messages', (_req, res) => {
-    res.json({ instance, count: received.size, messages: received.list().map(({ uuid, msg }) => ({ uuid, msg })) });
+  app.get('/messages', (req, res) => {
+    const page = pageFrom(req.query);
+    res.json({ instance, count: received.size, offset: page.offset, messages: applyPage(received.list(), page).map(({ uuid, msg }) => ({ uuid, msg })) });
   });
   finishHttpApp(app, deps.logger);
   return app;

@@ -107,6 +107,35 @@ describe('lab Part 1 on real Hazelcast members', () => {
   });
 });
 
+describe('paging of the GET lists', () => {
+  it('GET /logging?offset&limit answers one page of the accepted order, with the total count', async () => {
+    const [logging] = system.urls('logging-service');
+    const all = await request<SetAnswer>(`${logging}/logging`);
+    const page = await request<SetAnswer & { offset: number }>(`${logging}/logging?offset=2&limit=3`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.count, all.body.count);
+    assert.equal(page.body.offset, 2);
+    assert.deepEqual(page.body.messages, all.body.messages.slice(2, 5));
+  });
+
+  it('GET /facade?limit passes the page on to both services', async () => {
+    const answer = await request<FacadeAnswer>(`${system.facade}/facade?limit=2`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.logging.messages.length, 2);
+    assert.ok(answer.body.logging.count >= 10);
+    assert.ok(answer.body.messages.messages.length <= 2);
+    assert.ok(answer.body.messages.count >= answer.body.messages.messages.length);
+  });
+
+  it('a bad page is a 400 with a JSON error, on every service', async () => {
+    for (const target of [`${system.facade}/facade?limit=0`, `${system.urls('logging-service')[0]}/logging?offset=-1`, `${system.urls('messages-service')[0]}/messages?limit=abc`]) {
+      const answer = await request<{ error: string }>(target);
+      assert.equal(answer.status, 400, target);
+      assert.match(answer.body.error, /offset|limit/);
+    }
+  });
+});
+
 describe('deduplication by UUID', () => {
   it('logging-service stores a UUID once: 201, then 200 for the same text, 409 for other text', async () => {
     const logging = system.urls('logging-service');
