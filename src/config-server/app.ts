@@ -25,8 +25,10 @@ export function createConfigServerApp(deps: ConfigServerDeps): Express {
     res.json(current());
   });
   app.get('/services/:name', (req, res) => {
-    const instances = current()[req.params.name];
-    if (!instances) throw new HttpError(404, `unknown service: ${req.params.name}`, { known: Object.keys(current()) });
+    const registry = current();
+    // Own keys only: a name such as "constructor" must not find Object.prototype's.
+    const instances = Object.hasOwn(registry, req.params.name) ? registry[req.params.name] : undefined;
+    if (!instances) throw new HttpError(404, `unknown service: ${req.params.name}`, { known: Object.keys(registry) });
     res.json(instances);
   });
   finishHttpApp(app, deps.logger);
