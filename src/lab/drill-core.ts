@@ -359,7 +359,9 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   step(`posting ${options.messages} messages through ${env.facadeUrl}/facade, ${options.concurrency} at a time`);
   const half = Math.max(1, Math.floor(options.messages / 2));
   const posted = await postMessages(env.facadeUrl, runId, options.messages, options.concurrency, step, (count) => {
-    if (options.scenario === 'live' && count === half) void killVictim();
+    // Awaited after posting; until then a failed kill (a 403 on the pod, a vanished process) must
+    // not surface as an unhandled rejection, which would end the drill without a report.
+    if (options.scenario === 'live' && count === half) killVictim().catch(() => undefined);
   });
   const itemsBefore = options.scenario === 'lab' ? await queueSize() : Number.NaN;
   if (options.scenario === 'lab') {

@@ -213,8 +213,10 @@ export class LocalTopology {
     );
   }
 
+  /** Services first, so they leave the cluster cleanly, then the members. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    await this.group.stopAll(signal);
+    const members = new Set(this.plan.hazelcastPorts.map(memberName));
+    await this.group.stopAll(signal, undefined, (name) => !members.has(name));
   }
 
   private async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

@@ -20,6 +20,8 @@ export interface ManagedProcess {
   child: ChildProcess;
   exited: Promise<number | null>;
   logFile?: string;
+  /** Set when the command could not be run at all. */
+  spawnError?: Error;
 }
 
 const COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
@@ -48,7 +50,7 @@ export class ProcessGroup {
 
   isRunning(name: string): boolean {
     const managed = this.processes.get(name);
-    return managed !== undefined && managed.child.exitCode === null && managed.child.signalCode === null;
+    return managed !== undefined && !managed.spawnError && managed.child.exitCode === null && managed.child.signalCode === null;
   }
 
   async start(spec: ProcessSpec, timeoutMs = 90_000): Promise<ManagedProcess> {
@@ -57,12 +59,24 @@ export class ProcessGroup {
     const managed: ManagedProcess = {
       spec,
       child,
-      exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+      exited: new Promise((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        // A command that cannot be run at all (java not installed) never exits: it fails to spawn.
+        child.once('error', (err) => {
+          managed.spawnError = err;
+          resolve(null);
+        });
+      }),
     };
     this.route(managed);
     this.processes.set(spec.name, managed);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (managed.spawnError) {
+        const missing = (managed.spawnError as NodeJS.ErrnoException).code === 'ENOENT';
+        throw new Error(`${spec.name} could not be started: ${missing ? `${spec.command} was not found on PATH` : managed.spawnError.message}`);
+      }
       if (!this.isRunning(spec.name)) {
         throw new Error(`${spec.name} exited (code ${String(child.exitCode)}) before it was ready${managed.logFile ? `; see ${managed.logFile}` : ''}`);
       }
@@ -85,10 +99,11 @@ export class ProcessGroup {
     clearTimeout(timer);
   }
 
-  /** Stops everything, last started first, in groups that may stop together. */
-  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<void> {
-    const names = [...this.processes.keys()].reverse();
-    await Promise.all(names.map((name) => this.stop(name, signal, graceMs)));
+  /** Stops everything: first (all at once) the processes `stopFirst` picks, then (all at once) the rest. */
+  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000, stopFirst: (name: string) => boolean = () => false): Promise<void> {
+    const names = [...this.processes.keys()];
+    await Promise.all(names.filter(stopFirst).map((name) => this.stop(name, signal, graceMs)));
+    await Promise.all(names.filter((name) => !stopFirst(name)).map((name) => this.stop(name, signal, graceMs)));
     process.off('exit', this.onExit);
   }
 

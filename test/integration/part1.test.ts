@@ -211,6 +211,12 @@ describe('bad input gets a clear 4xx with a JSON error', () => {
     const unknownService = await request<{ error: string }>(`${config}/services/no-such-service`);
     assert.equal(unknownService.status, 404);
     assert.match(unknownService.body.error, /unknown service/);
+    // Names that exist on every JavaScript object are not services either.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const answer = await request<{ error: string }>(`${config}/services/${name}`);
+      assert.equal(answer.status, 404, name);
+      assert.match(answer.body.error, /unknown service/);
+    }
   });
 
   it('nothing accepted before the bad requests was lost', async () => {

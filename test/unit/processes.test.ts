@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ProcessGroup } from '../../src/local/processes.js';
+
+describe('ProcessGroup', () => {
+  it('says which command is missing instead of waiting for a process that never started', async () => {
+    const group = new ProcessGroup({ kind: 'ignore' });
+    const started = Date.now();
+    await assert.rejects(
+      group.start({ name: 'hazelcast-1', command: 'no-such-java-here', args: [], ready: async () => false }, 10_000),
+      /hazelcast-1 could not be started: no-such-java-here was not found on PATH/,
+    );
+    assert.ok(Date.now() - started < 5000);
+    assert.equal(group.isRunning('hazelcast-1'), false);
+    await group.stopAll('SIGKILL');
+  });
+
+  it('stops the processes picked first before the rest', async () => {
+    const group = new ProcessGroup({ kind: 'ignore' });
+    const exitedAt = new Map<string, number>();
+    // The member would exit sooner, so only a real ordering makes the service exit first.
+    for (const [name, exitAfterMs] of [['member', 50], ['service', 400]] as const) {
+      const script = `process.on("SIGTERM", () => setTimeout(() => process.exit(0), ${exitAfterMs})); setInterval(() => {}, 1000)`;
+      const managed = await group.start({ name, command: process.execPath, args: ['-e', script], ready: async () => true });
+      void managed.exited.then(() => exitedAt.set(name, Date.now()));
+    }
+    await group.stopAll('SIGTERM', 5000, (name) => name === 'service');
+    assert.ok((exitedAt.get('service') ?? Infinity) < (exitedAt.get('member') ?? 0), JSON.stringify([...exitedAt]));
+  });
+});
