@@ -48,6 +48,13 @@ export const SCENARIOS: Record<string, Values> = {
   'registry from EndpointSlices': { 'configServer.registrySource': 'endpointslices' },
   'ServiceMonitor on, scrape annotations off': { 'metrics.serviceMonitor.enabled': true, 'metrics.scrapeAnnotations': false },
   'two backups': { 'hazelcast.backupCount': 2, 'hazelcast.asyncBackupCount': 1 },
+  'members on separate nodes required, spread over zones': {
+    'hazelcast.podAntiAffinity.mode': 'required',
+    'hazelcast.topologySpreadConstraints[0].maxSkew': 1,
+    'hazelcast.topologySpreadConstraints[0].topologyKey': 'topology.kubernetes.io/zone',
+    'hazelcast.topologySpreadConstraints[0].whenUnsatisfiable': 'ScheduleAnyway',
+  },
+  'member anti-affinity off': { 'hazelcast.podAntiAffinity.mode': 'none' },
 };
 
 /** --set for numbers and booleans, --set-string for strings, so the schema sees real types. */
@@ -124,8 +131,30 @@ export interface Volume {
   configMap?: { name: string; items?: Array<{ key: string; path: string }> };
   emptyDir?: object;
 }
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+}
+export interface PodAffinityTerm {
+  labelSelector?: LabelSelector;
+  topologyKey: string;
+}
+export interface TopologySpreadConstraint {
+  maxSkew: number;
+  topologyKey: string;
+  whenUnsatisfiable: string;
+  labelSelector?: LabelSelector;
+}
 export interface PodSpec {
   containers: Container[];
+  affinity?: {
+    podAntiAffinity?: {
+      preferredDuringSchedulingIgnoredDuringExecution?: Array<{ weight: number; podAffinityTerm: PodAffinityTerm }>;
+      requiredDuringSchedulingIgnoredDuringExecution?: PodAffinityTerm[];
+    };
+    podAffinity?: unknown;
+    nodeAffinity?: unknown;
+  };
+  topologySpreadConstraints?: TopologySpreadConstraint[];
   volumes?: Volume[];
   securityContext?: Record<string, unknown>;
   serviceAccountName?: string;

@@ -25,6 +25,8 @@ const WRONG: Array<{ values: Values; message: RegExp; renderCheck?: boolean }> =
   { values: { 'containerSecurityContext.allowPrivilegeEscalation': true }, message: /allowPrivilegeEscalation/ },
   { values: { 'podSecurityContext.runAsNonRoot': false }, message: /runAsNonRoot/ },
   { values: { logLevel: 'loud' }, message: /logLevel/ },
+  { values: { 'hazelcast.podAntiAffinity.mode': 'hard' }, message: /hazelcast\.podAntiAffinity\.mode.*(preferred|one of)/ },
+  { values: { 'hazelcast.topologySpreadConstraints[0].maxSkew': 1 }, message: /topologySpreadConstraints.*(topologyKey|whenUnsatisfiable)/ },
   // Not a schema rule (JSON schema cannot compare two values) but a render-time `fail`: the pod must
   // outlive the member's graceful shutdown. helm lint only reports a template's fail, while
   // template and install stop on it.

@@ -234,6 +234,49 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.ok(matches(pdb.spec.selector.matchLabels, sts.spec.template.metadata.labels));
     });
 
+    const antiAffinity = typeof values['hazelcast.podAntiAffinity.mode'] === 'string' ? values['hazelcast.podAntiAffinity.mode'] : 'preferred';
+    await t.test(`members: ${antiAffinity === 'none' ? 'no anti-affinity when off' : `${antiAffinity} anti-affinity on the node, so owner and backup do not share a node`}`, () => {
+      const sts = workload(objects, name('hazelcast'));
+      const pod = sts.spec.template.spec;
+      const memberLabels = sts.spec.template.metadata.labels;
+      // The term selects exactly the members (the StatefulSet's own selector), no other pods.
+      const selectsMembersOnly = (selector: Record<string, string> | undefined, where: string) => {
+        assert.deepEqual(selector, sts.spec.selector.matchLabels, `${where}: the members' selector labels`);
+        assert.ok(matches(selector ?? {}, memberLabels), `${where} matches the member pods`);
+        for (const other of workloads(objects)) if (other !== sts) assert.ok(!matches(selector ?? {}, other.spec.template.metadata.labels), `${where} selects ${other.metadata.name}'s pods`);
+      };
+      const anti = pod.affinity?.podAntiAffinity;
+      if (antiAffinity === 'none') {
+        assert.equal(pod.affinity, undefined, 'no affinity when off');
+      } else if (antiAffinity === 'required') {
+        assert.equal(anti?.preferredDuringSchedulingIgnoredDuringExecution, undefined);
+        const terms = anti?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+        assert.equal(terms.length, 1);
+        assert.equal(terms[0]?.topologyKey, 'kubernetes.io/hostname');
+        selectsMembersOnly(terms[0]?.labelSelector?.matchLabels, 'required term');
+      } else {
+        // Default: preferred, so a one-node cluster still schedules all members.
+        assert.equal(anti?.requiredDuringSchedulingIgnoredDuringExecution, undefined, 'not required by default: one-node clusters must still schedule');
+        const terms = anti?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+        assert.equal(terms.length, 1);
+        assert.equal(terms[0]?.weight, 100);
+        assert.equal(terms[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+        selectsMembersOnly(terms[0]?.podAffinityTerm.labelSelector?.matchLabels, 'preferred term');
+      }
+      const spreadKey = values['hazelcast.topologySpreadConstraints[0].topologyKey'];
+      if (spreadKey === undefined) {
+        assert.equal(pod.topologySpreadConstraints, undefined, 'one mechanism by default: no spread constraints');
+      } else {
+        const spread = pod.topologySpreadConstraints ?? [];
+        assert.equal(spread.length, 1);
+        assert.equal(spread[0]?.topologyKey, spreadKey);
+        assert.equal(spread[0]?.maxSkew, values['hazelcast.topologySpreadConstraints[0].maxSkew']);
+        assert.equal(spread[0]?.whenUnsatisfiable, values['hazelcast.topologySpreadConstraints[0].whenUnsatisfiable']);
+        selectsMembersOnly(spread[0]?.labelSelector?.matchLabels, 'spread constraint (defaulted labelSelector)');
+      }
+      for (const other of workloads(objects)) if (other !== sts) assert.equal(other.spec.template.spec.affinity, undefined, `${other.metadata.name}: no affinity (only the members hold data)`);
+    });
+
     await t.test('config-server\'s registry is rendered from the replica counts and is valid for config-server', () => {
       const registry = parseRegistry(configMap(objects, name('registry')).data['services.json'] ?? '');
       const urls = (component: string, count: number, port: number) => Array.from({ length: count }, (_, i) => `http://${name(component)}-${i}.${name(component)}.${DOMAIN}:${port}`);

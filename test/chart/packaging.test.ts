@@ -197,7 +197,7 @@ test('docs/kubernetes.md uses the names skaffold and the chart produce', () => {
     'curl -s -X POST -d msg=',
     'curl -s http://127.0.0.1:8080/facade',
     `kubectl -n ${ns} delete pod ${release.name}-hazelcast-`,
-    'npm run drill -- --kube --facade http://127.0.0.1:8080',
+    `npm run drill -- --kube --namespace ${ns} --facade http://127.0.0.1:8080`,
     `helm test ${release.name} -n ${ns}`,
   ]) {
     assert.ok(doc.includes(snippet), `docs/kubernetes.md shows: ${snippet}`);
