@@ -80,6 +80,9 @@ export class Facade {
     const instances = await directory.instances('logging-service');
     const failed = new Set<string>();
     const errors: Array<{ url: string; error: string }> = [];
+    // Whether some attempt may have stored the message after all: it reached the instance but its
+    // answer was lost, late or an error (a timeout, a reset, a 5xx from a stalled cluster call).
+    let mayHaveStored = false;
     for (let attempt = 0; attempt < loggingAttempts; attempt += 1) {
       const url = pickRandom(instances, failed);
       if (url === undefined) break;
@@ -101,12 +104,21 @@ export class Facade {
         throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
       } catch (err) {
         if (err instanceof HttpError) throw err;
+        if ((err as { code?: unknown }).code !== 'ECONNREFUSED') mayHaveStored = true;
         failed.add(url);
         errors.push({ url, error: errorMessage(err) });
         logger.warn({ url, uuid: message.uuid, attempt: attempt + 1, err: errorMessage(err) }, 'logging-service call failed');
       }
     }
-    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, tried: errors });
+    if (mayHaveStored) {
+      throw new HttpError(503, 'no logging-service instance confirmed storing the message; it may have been stored. Retry with an Idempotency-Key header so that a retry cannot store it twice', {
+        uuid: message.uuid,
+        logged: 'unknown',
+        queued: false,
+        tried: errors,
+      });
+    }
+    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, queued: false, tried: errors });
   }
 
   /**

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
@@ -28,7 +29,7 @@ after(async () => {
 });
 
 const loggingPorts = () => system.plan.ports['logging-service'];
-const post = (msg: string, headers: Record<string, string> = {}) => postJson<PostAnswer & { error?: string; logged?: boolean; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
+const post = (msg: string, headers: Record<string, string> = {}) => postJson<PostAnswer & { error?: string; logged?: boolean | 'unknown'; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
 
 async function consumedUuids(): Promise<string[]> {
   const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
@@ -66,6 +67,32 @@ describe('logging-service failures', () => {
     await system.topology.startService('logging-service');
     const answer = await post('back again');
     assert.equal(answer.status, 201);
+  });
+});
+
+describe('a logging-service that takes the request and never answers', () => {
+  it('answers 503 with logged "unknown" (it may have stored it), and says to retry with an Idempotency-Key', async () => {
+    // A hung instance: it accepts the connection and the request, and says nothing.
+    const hung = createServer((socket) => socket.on('data', () => undefined));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const address = hung.address();
+    assert.ok(address && typeof address === 'object');
+    const [configUrl] = system.urls('config-server');
+    try {
+      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [`http://127.0.0.1:${address.port}`] }));
+      await eventually('config-server serves the hung instance', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${address.port}`) ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      const answer = await post('into the void');
+      assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      assert.equal(answer.body.logged, 'unknown');
+      assert.equal(answer.body.queued, false);
+      assert.match(answer.body.error ?? '', /may have been stored.*Idempotency-Key/);
+    } finally {
+      system.topology.writeRegistry();
+      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      hung.close();
+      hung.unref();
+    }
   });
 });
 
