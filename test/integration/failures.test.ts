@@ -218,6 +218,28 @@ describe('the queue step failing after logging succeeded', () => {
   });
 });
 
+describe('graceful shutdown of the facade', () => {
+  it('on SIGTERM answers unready at once, keeps serving for SHUTDOWN_DELAY_MS, then exits 0', async () => {
+    const port = await freePort();
+    const spec = system.topology.serviceSpec('facade-service', port);
+    spec.name = 'facade-draining';
+    spec.env = { ...spec.env, SHUTDOWN_DELAY_MS: '2000' };
+    const managed = await system.topology.group.start(spec);
+    const base = url(system.plan, port);
+    assert.equal((await request(`${base}/readyz`)).status, 200);
+    const signalled = Date.now();
+    managed.child.kill('SIGTERM');
+    await eventually('unready', async () => ((await request(`${base}/readyz`)).status === 503 ? true : undefined), 1500, 50);
+    const ready = await request<{ status: string }>(`${base}/readyz`);
+    assert.equal(ready.body.status, 'shutting down');
+    // Still serving during the drain: a request routed here before the endpoints update succeeds.
+    assert.equal((await request(`${base}/healthz`)).status, 200);
+    assert.equal((await postJson<PostAnswer>(`${base}/facade`, { msg: 'during the drain' })).status, 201);
+    assert.equal(await managed.exited, 0);
+    assert.ok(Date.now() - signalled >= 2000, 'waited the shutdown delay');
+  });
+});
+
 describe('settings are validated at start', () => {
   it('a bad value stops the service with exit code 2 and a message naming the flag and variable', () => {
     const result = spawnSync(process.execPath, [CLI, 'facade', '--port', 'abc'], { encoding: 'utf8', env: { ...process.env, CONFIG_SERVER_URL: 'not a url' } });
