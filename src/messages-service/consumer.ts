@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { describeIssues, loggedMessage, type LoggedMessage } from '../lib/message.js';
@@ -18,6 +19,34 @@ export interface ConsumerOptions {
   /** Pause after a failed poll, doubled up to maxBackoffMs while failures continue. */
   backoffMs: number;
   maxBackoffMs: number;
+  /** On stop, how much longer than pollTimeoutMs an in-flight poll is awaited before it is abandoned (default 3000). */
+  stopGraceMs?: number;
+}
+
+/** What a wait cut short by stop() rejects with. */
+class Stopped extends Error {
+  constructor() {
+    super('consumer stopping');
+  }
+}
+
+/** The promise's outcome, or a Stopped rejection as soon as the signal aborts (the promise is left to settle unobserved). */
+export function unlessStopped<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Stopped());
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /**
@@ -25,10 +54,18 @@ export interface ConsumerOptions {
  * member across that member's death: the client fails the in-flight call (TargetDisconnected, not
  * retried because poll is not idempotent) and the loop simply polls again, now served by the
  * promoted backup. Nothing the loop meets ends it except stop().
+ *
+ * stop() must finish well within a pod's termination grace period even while the cluster is
+ * unreachable: waiting for the client or queue and the backoff pause end at once; only an in-flight
+ * poll is awaited (its item is kept), and that for at most pollTimeoutMs + stopGraceMs, since a
+ * client stuck reconnecting may hold it until the invocation timeout.
  */
 export class QueueConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
+  private readonly stopping = new AbortController();
+  /** What the loop is awaiting, for the log line when stop() gives up on it. */
+  private step: 'poll' | 'message' | 'other' = 'other';
 
   constructor(private readonly options: ConsumerOptions) {}
 
@@ -38,10 +75,32 @@ export class QueueConsumer {
     this.loop = this.run();
   }
 
-  /** Stops polling; resolves once the in-flight poll has returned and its item (if any) is kept. */
+  /**
+   * Stops polling; resolves once the in-flight poll has returned and its item (if any) is kept, or
+   * once that poll is abandoned after pollTimeoutMs + stopGraceMs.
+   */
   async stop(): Promise<void> {
     this.running = false;
-    await this.loop;
+    this.stopping.abort();
+    if (!this.loop) return;
+    const waitMs = this.options.pollTimeoutMs + (this.options.stopGraceMs ?? 3000);
+    let timer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<true>((resolve) => {
+      timer = setTimeout(() => resolve(true), waitMs);
+    });
+    const gaveUp = await Promise.race([this.loop.then(() => false), abandoned]);
+    clearTimeout(timer);
+    if (gaveUp) {
+      this.options.logger.warn(
+        { waitedMs: waitMs, step: this.step },
+        this.step === 'message' ? 'in-flight message not settled in time; stopped waiting for it' : 'in-flight poll did not return in time (client not connected?); abandoned',
+      );
+    }
+  }
+
+  /** Aborted once stop() is called: what the message handler checks before it retries anything. */
+  get signal(): AbortSignal {
+    return this.stopping.signal;
   }
 
   get isRunning(): boolean {
@@ -50,21 +109,34 @@ export class QueueConsumer {
 
   private async run(): Promise<void> {
     const { logger } = this.options;
+    const { signal } = this.stopping;
     let backoff = this.options.backoffMs;
     while (this.running) {
       try {
-        const queue = await this.options.queue();
+        this.step = 'other';
+        // The client may not exist for as long as the cluster is unreachable: stop() ends this wait.
+        const queue = await unlessStopped(this.options.queue(), signal);
+        this.step = 'poll';
+        // Not cut short: an item this poll takes is already off the queue and must be kept.
         const item = await queue.poll(this.options.pollTimeoutMs);
         backoff = this.options.backoffMs;
         if (item === null || item === undefined) continue;
+        this.step = 'message';
         await this.accept(item);
       } catch (err) {
+        if (err instanceof Stopped) break;
         this.options.onError?.(err);
+        if (!this.running) {
+          logger.warn({ err: errorMessage(err) }, 'queue poll failed while stopping');
+          break;
+        }
         logger.warn({ err: errorMessage(err), retryInMs: backoff }, 'queue poll failed; retrying');
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        // The pause ends at once on stop().
+        await delay(backoff, undefined, { signal }).catch(() => undefined);
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs);
       }
     }
+    this.step = 'other';
     logger.info('consumer stopped');
   }
 

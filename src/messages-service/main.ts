@@ -26,7 +26,6 @@ export async function main(argv: string[]): Promise<void> {
   queueDepthGauge(ctx, hazelcast, settings.queueName);
 
   const received = new ReceivedMessages();
-  const claims = new Claims(async () => (await hazelcast.ready()).getMap<string, string>(settings.claimMapName), instance, settings.claimTtlSeconds * 1000, logger);
   const consumed = counter(metrics, 'mqlab_messages_consumed_total', 'queue items taken, by outcome (new, duplicate, malformed)', ['outcome']);
   const pollErrors = counter(metrics, 'mqlab_queue_poll_errors_total', 'failed queue polls (each is retried)');
   const consumer = new QueueConsumer({
@@ -48,6 +47,8 @@ export async function main(argv: string[]): Promise<void> {
       }
     },
   });
+  // Built after the consumer, whose stop signal ends its retries.
+  const claims = new Claims(async () => (await hazelcast.ready()).getMap<string, string>(settings.claimMapName), instance, settings.claimTtlSeconds * 1000, logger, consumer.signal);
 
   const app = createMessagesApp({ ...ctx, received });
   await serveService(ctx, app, {

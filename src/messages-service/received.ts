@@ -35,7 +35,9 @@ export type ClaimOutcome = 'ours' | { heldBy: string };
  * A cluster-wide claim per UUID. The facade may offer one message twice (a retried offer during a
  * member's death, or a client retry with the same Idempotency-Key), and the two copies may reach
  * different instances; the first to claim keeps it, the other drops it. A claim that fails
- * mid-flight is retried: the answer names this instance when the lost attempt had succeeded.
+ * mid-flight is retried: the answer names this instance when the lost attempt had succeeded. Once
+ * the consumer is stopping (signal aborted), a failed claim is not retried, so retries never hold up
+ * a shutdown: the message is kept unclaimed instead.
  */
 export class Claims {
   constructor(
@@ -43,6 +45,7 @@ export class Claims {
     private readonly instance: string,
     private readonly ttlMs: number,
     private readonly logger: Logger,
+    private readonly stopping?: AbortSignal,
     private readonly retryPauseMs = 250,
     private readonly maxAttempts = 40,
   ) {}
@@ -56,6 +59,10 @@ export class Claims {
         // The item is already off the queue: giving up would lose it, so after the retries it is kept.
         if (attempt >= this.maxAttempts) {
           this.logger.error({ uuid: message.uuid, err: errorMessage(err) }, 'claim failed repeatedly; keeping the message unclaimed');
+          return 'ours';
+        }
+        if (this.stopping?.aborted) {
+          this.logger.warn({ uuid: message.uuid, attempt, err: errorMessage(err) }, 'claim failed while shutting down; not retried, keeping the message unclaimed (it is already off the queue)');
           return 'ours';
         }
         this.logger.warn({ uuid: message.uuid, attempt, err: errorMessage(err) }, 'claim failed; retrying');
