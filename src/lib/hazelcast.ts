@@ -157,20 +157,11 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
  */
 export class HazelcastHandle {
   private client: HazelcastClient | undefined;
-  private connected = false;
   private readonly connecting: Promise<HazelcastClient>;
 
   constructor(private readonly options: HazelcastOptions) {
     options.readiness.set('hazelcast', false, 'connecting');
-    const config = clientConfig(options);
-    config.lifecycleListeners = [
-      ...(config.lifecycleListeners ?? []),
-      (state: LifecycleState) => {
-        if (state === LifecycleState.CONNECTED) this.connected = true;
-        if (state === LifecycleState.DISCONNECTED || state === LifecycleState.SHUTTING_DOWN) this.connected = false;
-      },
-    ];
-    this.connecting = Client.newHazelcastClient(config).then((client) => {
+    this.connecting = Client.newHazelcastClient(clientConfig(options)).then((client) => {
       this.client = client;
       return client;
     });
@@ -185,7 +176,8 @@ export class HazelcastHandle {
   /** The client while it is connected to the cluster; 503 while it is not (yet, or any more). */
   connectedClient(): HazelcastClient {
     const client = this.get();
-    if (!this.connected) throw new HttpError(503, 'not connected to Hazelcast');
+    // The client's lifecycle listener (clientConfig) keeps this check up to date.
+    if (!this.options.readiness.isOk('hazelcast')) throw new HttpError(503, 'not connected to Hazelcast');
     return client;
   }
 

@@ -29,6 +29,10 @@ export class Readiness {
     return this.shuttingDown;
   }
 
+  isOk(name: string): boolean {
+    return this.checks.get(name)?.ok === true;
+  }
+
   isReady(): boolean {
     return !this.shuttingDown && [...this.checks.values()].every((check) => check.ok);
   }
