@@ -1,5 +1,6 @@
 import type { Got } from 'got';
 import type { Counter } from 'prom-client';
+import { inflightValue, type InflightRecord, type QueueItem } from '../lib/delivery.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { LoggedMessage } from '../lib/message.js';
@@ -7,19 +8,26 @@ import { pageQueryString, type Page } from '../lib/paging.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
 export interface OfferableQueue {
-  offer(item: LoggedMessage): Promise<boolean>;
+  offer(item: QueueItem): Promise<boolean>;
+}
+
+/** The part of the in-flight IMap the facade writes (see src/lib/delivery.ts). */
+export interface InflightMap {
+  set(key: string, value: InflightRecord): Promise<void>;
 }
 
 export interface FacadeOptions {
   http: Got;
   directory: ServiceDirectory;
   queue: () => Promise<OfferableQueue>;
+  inflight: () => Promise<InflightMap>;
   logger: Logger;
   loggingAttempts: number;
   offerTimeoutMs: number;
   retryBackoffMs: number;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
   sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
 }
 
 export interface PostResult {
@@ -70,8 +78,38 @@ export class Facade {
 
   async post(message: LoggedMessage): Promise<PostResult> {
     const logged = await this.log(message);
-    await this.enqueue(message);
+    await this.deliver({ ...message, offeredAt: (this.options.now ?? Date.now)() });
     return { uuid: message.uuid, msg: message.msg, status: logged.status, logging: { url: logged.url, instance: logged.instance } };
+  }
+
+  /**
+   * Records the message as in flight and offers it, both before the client hears 201: from then on
+   * a consumer that dies between poll and record cannot lose it (the redelivery sweep finds the
+   * record). The two calls run side by side to save a round trip; if the consumer records the
+   * message before the in-flight write lands, the stale record is cleared by the sweep, which
+   * finds the message already received.
+   */
+  private async deliver(item: QueueItem & { offeredAt: number }): Promise<void> {
+    const deadline = Date.now() + this.options.offerTimeoutMs;
+    const [tracked, queued] = await Promise.allSettled([
+      this.untilDeadline(deadline, 'in-flight record', item.uuid, async () => {
+        await (await this.options.inflight()).set(item.uuid, inflightValue(item));
+        return true;
+      }),
+      this.untilDeadline(deadline, 'queue offer', item.uuid, async () => {
+        if (!(await (await this.options.queue()).offer(item))) throw new Error('queue is full');
+        this.options.counters.enqueued.inc();
+        return true;
+      }),
+    ]);
+    if (tracked.status === 'fulfilled' && queued.status === 'fulfilled') return;
+    const cause = [tracked, queued].flatMap((outcome) => (outcome.status === 'rejected' ? [errorMessage(outcome.reason)] : [])).join('; ');
+    throw new HttpError(503, 'the message was logged but could not be queued for delivery; retry with the same Idempotency-Key to complete it', {
+      uuid: item.uuid,
+      logged: true,
+      queued: queued.status === 'fulfilled',
+      cause,
+    });
   }
 
   /** Stores through a random logging-service; on failure tries another, never one that already failed this request. */
@@ -122,41 +160,26 @@ export class Facade {
   }
 
   /**
-   * Offers to the queue, retrying for up to offerTimeoutMs: while a member dies, an offer in flight
-   * fails (it is not idempotent, so the client does not re-send it) until the backup is promoted.
-   * A retried offer that had in fact succeeded leaves a second copy, which the consumers' claim drops.
+   * Runs a cluster call, retrying until the deadline: while a member dies, a call in flight fails
+   * (offer and friends are not idempotent, so the client does not re-send them) until the backup is
+   * promoted. A retried offer that had in fact succeeded leaves a second copy, which the consumers'
+   * claim drops; a retried in-flight write just writes the same record again.
    */
-  private async enqueue(message: LoggedMessage): Promise<void> {
-    const { logger, offerTimeoutMs, retryBackoffMs, counters } = this.options;
-    const deadline = Date.now() + offerTimeoutMs;
-    let lastError = '';
+  private async untilDeadline<T>(deadline: number, what: string, uuid: string, call: () => Promise<T>): Promise<T> {
+    const { logger, retryBackoffMs, counters } = this.options;
     for (let attempt = 0; ; attempt += 1) {
+      let lastError: string;
       try {
-        // Bounded even when the client is not connected at all (then queue() itself waits).
-        const offered = await withTimeout(
-          this.options.queue().then((queue) => queue.offer(message)),
-          Math.max(deadline - Date.now(), 1),
-          'queue offer timed out',
-        );
-        if (offered) {
-          counters.enqueued.inc();
-          return;
-        }
-        lastError = 'queue is full';
+        // Bounded even when the client is not connected at all (then getting the proxy itself waits).
+        return await withTimeout(call(), Math.max(deadline - Date.now(), 1), `${what} timed out`);
       } catch (err) {
         lastError = errorMessage(err);
       }
-      if (Date.now() >= deadline) break;
+      if (Date.now() >= deadline) throw new Error(`${what}: ${lastError}`);
       counters.offerRetries.inc();
-      logger.warn({ uuid: message.uuid, attempt: attempt + 1, err: lastError }, 'queue offer failed; retrying');
+      logger.warn({ uuid, attempt: attempt + 1, err: lastError }, `${what} failed; retrying`);
       await this.sleep(Math.min(retryBackoffMs * 2 ** attempt, 1000));
     }
-    throw new HttpError(503, 'the message was logged but could not be queued; retry with the same Idempotency-Key to complete it', {
-      uuid: message.uuid,
-      logged: true,
-      queued: false,
-      cause: lastError,
-    });
   }
 
   /** GET: the logging set from one random logging-service, the messages set from one random messages-service. */

@@ -23,6 +23,7 @@ export const settingsSpec = {
   offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
   queueName: setting('queue-name', 'QUEUE_NAME', nonEmpty, 'Hazelcast queue to offer messages to', HAZELCAST.queueName),
+  inflightMapName: setting('inflight-map-name', 'INFLIGHT_MAP_NAME', nonEmpty, 'Hazelcast IMap of messages offered but not yet recorded by a consumer (for redelivery)', HAZELCAST.inflightMapName),
 };
 
 export async function main(argv: string[]): Promise<void> {
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<void> {
     http,
     directory,
     queue: async () => (await hazelcast.ready()).getQueue(settings.queueName),
+    inflight: async () => (await hazelcast.ready()).getMap(settings.inflightMapName),
     logger,
     loggingAttempts: settings.loggingAttempts,
     offerTimeoutMs: settings.offerTimeoutMs,
@@ -44,7 +46,7 @@ export async function main(argv: string[]): Promise<void> {
     counters: {
       enqueued: counter(metrics, 'mqlab_messages_enqueued_total', 'messages offered to the queue'),
       loggingRetries: counter(metrics, 'mqlab_logging_retries_total', 'logging-service calls retried on another instance'),
-      offerRetries: counter(metrics, 'mqlab_queue_offer_retries_total', 'queue offers retried'),
+      offerRetries: counter(metrics, 'mqlab_queue_offer_retries_total', 'queue offers and in-flight writes retried'),
     },
   });
 

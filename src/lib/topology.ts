@@ -13,6 +13,8 @@ export const HAZELCAST = {
   queueName: 'messages',
   /** The IMap the logging-services store into. */
   mapName: 'messages',
+  /** The IMap of messages offered but not yet recorded by a consumer (see src/lib/delivery.ts). */
+  inflightMapName: 'messages-inflight',
   version: '5.6.0',
 } as const;
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { inAcceptedOrder, outcomeOf, type StoredMessage } from '../../src/logging-service/store.js';
-import { ReceivedMessages } from '../../src/messages-service/received.js';
 
 const stored = (msg: string, order: string): StoredMessage => ({ msg, order, loggedBy: 'logging-1', loggedAt: '2026-01-01T00:00:00Z' });
 
@@ -26,16 +25,5 @@ describe('inAcceptedOrder', () => {
       ['u2', stored('second', '7349623048612958208')],
     ];
     assert.deepEqual(inAcceptedOrder(entries).map((m) => m.msg), ['first', 'second', 'third']);
-  });
-});
-
-describe('ReceivedMessages (messages-service dedup)', () => {
-  it('keeps arrival order and each UUID once', () => {
-    const received = new ReceivedMessages();
-    assert.equal(received.add({ uuid: 'b', msg: '1' }), true);
-    assert.equal(received.add({ uuid: 'a', msg: '2' }), true);
-    assert.equal(received.add({ uuid: 'b', msg: '1' }), false);
-    assert.deepEqual(received.list().map((m) => m.uuid), ['b', 'a']);
-    assert.equal(received.size, 2);
   });
 });
