@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
@@ -42,6 +42,13 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   server.keepAliveTimeout = 65_000;
   logger.info({ host, port }, 'listening');
 
+  // Once the server is closing, every answer ends its connection: a client keeping a connection
+  // busy (a steady load, a peer service's keep-alive agent) would otherwise hold close() open.
+  let closing = false;
+  server.on('request', (_req, res: ServerResponse) => {
+    if (closing && !res.headersSent) res.setHeader('connection', 'close');
+  });
+
   let shutdownPromise: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     shutdownPromise ??= (async () => {
@@ -50,7 +57,15 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       await runSteps(options.onShutdownStart, logger);
       if (options.shutdownDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // close() waits for every open connection, and closes only those idle at this moment: a
+        // keep-alive connection whose request is still running would stay open after its answer
+        // (up to keepAliveTimeout). Closing the idle ones again until none is left ends those too.
+        closing = true;
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
       });
       logger.info('server closed');

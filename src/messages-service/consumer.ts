@@ -3,9 +3,10 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { describeIssues, loggedMessage, type LoggedMessage } from '../lib/message.js';
 
-/** The one queue call the consumer needs: poll with a timeout, answering null when it runs out. */
+/** The queue calls the consumer needs: poll with a timeout (null when it runs out), and drain what else waits. */
 export interface PollableQueue {
   poll(timeoutMs: number): Promise<unknown>;
+  drainTo(items: unknown[], maxElements: number): Promise<number>;
 }
 
 export interface ConsumerOptions {
@@ -16,6 +17,12 @@ export interface ConsumerOptions {
   onMalformed?: (item: unknown) => void;
   /** How long one poll may wait on the member for an item. */
   pollTimeoutMs: number;
+  /**
+   * Most items taken in one round: after a poll brings one, up to this many more are drained in the
+   * same round trip and handled side by side. A backlog then costs one queue call per batch
+   * instead of one per item; a consumer that dies mid-batch leaves each of them to redelivery.
+   */
+  maxBatch?: number;
   /** Pause after a failed poll, doubled up to maxBackoffMs while failures continue. */
   backoffMs: number;
   maxBackoffMs: number;
@@ -121,8 +128,9 @@ export class QueueConsumer {
         const item = await queue.poll(this.options.pollTimeoutMs);
         backoff = this.options.backoffMs;
         if (item === null || item === undefined) continue;
+        const batch = [item, ...(await this.drainMore(queue))];
         this.step = 'message';
-        await this.accept(item);
+        await Promise.all(batch.map((taken) => this.accept(taken)));
       } catch (err) {
         if (err instanceof Stopped) break;
         this.options.onError?.(err);
@@ -138,6 +146,19 @@ export class QueueConsumer {
     }
     this.step = 'other';
     logger.info('consumer stopped');
+  }
+
+  /** What else waits, up to the batch size; a failed drain only ends the batch early (items it took and lost are redelivered). */
+  private async drainMore(queue: PollableQueue): Promise<unknown[]> {
+    const more: unknown[] = [];
+    const room = (this.options.maxBatch ?? 1) - 1;
+    if (room <= 0) return more;
+    try {
+      await queue.drainTo(more, room);
+    } catch (err) {
+      this.options.logger.warn({ err: errorMessage(err) }, 'draining more items failed; handling the batch taken so far');
+    }
+    return more;
   }
 
   private async accept(item: unknown): Promise<void> {

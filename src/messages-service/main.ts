@@ -23,6 +23,7 @@ export const settingsSpec = {
   inflightMapName: setting('inflight-map-name', 'INFLIGHT_MAP_NAME', nonEmpty, 'Hazelcast IMap of messages offered but not yet recorded (the facade writes it, consumers clear it)', HAZELCAST.inflightMapName),
   redeliveryIntervalMs: setting('redelivery-interval-ms', 'REDELIVERY_INTERVAL_MS', positiveInt, 'how often to look for messages lost between a poll and its record', 1000),
   redeliverAfterMs: setting('redeliver-after-ms', 'REDELIVER_AFTER_MS', positiveInt, 'how old an in-flight message no longer on the queue must be before it is offered again', 5000),
+  pollBatch: setting('poll-batch', 'POLL_BATCH', positiveInt, 'most queue items taken and recorded in one round (the first by poll, the rest drained)', 100),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause after a failed poll (doubles up to 5 s)', 200),
 };
 
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<void> {
     queue,
     logger,
     pollTimeoutMs: settings.pollTimeoutMs,
+    maxBatch: settings.pollBatch,
     backoffMs: settings.retryBackoffMs,
     maxBackoffMs: 5000,
     onError: () => pollErrors.inc(),

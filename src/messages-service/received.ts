@@ -78,13 +78,14 @@ export class ReceivedMessages {
 
   /** Records the message as this instance's unless another instance already holds it. */
   async record(message: LoggedMessage, now = new Date()): Promise<RecordOutcome> {
-    const seq = this.nextSeq;
+    // Taken at once, so concurrent records get distinct places (a place given to a copy that
+    // another instance holds is simply skipped).
+    const seq = this.nextSeq++;
     const mine: ReceivedRecord = { instance: this.instance, seq, msg: message.msg, receivedAt: now.toISOString() };
     for (let attempt = 1; ; attempt += 1) {
       try {
         const existing = await (await this.map()).putIfAbsent(message.uuid, mine);
         if (existing === null || existing === undefined) {
-          this.nextSeq = seq + 1;
           this.keep({ uuid: message.uuid, msg: message.msg, receivedAt: mine.receivedAt });
           return 'new';
         }
@@ -96,8 +97,6 @@ export class ReceivedMessages {
         return 'already-ours';
       } catch (err) {
         if (attempt >= this.maxAttempts || this.stopping?.aborted) {
-          // A lost put may have landed with this seq: never hand it out again.
-          this.nextSeq = seq + 1;
           this.logger.warn({ uuid: message.uuid, attempt, err: errorMessage(err) }, 'message not recorded; it stays in flight and is redelivered');
           return 'unknown';
         }

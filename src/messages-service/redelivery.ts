@@ -50,9 +50,17 @@ export class RedeliverySweep {
     this.loop ??= this.run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Ends the sweep. A round in progress is given a moment, not waited for: with the cluster
+   * unreachable its calls can hang until the invocation timeout, and abandoning it loses nothing
+   * (a record it re-stamped is found again after afterMs).
+   */
+  async stop(graceMs = 1000): Promise<void> {
     this.stopping.abort();
-    await this.loop;
+    if (!this.loop) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
   }
 
   private async run(): Promise<void> {
