@@ -66,6 +66,8 @@ export class SteadyLoad {
   duplicateOnFirstAttempt = 0;
   /** Sends that were due but waited because maxInFlight requests were open. */
   delayedSends = 0;
+  /** Sends left out because the load fell more than a second behind its schedule. */
+  skippedSends = 0;
   sent = 0;
   private inFlight = 0;
   private lastSendAt = Date.now();
@@ -107,8 +109,7 @@ export class SteadyLoad {
 
   private async run(): Promise<void> {
     const interval = 1000 / this.options.rate;
-    for (let n = 0; ; n += 1) {
-      const due = this.startedAt + n * interval;
+    for (let due = this.startedAt; ; due += interval) {
       // Re-read after every wait: holdOpen / endNoEarlierThan move the end while the load runs.
       if (due >= this.endAt) return;
       const wait = due - Date.now();
@@ -118,9 +119,18 @@ export class SteadyLoad {
         this.delayedSends += 1;
         while (this.inFlight >= this.options.maxInFlight) await sleep(5);
       }
+      // More than a second behind (the in-flight cap, a starved machine): go on from now rather than
+      // send the backlog in a burst, which would only pile more onto a system already behind.
+      const behind = Date.now() - due;
+      if (behind > 1000) {
+        const missed = Math.floor(behind / interval);
+        this.skippedSends += missed;
+        due += missed * interval;
+        if (due >= this.endAt) return;
+      }
       this.sent += 1;
       this.lastSendAt = Date.now();
-      this.settled.push(this.request(`chaos-${this.options.runId}-${n + 1}`));
+      this.settled.push(this.request(`chaos-${this.options.runId}-${this.sent}`));
     }
   }
 

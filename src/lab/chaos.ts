@@ -6,7 +6,7 @@
  * messages-service. See docs/failover.md, "Chaos run".
  */
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
@@ -57,8 +57,9 @@ Options:
                         logging, messages, facade (instances taken in turn); HOW: kill (kill -9) or
                         term (SIGTERM). 'none' for a run without kills
   --warmup S            seconds of load before the first kill (default 5)
-  --retry-ms N          how long one POST is retried with its key (default 30000)
-  --attempt-timeout-ms N  one attempt's longest wait (default 20000)
+  --retry-ms N          how long one POST is retried with its key (default 60000)
+  --attempt-timeout-ms N  one attempt's longest wait (default 25000: above the facade's own
+                        worst case, its queue offer retried for 15 s after three logging tries)
   --max-in-flight N     requests open at once at most (default 512)
   --settle-ms N         after the load: the queue empty and no new delivery for this long ends the
                         wait (default 20000); it ends at once when every acknowledged UUID arrived
@@ -108,8 +109,8 @@ export function parseChaosArgs(argv: string[]): ChaosArgs | 'help' {
       duration: { type: 'string', default: '90' },
       kills: { type: 'string', default: DEFAULT_KILLS },
       warmup: { type: 'string', default: '5' },
-      'retry-ms': { type: 'string', default: '30000' },
-      'attempt-timeout-ms': { type: 'string', default: '20000' },
+      'retry-ms': { type: 'string', default: '60000' },
+      'attempt-timeout-ms': { type: 'string', default: '25000' },
       'max-in-flight': { type: 'string', default: '512' },
       'settle-ms': { type: 'string', default: '20000' },
       'drain-timeout-ms': { type: 'string', default: '180000' },
@@ -180,6 +181,24 @@ async function getJson<T>(target: string): Promise<T> {
   if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
   return (await response.json()) as T;
 }
+
+/**
+ * A field of a service's GET for the recovery notes, asked a few times: a service busy with the
+ * load may answer slowly, and a note it could not give must not end the run.
+ */
+async function readField<T>(target: string, pick: (body: Record<string, unknown>) => T | undefined): Promise<T | undefined> {
+  for (let attempt = 1; attempt <= 3; attempt += 1) {
+    try {
+      return pick(await getJson<Record<string, unknown>>(target));
+    } catch {
+      await sleep(500);
+    }
+  }
+  return undefined;
+}
+
+const instanceOf = (body: Record<string, unknown>) => (typeof body.instance === 'string' ? body.instance : undefined);
+const countOf = (body: Record<string, unknown>) => (typeof body.count === 'number' ? body.count : undefined);
 
 const SERVICE_OF: Record<Exclude<KillTarget, 'member-owner' | 'member-other'>, ServiceName> = {
   logging: 'logging-service',
@@ -267,7 +286,7 @@ class Killer {
     const port = ports[turn % ports.length] ?? 0;
     const base = url(this.plan, port);
     const name = instanceName(service, port);
-    const before = await getJson<{ instance?: string }>(`${base}/healthz`);
+    const before = await readField(`${base}/healthz`, instanceOf);
     const record: KillRecord = {
       step,
       victim: `${service} ${name} (port ${port}, pid ${this.topology.group.get(name)?.child.pid ?? '?'})`,
@@ -280,8 +299,7 @@ class Killer {
       notes: [],
     };
     // What a messages-service holds before and after shows whether its set survives the restart.
-    const heldBefore = service === 'messages-service' ? (await getJson<{ count?: number }>(`${base}/messages?limit=1`)).count : undefined;
-    if (heldBefore !== undefined) record.notes.push(`held ${heldBefore} messages`);
+    if (service === 'messages-service') record.notes.push(`held ${(await readField(`${base}/messages?limit=1`, countOf)) ?? '(unknown: no answer)'} messages`);
     const started = Date.now();
     this.progress(`kill ${describeHow(step.how)}: ${record.victim}`);
     await this.topology.stopService(service, [port], step.how === 'kill' ? 'SIGKILL' : 'SIGTERM');
@@ -290,12 +308,10 @@ class Killer {
     await this.topology.startService(service, [port]);
     record.readyMs = Date.now() - started;
     record.recoveredAt = this.now();
-    const after = await getJson<{ instance?: string }>(`${base}/healthz`);
-    record.notes.push(after.instance === before.instance ? `restarted as ${after.instance} on port ${port} (same INSTANCE_ID)` : `restarted as ${after.instance}, was ${before.instance}: INSTANCE_ID changed`);
-    if (service === 'messages-service') {
-      const heldAfter = (await getJson<{ count?: number }>(`${base}/messages?limit=1`)).count;
-      record.notes.push(`holds ${heldAfter} after the restart`);
-    }
+    const after = await readField(`${base}/healthz`, instanceOf);
+    if (before === undefined || after === undefined) record.notes.push(`restarted on port ${port} (INSTANCE_ID before/after: ${before ?? '?'} / ${after ?? '?'}; no answer)`);
+    else record.notes.push(after === before ? `restarted as ${after} on port ${port} (same INSTANCE_ID)` : `restarted as ${after}, was ${before}: INSTANCE_ID changed`);
+    if (service === 'messages-service') record.notes.push(`holds ${(await readField(`${base}/messages?limit=1`, countOf)) ?? '(unknown: no answer)'} after the restart`);
     return record;
   }
 }
@@ -316,7 +332,9 @@ export interface ChaosResult {
   args: ChaosArgs;
   plan: LocalPlan;
   logDir: string;
-  load: { sent: number; seconds: number; attempts: number; attemptOutcomes: Record<string, number>; retriedRequests: number; duplicateOnFirstAttempt: number; delayedSends: number; failureSamples: string[] };
+  /** The machine's 1-minute load average at the start and at the end: a busy machine slows everything. */
+  loadAverage: [number, number];
+  load: { planned: number; sent: number; skippedSends: number; seconds: number; attempts: number; attemptOutcomes: Record<string, number>; retriedRequests: number; duplicateOnFirstAttempt: number; delayedSends: number; failureSamples: string[] };
   kills: KillRecord[];
   drain: { reason: 'all delivered' | 'stable' | 'timeout'; ms: number; queueSize: number };
   classification: Classification;
@@ -347,6 +365,7 @@ async function readLogged(plan: LocalPlan): Promise<string[]> {
 /** The load, the kills in turn, the drain, the classification. */
 export async function runChaos(topology: LocalTopology, env: LocalEnvironment, args: ChaosArgs, command: string, logDir: string, progress: (line: string) => void): Promise<ChaosResult> {
   const started = new Date();
+  const loadAtStart = loadavg()[0] ?? Number.NaN;
   const { plan } = topology;
   const facade = url(plan, plan.ports['facade-service'][0] ?? 0);
   const load = new SteadyLoad({
@@ -460,8 +479,11 @@ export async function runChaos(topology: LocalTopology, env: LocalEnvironment, a
     args,
     plan,
     logDir,
+    loadAverage: [loadAtStart, loadavg()[0] ?? Number.NaN],
     load: {
+      planned: Math.round((load.durationMs / 1000) * args.rate),
       sent: load.sent,
+      skippedSends: load.skippedSends,
       seconds: load.durationMs / 1000,
       attempts: load.attempts.length,
       attemptOutcomes,
@@ -491,6 +513,8 @@ export function summaryJson(result: ChaosResult): Record<string, unknown> {
     errors: result.errors,
     error_pct: Number(result.errorPct.toFixed(3)),
     requests: c.acked + result.errors,
+    sent: result.load.sent,
+    skipped_sends: result.load.skippedSends,
     attempts: result.load.attempts,
     retried_requests: result.load.retriedRequests,
     duplicate_first_attempt: result.load.duplicateOnFirstAttempt,
@@ -522,9 +546,10 @@ export function chaosMarkdown(result: ChaosResult): string {
     `## ${result.started.toISOString()} — ${verdict}: acked ${c.acked}, lost ${c.lost}, not delivered ${c.notDelivered}, duplicated ${c.duplicated}, errors ${result.errors} (${result.errorPct.toFixed(2)} %)`,
     '',
     `- command: \`${result.command}\``,
-    `- machine: ${cpus().length} CPU(s), ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}; Hazelcast ${HAZELCAST.version}, 3 members (${args.heapMb} MB heaps), backup-count 1`,
+    `- machine: ${cpus().length} CPU(s), ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}, load average ${result.loadAverage.map((v) => v.toFixed(1)).join(' → ')} (start → end); Hazelcast ${HAZELCAST.version}, 3 members (${args.heapMb} MB heaps), backup-count 1`,
     `- topology (free ports, cluster ${result.plan.clusterName}): members ${result.plan.hazelcastPorts.join(', ')}; logging ${result.plan.ports['logging-service'].join(', ')}; messages ${result.plan.ports['messages-service'].join(', ')}; facade ${result.plan.ports['facade-service'].join(', ')}; logs in \`${result.logDir}\``,
-    `- load: ${args.rate} POST/s planned for ${args.durationMs / 1000} s, ran ${result.load.seconds.toFixed(1)} s; ${result.load.sent} requests, ${result.load.attempts} attempts (${outcomes}); ${result.load.retriedRequests} requests needed a retry; retry window ${args.retryMs} ms, attempt timeout ${args.attemptTimeoutMs} ms${result.load.delayedSends ? `; ${result.load.delayedSends} sends waited for a free slot (${args.maxInFlight} open)` : ''}`,
+    `- load: ${args.rate} POST/s planned for ${args.durationMs / 1000} s, ran ${result.load.seconds.toFixed(1)} s; ${result.load.sent} requests${result.load.skippedSends ? ` (${result.load.skippedSends} left out: the load fell behind its schedule)` : ''}, ${result.load.attempts} attempts (${outcomes}); ${result.load.retriedRequests} requests needed a retry; retry window ${args.retryMs} ms, attempt timeout ${args.attemptTimeoutMs} ms${result.load.delayedSends ? `; ${result.load.delayedSends} sends waited for a free slot (${args.maxInFlight} open)` : ''}`,
+    result.load.skippedSends || result.load.delayedSends ? '- **the system did not keep up with the planned rate** (requests left out or delayed): errors and timeouts below partly measure overload, not only the kills' : '',
     `- drain: ${result.drain.reason} after ${secs(result.drain.ms)} s (queue ${result.drain.queueSize}; settle ${args.settleMs} ms)`,
     result.incomplete ? `- **incomplete**: ${result.incomplete}` : '',
     '',
