@@ -1,0 +1,89 @@
+/**
+ * The chaos run's accounting: every UUID the facade acknowledged, checked against what the logging
+ * map and every messages-service hold once the load is over and the queue has drained.
+ */
+import { MAX_PAGE } from '../lib/paging.js';
+
+/** One instance's set, read through all its pages. */
+export interface InstanceSet {
+  /** The instance's own name (its INSTANCE_ID), as its GET answers it. */
+  instance: string;
+  uuids: string[];
+}
+
+export interface Classification {
+  acked: number;
+  /** Acknowledged, not in the logging map. */
+  lost: number;
+  /** Acknowledged and logged, in no messages-service. */
+  notDelivered: number;
+  /** Acknowledged and kept by more than one messages-service, or twice by one. */
+  duplicated: number;
+  /** In the logging map, never acknowledged (a POST whose retries ran out, or whose answer was lost). */
+  strayLogged: number;
+  /** In a messages-service, never acknowledged. */
+  strayDelivered: number;
+  /** Everything in the logging map / in all messages-services (copies counted). */
+  logged: number;
+  delivered: number;
+  perInstance: Record<string, number>;
+  /** A few UUIDs of each failing kind, for the report. */
+  samples: { lost: string[]; notDelivered: string[]; duplicated: string[] };
+}
+
+const SAMPLE = 5;
+
+/** Sorts every acknowledged UUID into the figures of the chaos report. */
+export function classify(acked: Iterable<string>, logged: readonly string[], sets: readonly InstanceSet[]): Classification {
+  const ackedSet = new Set(acked);
+  const loggedSet = new Set(logged);
+  const copies = new Map<string, number>();
+  for (const set of sets) for (const uuid of set.uuids) copies.set(uuid, (copies.get(uuid) ?? 0) + 1);
+  const lost: string[] = [];
+  const notDelivered: string[] = [];
+  const duplicated: string[] = [];
+  for (const uuid of ackedSet) {
+    const held = copies.get(uuid) ?? 0;
+    if (!loggedSet.has(uuid)) lost.push(uuid);
+    else if (held === 0) notDelivered.push(uuid);
+    if (held > 1) duplicated.push(uuid);
+  }
+  return {
+    acked: ackedSet.size,
+    lost: lost.length,
+    notDelivered: notDelivered.length,
+    duplicated: duplicated.length,
+    strayLogged: [...loggedSet].filter((uuid) => !ackedSet.has(uuid)).length,
+    strayDelivered: [...copies.keys()].filter((uuid) => !ackedSet.has(uuid)).length,
+    logged: logged.length,
+    delivered: sets.reduce((sum, set) => sum + set.uuids.length, 0),
+    perInstance: Object.fromEntries(sets.map((set) => [set.instance, set.uuids.length])),
+    samples: { lost: lost.slice(0, SAMPLE), notDelivered: notDelivered.slice(0, SAMPLE), duplicated: duplicated.slice(0, SAMPLE) },
+  };
+}
+
+interface ListAnswer {
+  instance?: string;
+  count?: number;
+  messages?: Array<{ uuid?: string }>;
+}
+
+/**
+ * Every item of a listing GET (GET /logging, GET /messages), page by page of the largest size the
+ * services answer, until `count` items are read or a page comes back empty.
+ */
+export async function readAllPages(base: string, timeoutMs = 30_000): Promise<InstanceSet> {
+  const uuids: string[] = [];
+  let instance = base;
+  for (let offset = 0; ; ) {
+    const target = `${base}?offset=${offset}&limit=${MAX_PAGE}`;
+    const response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
+    if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
+    const body = (await response.json()) as ListAnswer;
+    instance = body.instance ?? instance;
+    const page = body.messages ?? [];
+    for (const item of page) if (typeof item.uuid === 'string') uuids.push(item.uuid);
+    offset += page.length;
+    if (page.length === 0 || offset >= (body.count ?? 0)) return { instance, uuids };
+  }
+}
