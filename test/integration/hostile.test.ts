@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -219,23 +219,42 @@ after(async () => {
 
 describe('hostile requests to every service', () => {
   it('closed doors: every member and service listens on loopback only; member REST answers health only', async () => {
-    const listening = new Map<number, string[]>();
+    // Every listening TCP socket on this host (what `ss -ltn` shows), with its socket inode.
+    const listening: Array<{ port: number; address: string; inode: string }> = [];
     for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
       for (const row of readFileSync(file, 'utf8').trim().split('\n').slice(1)) {
-        const [, local = '', , state] = row.trim().split(/\s+/);
-        if (state !== '0A') continue; // LISTEN
-        const [address = '', hexPort = '0'] = local.split(':');
-        const p = Number.parseInt(hexPort, 16);
-        listening.set(p, [...(listening.get(p) ?? []), address]);
+        const fields = row.trim().split(/\s+/);
+        if (fields[3] !== '0A') continue; // LISTEN
+        const [address = '', hexPort = '0'] = (fields[1] ?? '').split(':');
+        listening.push({ port: Number.parseInt(hexPort, 16), address, inode: fields[9] ?? '' });
       }
     }
     // 127.0.0.1 as /proc writes it: IPv4 little-endian, or IPv4-mapped IPv6.
     const loopback = new Set(['0100007F', '0000000000000000FFFF00000100007F']);
-    const all = [...system.plan.hazelcastPorts, ...TARGETS.flatMap((target) => ports(target))];
-    for (const p of all) {
-      const addresses = listening.get(p) ?? [];
-      assert.ok(addresses.length > 0, `port ${p} is listening`);
-      for (const address of addresses) assert.ok(loopback.has(address), `port ${p} listens on ${address}, beyond loopback`);
+    const planned = [...system.plan.hazelcastPorts, ...TARGETS.flatMap((target) => ports(target))];
+    for (const p of planned) {
+      const sockets = listening.filter((socket) => socket.port === p);
+      assert.ok(sockets.length > 0, `port ${p} is listening`);
+      for (const { address } of sockets) assert.ok(loopback.has(address), `port ${p} listens on ${address}, beyond loopback`);
+    }
+    // And no process of the system listens anywhere else (another port, another interface).
+    for (const name of system.topology.group.names()) {
+      const pid = system.topology.group.get(name)?.child.pid;
+      assert.ok(pid, name);
+      const inodes = new Set(
+        readdirSync(`/proc/${pid}/fd`)
+          .map((fd) => {
+            try {
+              return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+            } catch {
+              return undefined; // closed meanwhile
+            }
+          })
+          .filter((inode): inode is string => inode !== undefined),
+      );
+      const own = listening.filter((socket) => inodes.has(socket.inode));
+      assert.ok(own.length >= 1, `${name} listens`);
+      for (const socket of own) assert.ok(loopback.has(socket.address) && planned.includes(socket.port), `${name} listens on ${socket.address}:${socket.port}`);
     }
     const member = system.plan.hazelcastPorts[0] ?? 0;
     assert.equal((await request(`http://127.0.0.1:${member}/hazelcast/health`)).status, 200);
