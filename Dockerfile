@@ -28,6 +28,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 # --- runtime: node, the compiled code and production node_modules, nothing else -------------
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production
+# A container's interfaces are its own: listen on all of them (outside a container the default is loopback).
+ENV HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and only readable by the service user: the code cannot be changed at run time
 # (the chart also mounts the root filesystem read-only).

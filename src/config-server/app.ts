@@ -28,7 +28,7 @@ export function createConfigServerApp(deps: ConfigServerDeps): Express {
     const registry = current();
     // Own keys only: a name such as "constructor" must not find Object.prototype's.
     const instances = Object.hasOwn(registry, req.params.name) ? registry[req.params.name] : undefined;
-    if (!instances) throw new HttpError(404, `unknown service: ${req.params.name}`, { known: Object.keys(registry) });
+    if (!instances) throw new HttpError(404, 'unknown service name', { known: Object.keys(registry) });
     res.json(instances);
   });
   finishHttpApp(app, deps.logger);

@@ -132,7 +132,10 @@ export class Facade {
         const response = await http.post(`${url}/logging`, { json: message, responseType: 'json', throwHttpErrors: false });
         const body = (response.body ?? {}) as LoggingAnswer;
         if (response.statusCode === 201 || response.statusCode === 200) {
-          return { url, instance: body.instance ?? url, status: response.statusCode === 201 ? 'created' : 'duplicate' };
+          // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
+          // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
+          const created = response.statusCode === 201 || mayHaveStored;
+          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
         }
         if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
         if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {

@@ -6,7 +6,8 @@ import { logLevel, memberList, nonEmpty, nonNegativeInt, port, positiveInt, sett
 export function serviceSettings(defaultPortNumber: number) {
   return {
     port: setting('port', 'PORT', port, 'HTTP port to listen on', defaultPortNumber),
-    host: setting('host', 'HOST', nonEmpty, 'address to listen on', '0.0.0.0'),
+    // Loopback unless told otherwise: nothing here authenticates, so reaching a service from another host is opted into (the chart and the image set 0.0.0.0).
+    host: setting('host', 'HOST', nonEmpty, 'address to listen on (0.0.0.0: every interface)', '127.0.0.1'),
     instanceId: setting('instance-id', 'INSTANCE_ID', nonEmpty.optional(), 'name of this instance in logs and answers (default: POD_NAME, else <service>-<port>)'),
     logLevel: setting('log-level', 'LOG_LEVEL', logLevel, 'pino log level', 'info'),
     shutdownDelayMs: setting('shutdown-delay-ms', 'SHUTDOWN_DELAY_MS', nonNegativeInt, 'on SIGTERM, how long to answer unready before closing (one readiness-probe period in Kubernetes)', 0),

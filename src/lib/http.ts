@@ -1,3 +1,5 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { TextDecoder } from 'node:util';
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
 import { HazelcastError } from 'hazelcast-client';
 import type { Registry } from 'prom-client';
@@ -93,14 +95,67 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
 
   const limit = options.bodyLimit ?? '64kb';
-  app.use(express.json({ limit }));
-  app.use(express.urlencoded({ extended: false, limit, parameterLimit: 100 }));
-  app.use(express.text({ limit, type: 'text/plain' }));
+  app.use(express.json({ limit, verify: strictlyDecoded(false) }));
+  app.use(express.urlencoded({ extended: false, limit, parameterLimit: 100, verify: strictlyDecoded(true) }));
+  app.use(express.text({ limit, type: 'text/plain', verify: strictlyDecoded(false) }));
   return app;
+}
+
+/** A 4xx the body parsers pass to the error handler under its type. */
+function bodyError(status: number, type: string): Error {
+  return Object.assign(new Error(type), { status, type });
+}
+
+/** The bytes of a form body's percent escapes (%C3%A9 → C3 A9), the rest as it is. */
+function percentDecodedBytes(text: string): Buffer {
+  const bytes: number[] = [];
+  const raw = Buffer.from(text.replace(/\+/g, ' '), 'utf8');
+  for (let i = 0; i < raw.length; i += 1) {
+    const hex = raw[i] === 0x25 ? raw.subarray(i + 1, i + 3).toString('latin1') : '';
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(raw[i] ?? 0);
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/**
+ * The body parsers' verify hook: text that is not valid in its charset (invalid UTF-8, and in a
+ * form also a percent escape such as %FF that decodes to invalid UTF-8) is the client's 400. The
+ * parsers themselves would replace the bad bytes with U+FFFD (or keep "%FF" as it is), and the
+ * service would store text other than what was sent.
+ */
+function strictlyDecoded(form: boolean) {
+  return (_req: IncomingMessage, _res: unknown, body: Buffer, encoding: string | null): void => {
+    const charset = (encoding ?? 'utf-8').toLowerCase();
+    let decoder: TextDecoder;
+    try {
+      decoder = new TextDecoder(charset, { fatal: true });
+    } catch {
+      throw bodyError(415, 'charset.unsupported');
+    }
+    let text: string;
+    try {
+      text = decoder.decode(body);
+    } catch {
+      throw bodyError(400, 'entity.text.invalid');
+    }
+    if (form && decoder.encoding === 'utf-8') {
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(percentDecodedBytes(text));
+      } catch {
+        throw bodyError(400, 'entity.text.invalid');
+      }
+    }
+  };
 }
 
 const bodyParserMessages: Record<string, string> = {
   'entity.parse.failed': 'request body is not valid JSON',
+  'entity.text.invalid': 'request body is not valid text in its charset (UTF-8 unless the Content-Type says otherwise)',
   'entity.too.large': 'request body is too large',
   'encoding.unsupported': 'request body encoding is not supported',
   'charset.unsupported': 'request body charset is not supported',
@@ -110,8 +165,10 @@ const bodyParserMessages: Record<string, string> = {
 };
 
 export function finishHttpApp(app: Express, logger: Logger): void {
-  app.use((req, res) => {
-    res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
+  // Error texts never repeat what the client sent (a path, a value) nor what a library said about
+  // it: such text would reflect the caller's input into logs, pages and terminals that show errors.
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'no route for this method and path' });
   });
   const onError: ErrorRequestHandler = (err: unknown, req, res, next) => {
     if (res.headersSent) {
@@ -132,7 +189,7 @@ export function finishHttpApp(app: Express, logger: Logger): void {
     const status = typeof withStatus.status === 'number' ? withStatus.status : typeof withStatus.statusCode === 'number' ? withStatus.statusCode : 500;
     if (status >= 400 && status < 500) {
       const known = typeof withStatus.type === 'string' ? bodyParserMessages[withStatus.type] : undefined;
-      res.status(status).json({ error: known ?? (typeof withStatus.message === 'string' ? withStatus.message : 'bad request') });
+      res.status(status).json({ error: known ?? (STATUS_CODES[status] ?? 'bad request').toLowerCase() });
       return;
     }
     logger.error({ err, method: req.method, path: req.path }, 'unhandled error');

@@ -1,4 +1,5 @@
-import type { Server, ServerResponse } from 'node:http';
+import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
@@ -26,6 +27,25 @@ export interface RunningService {
 }
 
 /**
+ * A request Node's HTTP parser refuses before any route sees it (headers too large, both
+ * Content-Length and Transfer-Encoding, a control character in a header, a bad chunk): the same
+ * status Node would send, with a JSON error like every other answer, and the connection closed.
+ */
+function answerMalformedRequest(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, error] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'request timed out']
+    : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW' ? [413, 'chunk extensions are too large']
+    : [400, 'malformed HTTP request'];
+  const body = JSON.stringify({ error });
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/**
  * Listens, and on SIGTERM/SIGINT shuts down the way Kubernetes expects (after podinfo): turn
  * unready at once, keep serving for one probe period so endpoints drop this pod, close the server
  * (finishing in-flight requests), then close clients.
@@ -38,6 +58,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     server.once('error', reject);
   });
   server.on('error', (err) => logger.error({ err }, 'server error'));
+  server.on('clientError', answerMalformedRequest);
   // Slightly above common load-balancer idle timeouts, so the LB closes idle connections first.
   server.keepAliveTimeout = 65_000;
   logger.info({ host, port }, 'listening');

@@ -7,13 +7,21 @@ export const messageText = z
   .string({ error: 'msg must be a string' })
   .min(1, 'msg must not be empty')
   .max(MAX_MESSAGE_LENGTH, `msg must be at most ${MAX_MESSAGE_LENGTH} characters`)
-  .refine((text) => text.trim().length > 0, 'msg must not be blank');
+  .refine((text) => text.trim().length > 0, 'msg must not be blank')
+  // A lone surrogate (JSON "\ud800") has no UTF-8 form: the cluster would store it altered.
+  .refine((text) => !/[\uD800-\uDFFF]/u.test(text), 'msg must be valid Unicode text')
+  // Tab and line breaks are text; other control characters (NUL, ESC sequences) would reach the
+  // terminals and pages that show messages.
+  .refine((text) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/.test(text), 'msg must not contain control characters other than tab and line breaks');
 
 /** What the facade sends to a logging-service and puts on the queue: the unit every service agrees on. */
-export const loggedMessage = z.object({
-  uuid: z.uuid({ error: 'uuid must be a UUID' }).transform((value) => value.toLowerCase()),
-  msg: messageText,
-});
+export const loggedMessage = z.object(
+  {
+    uuid: z.uuid({ error: 'uuid must be a UUID' }).transform((value) => value.toLowerCase()),
+    msg: messageText,
+  },
+  { error: 'body must be a JSON object {"uuid": "...", "msg": "..."}' },
+);
 
 export type LoggedMessage = z.infer<typeof loggedMessage>;
 

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HAZELCAST, hazelcastMemberAddresses } from '../lib/topology.js';
 import { memberList, nonEmpty, port, positiveInt, readSettings, setting } from '../lib/settings.js';
@@ -50,9 +51,10 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
   };
 }
 
-const settingsSpec = {
+export const settingsSpec = {
   port: setting('port', 'HAZELCAST_PORT', port, 'member port', HAZELCAST.ports[0]),
-  host: setting('host', 'HAZELCAST_HOST', nonEmpty, 'address the member binds and advertises', '127.0.0.1'),
+  // An IP: the member binds this one interface only (config/hazelcast.yaml's interfaces), which a hostname would not match.
+  host: setting('host', 'HAZELCAST_HOST', nonEmpty.refine((value) => isIP(value) !== 0, 'must be an IP address'), 'IP address the member binds (only this one) and advertises', '127.0.0.1'),
   members: setting('members', 'HAZELCAST_MEMBERS', memberList, 'every member of the cluster, host:port, comma-separated', hazelcastMemberAddresses().join(',')),
   clusterName: setting('cluster', 'HAZELCAST_CLUSTER_NAME', nonEmpty, 'cluster name', HAZELCAST.clusterName),
   heapMb: setting('heap-mb', 'HAZELCAST_HEAP_MB', positiveInt.pipe(z.number().min(64)), 'JVM heap in MB', 256),

@@ -158,6 +158,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         assert.doesNotThrow(() => (service === 'config-server' ? readConfigServerSettings([], processEnv) : readSettings(settings, [], processEnv)), `${component} accepts its environment`);
         assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
         assert.equal(env.get('SHUTDOWN_DELAY_MS')?.value, String(readinessPeriod * 1000), `${component}: shutdown delay = one readiness period`);
+        assert.equal(env.get('HOST')?.value, '0.0.0.0', `${component}: listens on the pod's interfaces (the default is loopback)`);
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
         assert.equal(c.readinessProbe?.periodSeconds, readinessPeriod);
         assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
@@ -206,7 +207,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         hazelcast: {
           'cluster-name': string;
           properties: Record<string, unknown>;
-          network: { join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } }; 'rest-api': { enabled: boolean; 'endpoint-groups': { HEALTH_CHECK: { enabled: boolean } } } };
+          network: { join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } }; 'rest-api': { enabled: boolean; 'endpoint-groups': Record<string, { enabled: boolean }> } };
           queue: Record<string, { 'backup-count': number }>;
           map: Record<string, { 'backup-count': number }>;
         };
@@ -226,7 +227,10 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.equal(hz.hazelcast.network.join.kubernetes.enabled, true);
       assert.equal(hz.hazelcast.network.join.kubernetes['service-dns'], `${sts.spec.serviceName}.${DOMAIN}`, 'DNS discovery through the headless Service (no RBAC)');
       assert.equal(hz.hazelcast.network.join.multicast.enabled, false);
-      assert.equal(hz.hazelcast.network['rest-api']['endpoint-groups'].HEALTH_CHECK.enabled, true);
+      const groups = hz.hazelcast.network['rest-api']['endpoint-groups'];
+      assert.equal(groups.HEALTH_CHECK?.enabled, true);
+      // REST answers health only: CLUSTER_READ is on unless switched off, and would list members and versions.
+      for (const group of ['CLUSTER_READ', 'CLUSTER_WRITE', 'DATA', 'PERSISTENCE', 'WAN', 'CP']) assert.equal(groups[group]?.enabled, false, `${group} is off`);
       assert.match(sts.spec.template.metadata.annotations?.['checksum/config'] ?? '', /^[0-9a-f]{64}$/, 'a config change rolls the members');
 
       const pdb = find(objects, 'PodDisruptionBudget', name('hazelcast')) as K8sObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
@@ -92,6 +92,90 @@ describe('a logging-service that takes the request and never answers', () => {
       await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
       hung.close();
       hung.unref();
+    }
+  });
+});
+
+/**
+ * TCP proxies, one per target, that together swallow the answer on the first connection any of
+ * them accepts: the request reaches the logging-service (the write lands) but its answer never
+ * comes back, so the facade times out and retries on another instance. Later connections pass.
+ */
+async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: number[]; rearm(): void; close(): void }> {
+  let armed = true;
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  for (const target of targets) {
+    const server = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      const swallow = armed;
+      armed = false;
+      client.pipe(upstream);
+      if (!swallow) upstream.pipe(client);
+      else upstream.resume(); // read and drop the answer
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', end).on('close', end);
+      upstream.on('error', end).on('close', end);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(address && typeof address === 'object');
+    servers.push(server);
+    ports.push(address.port);
+  }
+  return {
+    ports,
+    rearm: () => {
+      armed = true;
+    },
+    close: () => {
+      for (const server of servers) {
+        server.close();
+        server.unref();
+      }
+    },
+  };
+}
+
+describe('a logging answer lost after the write landed (truthful 201 / 200)', () => {
+  it('a fresh POST is 201 created although the retry found its own first write; only a repeated Idempotency-Key is 200 duplicate', async () => {
+    const [first, second] = loggingPorts();
+    assert.ok(first && second);
+    const proxies = await proxiesLosingFirstAnswer([first, second]);
+    const [configUrl] = system.urls('config-server');
+    const behind = new Map(proxies.ports.map((port, i) => [port, instanceName('logging-service', [first, second][i] ?? 0)]));
+    try {
+      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': proxies.ports.map((port) => `http://127.0.0.1:${port}`) }));
+      await eventually('config-server serves the proxies', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${proxies.ports[0]}`) ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+
+      const fresh = await post('answer lost, write landed');
+      assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
+      assert.equal(fresh.body.status, 'created');
+      // The write that landed is the first attempt's, on the other instance than the one that answered.
+      const stored = await request<{ messages: Array<{ uuid: string; loggedBy: string }> }>(`${url(system.plan, first)}/logging`);
+      const entry = stored.body.messages.find((m) => m.uuid === fresh.body.uuid);
+      assert.ok(entry, 'the message is stored');
+      assert.notEqual(entry.loggedBy, fresh.body.logging.instance, 'stored by the attempt whose answer was lost, answered by the retry');
+      assert.ok([...behind.values()].includes(entry.loggedBy));
+
+      proxies.rearm();
+      const headers = { 'idempotency-key': `lost-answer-${Date.now()}` };
+      const keyed = await post('keyed, answer lost', headers);
+      assert.equal(keyed.status, 201, JSON.stringify(keyed.body));
+      assert.equal(keyed.body.status, 'created');
+      const repeated = await post('keyed, answer lost', headers);
+      assert.equal(repeated.status, 200, JSON.stringify(repeated.body));
+      assert.equal(repeated.body.status, 'duplicate');
+      assert.equal(repeated.body.uuid, keyed.body.uuid);
+    } finally {
+      system.topology.writeRegistry();
+      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      proxies.close();
     }
   });
 });

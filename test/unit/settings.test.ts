@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HelpRequested, SettingsError, memberList, port, readSettings, setting } from '../../src/lib/settings.js';
 import { settingsSpec as facadeSettings } from '../../src/facade-service/main.js';
+import { settingsSpec as memberSettings } from '../../src/local/hazelcast-member.js';
 
 const spec = {
   port: setting('port', 'PORT', port, 'HTTP port', 8080),
@@ -49,5 +50,18 @@ describe('readSettings', () => {
     assert.equal(settings.port, 8080);
     assert.equal(settings.configServerUrl, 'http://127.0.0.1:8888');
     assert.deepEqual(settings.hazelcastMembers, ['127.0.0.1:5701', '127.0.0.1:5702', '127.0.0.1:5703']);
+  });
+});
+
+describe('closed doors by default', () => {
+  it('services listen on loopback and a member binds 127.0.0.1 unless told otherwise', () => {
+    assert.equal(readSettings(facadeSettings, [], {}).host, '127.0.0.1');
+    assert.equal(readSettings(facadeSettings, [], { HOST: '0.0.0.0' }).host, '0.0.0.0');
+    assert.equal(readSettings(memberSettings, [], {}).host, '127.0.0.1');
+  });
+
+  it("a member's --host must be an IP address (the one interface it binds)", () => {
+    assert.throws(() => readSettings(memberSettings, ['--host', 'localhost'], {}), (err: unknown) => err instanceof SettingsError && /--host \/ HAZELCAST_HOST .*must be an IP address/.test(err.message));
+    assert.equal(readSettings(memberSettings, ['--host', '10.1.2.3'], {}).host, '10.1.2.3');
   });
 });

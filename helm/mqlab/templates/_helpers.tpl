@@ -87,6 +87,9 @@ prometheus.io/path: /metrics
 {{- define "mqlab.commonEnv" -}}
 - name: PORT
   value: {{ .port | quote }}
+# Every interface of the pod: the services default to loopback, which no probe or peer could reach.
+- name: HOST
+  value: "0.0.0.0"
 - name: LOG_LEVEL
   value: {{ .root.Values.logLevel | quote }}
 - name: SHUTDOWN_DELAY_MS
