@@ -203,6 +203,29 @@ describe('GET /dashboard/events', () => {
     assert.ok(body.services.find((svc) => svc.name === 'messages-service')?.instances.some((i) => i.status === 'ready'));
   });
 
+  it('the queue owner killed: the member leaves, the owner changes, both are events, and the depth goes on', async () => {
+    const before = await state();
+    if (!before.cluster.connected || !before.cluster.owner) assert.fail(`no owner: ${JSON.stringify(before.cluster)}`);
+    const owner = before.cluster.owner.address;
+    const port = Number(owner.split(':')[1]);
+    await system.topology.stopMember(port, 'SIGKILL');
+    const after = await eventually(
+      'a new owner among two members',
+      async () => {
+        const s = await state();
+        return s.cluster.connected && s.cluster.members.length === 2 && s.cluster.owner && s.cluster.owner.address !== owner ? s : undefined;
+      },
+      60_000,
+      500,
+    );
+    assert.ok(after.cluster.connected && !after.cluster.members.some((m) => m.address === owner));
+    const texts = after.events.map((e) => e.text);
+    assert.ok(texts.includes(`member ${owner} left`), texts.join(' | '));
+    assert.ok(texts.some((t) => t.startsWith('queue partition owner: ') && t.endsWith(`(was ${owner})`)), texts.join(' | '));
+    const last = (await state()).history.at(-1);
+    assert.equal(typeof last?.depth, 'number', 'the depth is read again from the new owner');
+  });
+
   it('SIGTERM ends the open streams at once, so the facade exits after its delay, not at the 30 s fallback', async () => {
     const port = await freePort();
     const spec = system.topology.serviceSpec('facade-service', port);

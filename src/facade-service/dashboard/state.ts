@@ -124,6 +124,10 @@ export class DashboardSampler {
   private lastRegistry: Record<string, string[]> = {};
   private lastStatus = new Map<string, InstanceStatus>();
   private lastCount = new Map<string, number>();
+  /** Who received the recent messages, remembered so that a row keeps its instance after that instance dies. */
+  private readonly receivedBy = new Map<string, string>();
+  /** The name each instance last gave, so an instance that stopped answering is still shown by it. */
+  private readonly knownNames = new Map<string, string>();
   private detail: Promise<PageState> | undefined;
   private latest: { at: number; state: PageState } | undefined;
   private wantedUntil = 0;
@@ -249,8 +253,12 @@ export class DashboardSampler {
     const instancesOf = (name: string) => services.find((s) => s.name === name)?.instances ?? [];
     const [logging, received] = await Promise.all([this.readLogging(instancesOf('logging-service')), Promise.all(instancesOf('messages-service').map((view) => this.readPage(view.url, '/messages')))]);
 
-    const receivedBy = new Map<string, string>();
+    const { receivedBy } = this;
     for (const source of received) for (const message of source.page?.messages ?? []) receivedBy.set(message.uuid, source.page?.instance ?? source.url);
+    for (const uuid of receivedBy.keys()) {
+      if (receivedBy.size <= 10 * this.recent) break;
+      receivedBy.delete(uuid);
+    }
     const messages: MessageRow[] = (logging.page?.messages ?? [])
       .slice(-this.recent)
       .reverse()
@@ -264,7 +272,7 @@ export class DashboardSampler {
       configServer,
       services,
       messages,
-      sources: received.map((source) => ({ url: source.url, instance: source.page?.instance ?? null, count: source.page?.count ?? null, ...(source.error ? { error: source.error } : {}) })),
+      sources: received.map((source) => ({ url: source.url, instance: source.page?.instance ?? this.knownNames.get(source.url) ?? null, count: source.page?.count ?? null, ...(source.error ? { error: source.error } : {}) })),
       sample: this.history.list().at(-1) ?? null,
       events: this.events.list().reverse(),
     };
@@ -292,8 +300,9 @@ export class DashboardSampler {
       const said = answer.success ? answer.data : {};
       view = { url, instance: said.instance ?? null, status: status === 200 ? 'ready' : said.status === 'shutting down' ? 'shutting down' : 'not ready' };
     } catch {
-      view = { url, instance: null, status: 'unreachable' };
+      view = { url, instance: this.knownNames.get(url) ?? null, status: 'unreachable' };
     }
+    if (view.instance !== null) this.knownNames.set(url, view.instance);
     const key = `${service} ${url}`;
     const before = this.lastStatus.get(key);
     if (before !== undefined && before !== view.status) this.note(`${service} ${view.instance ?? url}: ${view.status} (was ${before})`);

@@ -55,8 +55,8 @@ function makeChart() {
       ],
       series: [
         {},
-        { label: 'queue depth', scale: 'depth', stroke: '#2f6fdf', width: 2, fill: 'rgba(47,111,223,0.08)', spanGaps: false },
-        { label: 'POST/s', scale: 'rate', stroke: '#d9822b', width: 2 },
+        { label: 'queue depth', scale: 'depth', stroke: '#2f6fdf', width: 2, fill: 'rgba(47,111,223,0.08)', spanGaps: false, points: { show: false } },
+        { label: 'POST/s (this facade)', scale: 'rate', stroke: '#d9822b', width: 2, points: { show: false } },
       ],
     },
     [series.t, series.depth, series.rate],
@@ -102,14 +102,19 @@ function renderCluster(cluster) {
   );
 }
 
+const hostOf = (address) => address.replace(/^https?:\/\//, '');
+
 function renderServices(state) {
   showError('config-error', state.configServer.ok ? null : `config-server did not answer (showing its last list): ${state.configServer.error}`);
-  const rows = [el('tr', { 'data-instance': state.facade.instance }, el('td', { text: 'facade-service' }), el('td', { text: `${state.facade.instance} (this one)` }), el('td', { class: 'dim', text: location.host }), el('td', {}, statusPill(state.facade.status)))];
+  const group = (name) => el('tr', { class: 'group' }, el('th', { colspan: 3, text: name }));
+  const rows = [
+    group('facade-service'),
+    el('tr', { 'data-instance': state.facade.instance }, el('td', { text: `${state.facade.instance} (this page)` }), el('td', { class: 'mono', text: location.host }), el('td', {}, statusPill(state.facade.status))),
+  ];
   for (const service of state.services) {
+    rows.push(group(service.name));
     for (const view of service.instances) {
-      rows.push(
-        el('tr', { 'data-url': view.url, 'data-status': view.status }, el('td', { text: service.name }), el('td', { text: view.instance ?? '–' }), el('td', { class: 'mono', text: view.url }), el('td', {}, statusPill(view.status))),
-      );
+      rows.push(el('tr', { 'data-url': view.url, 'data-status': view.status }, el('td', { text: view.instance ?? '–' }), el('td', { class: 'mono', text: hostOf(view.url) }), el('td', {}, statusPill(view.status))));
     }
   }
   $('services').replaceChildren(...rows);
