@@ -196,7 +196,9 @@ describe('GET /dashboard/events', () => {
       const view = s.services.find((svc) => svc.name === 'messages-service')?.instances.find((i) => i.url === victim);
       return view?.status === 'unreachable' ? s : undefined;
     });
-    assert.ok(body.events.some((e) => e.text.includes(victim) && e.text.includes('unreachable')), JSON.stringify(body.events));
+    const name = instanceName('messages-service', port);
+    assert.ok(body.events.some((e) => e.text === `messages-service ${name}: unreachable (was ready)`), JSON.stringify(body.events));
+    assert.equal(body.services.find((svc) => svc.name === 'messages-service')?.instances.find((i) => i.url === victim)?.instance, name, 'still shown by its name');
     const source = body.sources.find((s) => s.url === victim);
     assert.ok(source?.error, 'its page is missing, with the reason');
     // The other instance still answers the state.

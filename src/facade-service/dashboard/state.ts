@@ -121,6 +121,7 @@ export class DashboardSampler {
   private lastPosts: { t: number; total: number } | undefined;
   private queueRead: Promise<void> | undefined;
   private lastQueue: PageState['cluster'] = { connected: false, error: 'not sampled yet' };
+  private lastSeen: QueueInfo | undefined;
   private lastRegistry: Record<string, string[]> = {};
   private lastStatus = new Map<string, InstanceStatus>();
   private lastCount = new Map<string, number>();
@@ -221,16 +222,20 @@ export class DashboardSampler {
   }
 
   private noteClusterChanges(before: PageState['cluster'], after: PageState['cluster']): void {
-    if (before.connected !== after.connected) {
-      if (after.connected) this.note('connected to the Hazelcast cluster');
-      else if (before.connected || before.error !== 'not sampled yet') this.note(`Hazelcast cluster unreachable: ${after.error}`);
+    if (!after.connected) {
+      if (before.connected) this.note(`the queue could not be read: ${after.error}`);
+      return;
     }
-    if (!before.connected || !after.connected) return;
-    const was = new Set(before.members.map((m) => m.address));
+    if (!before.connected) this.note(this.lastSeen ? 'the queue answers again' : 'connected to the Hazelcast cluster');
+    // Compared with the last cluster that was read, so a change across a failed read is not missed.
+    const seen = this.lastSeen;
+    this.lastSeen = after;
+    if (!seen) return;
+    const was = new Set(seen.members.map((m) => m.address));
     const is = new Set(after.members.map((m) => m.address));
     for (const address of is) if (!was.has(address)) this.note(`member ${address} joined`);
     for (const address of was) if (!is.has(address)) this.note(`member ${address} left`);
-    if (before.owner?.uuid !== after.owner?.uuid) this.note(`queue partition owner: ${after.owner?.address ?? 'none'} (was ${before.owner?.address ?? 'none'})`);
+    if (seen.owner?.uuid !== after.owner?.uuid) this.note(`queue partition owner: ${after.owner?.address ?? 'none'} (was ${seen.owner?.address ?? 'none'})`);
   }
 
   private refreshDetail(): Promise<PageState> {
@@ -285,7 +290,15 @@ export class DashboardSampler {
     try {
       const { status, body } = await this.get(`${this.options.configServerUrl}/services`);
       if (status !== 200) throw new Error(`config-server answered ${status}`);
-      this.lastRegistry = Object.fromEntries(Object.entries(registrySchema.parse(body)).map(([name, urls]) => [name, urls.map((url) => url.replace(/\/+$/, ''))]));
+      const registry = Object.fromEntries(Object.entries(registrySchema.parse(body)).map(([name, urls]) => [name, urls.map((url) => url.replace(/\/+$/, ''))]));
+      // In Kubernetes config-server lists ready pods only: an instance turning unready leaves the list.
+      for (const [name, urls] of Object.entries(registry)) {
+        const was = this.lastRegistry[name];
+        if (!was) continue;
+        for (const url of urls) if (!was.includes(url)) this.note(`${name} ${this.knownNames.get(url) ?? url} joined config-server's list`);
+        for (const url of was) if (!urls.includes(url)) this.note(`${name} ${this.knownNames.get(url) ?? url} left config-server's list`);
+      }
+      this.lastRegistry = registry;
       return { ok: true };
     } catch (err) {
       return { ok: false, error: shortError(err) };
