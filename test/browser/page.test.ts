@@ -101,23 +101,49 @@ test('a killed messages-service shows unreachable; a screenshot is saved', async
     assert.equal((await postJson(`${system.facade}/facade`, { msg: `msg${i}` })).status, 201);
     if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-  const [port] = system.plan.ports['messages-service'];
-  assert.ok(port);
-  const victim = url(system.plan, port);
-  await system.topology.group.stop(instanceName('messages-service', port), 'SIGKILL');
+  const [victimPort, survivorPort] = system.plan.ports['messages-service'];
+  assert.ok(victimPort && survivorPort);
+  const victim = url(system.plan, victimPort);
+  await system.topology.group.stop(instanceName('messages-service', victimPort), 'SIGKILL');
   const row = page.locator(`#services tr[data-url="${victim}"]`);
   await page.locator(`#services tr[data-url="${victim}"][data-status="unreachable"]`).waitFor({ timeout: 15_000 });
+  assert.equal(await row.locator('td').first().textContent(), instanceName('messages-service', victimPort), 'still named');
   assert.equal(await row.locator('.pill-unready').textContent(), 'unreachable');
   await page.locator('#events li', { hasText: 'unreachable' }).first().waitFor();
   // The page keeps working with one messages-service: a message posted now reaches the survivor.
-  const survivor = instanceName('messages-service', system.plan.ports['messages-service'][1] ?? 0);
-  await page.fill('#post-msg', 'hello from the page');
+  const survivor = instanceName('messages-service', survivorPort);
+  await page.fill('#post-msg', 'posted while one consumer is down');
   await page.click('#post-send');
   const result = page.locator('#post-result', { hasText: 'stored by' });
   await result.waitFor({ timeout: 15_000 });
   const uuid = /([0-9a-f-]{36})$/.exec((await result.textContent()) ?? '')?.[1];
   await page.locator(`#messages tr[data-uuid="${uuid}"] td.received-by`, { hasText: survivor }).waitFor({ timeout: 15_000 });
   mkdirSync(OUTPUT, { recursive: true });
+  const unready = join(OUTPUT, 'page-unready.png');
+  await page.screenshot({ path: unready, fullPage: true });
+  t.diagnostic(`screenshot: ${unready}`);
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('with no consumer the queue fills, and drains once they are back: the page shows both', async (t) => {
+  await system.topology.stopService('messages-service', undefined, 'SIGTERM');
+  await page.waitForFunction('document.querySelectorAll(\'#services tr[data-status="unreachable"]\').length === 2', undefined, { timeout: 15_000 });
+  for (let i = 1; i <= 30; i += 1) {
+    assert.equal((await postJson(`${system.facade}/facade`, { msg: `queued ${i}` })).status, 201);
+    if (i % 6 === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  await page.locator('#queue-depth', { hasText: '30' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('#messages tr[data-uuid] .received-by .pill-wait').count(), 20, 'the newest 20 wait in the queue');
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await system.topology.startService('messages-service');
+  await page.locator('#queue-depth', { hasText: /^0$/ }).waitFor({ timeout: 30_000 });
+  await page.waitForFunction('document.querySelectorAll(\'#services tr[data-status="ready"]\').length === 5', undefined, { timeout: 20_000 });
+  await page.waitForFunction('document.querySelectorAll(\'#messages .received-by .pill-wait\').length === 0', undefined, { timeout: 15_000 });
+  await page.fill('#post-msg', 'hello from the page');
+  await page.click('#post-send');
+  await page.locator('#post-result', { hasText: 'stored by' }).waitFor({ timeout: 15_000 });
+  await page.locator('#messages tr td.msg', { hasText: 'hello from the page' }).waitFor();
+  await page.waitForFunction('!document.querySelector(\'#messages .received-by .pill-wait\')', undefined, { timeout: 15_000 });
   const file = join(OUTPUT, 'page.png');
   await page.screenshot({ path: file, fullPage: true });
   assert.ok(existsSync(file));

@@ -246,3 +246,17 @@ describe('GET /dashboard/events', () => {
     assert.ok(Date.now() - signalled < 10_000, `exited ${Date.now() - signalled} ms after SIGTERM`);
   });
 });
+
+describe('config-server down', () => {
+  it('the page keeps the last instance list and says config-server did not answer', async () => {
+    await system.topology.stopService('config-server', undefined, 'SIGKILL');
+    const body = await eventually('config-server reported down', async () => {
+      const s = await state();
+      return s.configServer.ok ? undefined : s;
+    });
+    assert.match(body.configServer.error ?? '', /./);
+    const listed = Object.fromEntries(body.services.map((s) => [s.name, s.instances.map((i) => i.url).sort()]));
+    assert.deepEqual(listed['logging-service'], system.urls('logging-service').sort(), 'the last list is still shown');
+    assert.ok(body.services.find((s) => s.name === 'logging-service')?.instances.every((i) => i.status === 'ready'));
+  });
+});

@@ -69,6 +69,8 @@ export interface SamplerOptions {
   callTimeoutMs?: number;
   /** A state at most this old is served as it is instead of asking every instance again. */
   maxAgeMs?: number;
+  /** Longest the logging page is reused while this facade queued nothing (see loggingPage). */
+  loggingMaxAgeMs?: number;
   now?: () => number;
 }
 
@@ -116,9 +118,12 @@ export class DashboardSampler {
   private readonly recent: number;
   private readonly callTimeoutMs: number;
   private readonly maxAgeMs: number;
+  private readonly loggingMaxAgeMs: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private lastPosts: { t: number; total: number } | undefined;
+  /** The last logging page, with this facade's POST count when it was read. */
+  private lastLogging: { at: number; posts: number | undefined; result: Awaited<ReturnType<DashboardSampler['readLogging']>> } | undefined;
   private queueRead: Promise<void> | undefined;
   private lastQueue: PageState['cluster'] = { connected: false, error: 'not sampled yet' };
   private lastSeen: QueueInfo | undefined;
@@ -140,6 +145,7 @@ export class DashboardSampler {
     this.recent = options.recent ?? 20;
     this.callTimeoutMs = options.callTimeoutMs ?? 1000;
     this.maxAgeMs = options.maxAgeMs ?? 1500;
+    this.loggingMaxAgeMs = options.loggingMaxAgeMs ?? 5000;
     this.now = options.now ?? Date.now;
   }
 
@@ -256,7 +262,7 @@ export class DashboardSampler {
       Object.entries(this.lastRegistry).map(async ([name, urls]) => ({ name, instances: await Promise.all(urls.map((url) => this.readiness(name, url))) })),
     );
     const instancesOf = (name: string) => services.find((s) => s.name === name)?.instances ?? [];
-    const [logging, received] = await Promise.all([this.readLogging(instancesOf('logging-service')), Promise.all(instancesOf('messages-service').map((view) => this.readPage(view.url, '/messages')))]);
+    const [logging, received] = await Promise.all([this.loggingPage(instancesOf('logging-service')), Promise.all(instancesOf('messages-service').map((view) => this.readPage(view.url, '/messages')))]);
 
     const { receivedBy } = this;
     for (const source of received) for (const message of source.page?.messages ?? []) receivedBy.set(message.uuid, source.page?.instance ?? source.url);
@@ -347,6 +353,20 @@ export class DashboardSampler {
     } catch (err) {
       return { url, error: shortError(err) };
     }
+  }
+
+  /**
+   * A logging-service reads its whole map to answer even a page, so the page is asked again only
+   * when this facade has queued something since, or after loggingMaxAgeMs (for posts through other
+   * facade replicas); an idle system with a page open costs one map read per that period.
+   */
+  private async loggingPage(instances: InstanceView[]): Promise<Awaited<ReturnType<DashboardSampler['readLogging']>>> {
+    const posts = this.lastPosts?.total;
+    const last = this.lastLogging;
+    if (last && !last.result.error && last.posts === posts && this.now() - last.at < this.loggingMaxAgeMs) return last.result;
+    const result = await this.readLogging(instances);
+    this.lastLogging = { at: this.now(), posts, result };
+    return result;
   }
 
   /** The store's size and newest page from one logging-service that is ready (any one holds the whole map). */
