@@ -9,10 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { instanceName, url } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
-import { postJson, startSystem, type TestSystem } from '../helpers/system.js';
+import { eventually, postJson, startSystem, type TestSystem } from '../helpers/system.js';
 
 /** Debian's package (.ci/run installs it); playwright-core downloads no browser of its own. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -23,6 +23,11 @@ let context: BrowserContext;
 let page: Page;
 let userDataDir: string;
 const consoleErrors: string[] = [];
+
+/** Waits until the locator matches exactly `count` elements (polled from here: the page's CSP forbids eval). */
+async function waitForCount(locator: Locator, count: number, timeoutMs = 15_000): Promise<void> {
+  await eventually(`${count} of ${locator.toString()}`, async () => ((await locator.count()) === count ? true : undefined), timeoutMs, 200);
+}
 
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
@@ -57,7 +62,7 @@ test('the page loads live, with every member and instance, and no console error'
   const owner = await page.locator('#queue-owner').textContent();
   assert.ok(system.plan.hazelcastPorts.some((port) => owner === `127.0.0.1:${port}`), `owner tile: ${owner}`);
   // Every instance config-server lists (3 logging, 2 messages) and this facade, ready.
-  await page.waitForFunction('document.querySelectorAll(\'#services tr[data-status="ready"]\').length === 5', undefined, { timeout: 20_000 });
+  await waitForCount(page.locator('#services tr[data-status="ready"]'), 5, 20_000);
   assert.equal(await page.locator(`#services tr[data-instance="${instanceName('facade-service', system.plan.ports['facade-service'][0] ?? 0)}"] .pill-ready`).count(), 1);
   assert.equal(await page.locator('#chart canvas').count(), 1, 'uPlot drew its canvas');
   assert.deepEqual(consoleErrors, []);
@@ -127,7 +132,7 @@ test('a killed messages-service shows unreachable; a screenshot is saved', async
 
 test('with no consumer the queue fills, and drains once they are back: the page shows both', async (t) => {
   await system.topology.stopService('messages-service', undefined, 'SIGTERM');
-  await page.waitForFunction('document.querySelectorAll(\'#services tr[data-status="unreachable"]\').length === 2', undefined, { timeout: 15_000 });
+  await waitForCount(page.locator('#services tr[data-status="unreachable"]'), 2);
   for (let i = 1; i <= 30; i += 1) {
     assert.equal((await postJson(`${system.facade}/facade`, { msg: `queued ${i}` })).status, 201);
     if (i % 6 === 0) await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -137,13 +142,13 @@ test('with no consumer the queue fills, and drains once they are back: the page 
   await new Promise((resolve) => setTimeout(resolve, 3000));
   await system.topology.startService('messages-service');
   await page.locator('#queue-depth', { hasText: /^0$/ }).waitFor({ timeout: 30_000 });
-  await page.waitForFunction('document.querySelectorAll(\'#services tr[data-status="ready"]\').length === 5', undefined, { timeout: 20_000 });
-  await page.waitForFunction('document.querySelectorAll(\'#messages .received-by .pill-wait\').length === 0', undefined, { timeout: 15_000 });
+  await waitForCount(page.locator('#services tr[data-status="ready"]'), 5, 20_000);
+  await waitForCount(page.locator('#messages .received-by .pill-wait'), 0);
   await page.fill('#post-msg', 'hello from the page');
   await page.click('#post-send');
   await page.locator('#post-result', { hasText: 'stored by' }).waitFor({ timeout: 15_000 });
   await page.locator('#messages tr td.msg', { hasText: 'hello from the page' }).waitFor();
-  await page.waitForFunction('!document.querySelector(\'#messages .received-by .pill-wait\')', undefined, { timeout: 15_000 });
+  await waitForCount(page.locator('#messages .received-by .pill-wait'), 0);
   const file = join(OUTPUT, 'page.png');
   await page.screenshot({ path: file, fullPage: true });
   assert.ok(existsSync(file));
