@@ -206,10 +206,12 @@ export class DashboardSampler {
       this.queueRead = this.readQueue().finally(() => {
         this.queueRead = undefined;
       });
-      await Promise.race([this.queueRead, new Promise((resolve) => setTimeout(resolve, 800).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.queueRead, new Promise((resolve) => (timer = setTimeout(resolve, 800)))]);
+      clearTimeout(timer);
     }
-    const fresh = !this.queueRead && this.lastQueue.connected;
-    this.history.push({ t, depth: fresh && this.lastQueue.connected ? this.lastQueue.size : null, postRate: Math.round(postRate * 10) / 10 });
+    const depth = !this.queueRead && this.lastQueue.connected ? this.lastQueue.size : null;
+    this.history.push({ t, depth, postRate: Math.round(postRate * 10) / 10 });
   }
 
   private async readQueue(): Promise<void> {
