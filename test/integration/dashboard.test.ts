@@ -104,9 +104,10 @@ describe('the page and its files', () => {
 
 describe('GET /dashboard/state on the real system', () => {
   it('shows the members, the queue owner among them, and every instance config-server lists as ready', async () => {
-    const body = await eventually('every instance ready', async () => {
+    // The queue is sampled once a second: the first sample may predate the facade's connection.
+    const body = await eventually('every instance ready and the queue read', async () => {
       const s = await state();
-      return s.services.every((service) => service.instances.every((i) => i.status === 'ready')) ? s : undefined;
+      return s.cluster.connected && s.services.every((service) => service.instances.every((i) => i.status === 'ready')) ? s : undefined;
     });
     const cluster = body.cluster;
     if (!cluster.connected) assert.fail(`not connected: ${cluster.error}`);
