@@ -16,7 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+# tsc copies no other files: the live page's static files follow the same way as in npm run build.
+RUN npx tsc -p tsconfig.json \
+ && cp -R src/facade-service/dashboard/public dist/src/facade-service/dashboard/
 
 # --- prod-deps: production dependencies only (no TypeScript, no test tools) ----------------
 FROM node:24-slim AS prod-deps

@@ -1,4 +1,4 @@
-import type { Express } from 'express';
+import type { Express, Router } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { QueueInfo } from '../lib/hazelcast.js';
@@ -16,6 +16,8 @@ export interface FacadeDeps {
   facade: Facade;
   /** The queue's size, partition owner and the member list (throws a 503 HttpError while not connected). */
   queueInfo: () => Promise<QueueInfo>;
+  /** The live page at / and its /dashboard/ routes (dashboard/routes.ts). */
+  dashboard?: Router;
 }
 
 export function createFacadeApp(deps: FacadeDeps): Express {
@@ -48,6 +50,7 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     }
   });
 
+  if (deps.dashboard) app.use(deps.dashboard);
   finishHttpApp(app, logger);
   return app;
 }

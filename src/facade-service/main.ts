@@ -7,6 +7,8 @@ import { connectHazelcast, createServiceContext, queueDepthGauge, serveService }
 import { httpUrl, nonEmpty, positiveInt, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createFacadeApp } from './app.js';
+import { createDashboard } from './dashboard/routes.js';
+import { DashboardSampler, counterTotal } from './dashboard/state.js';
 import { ServiceDirectory } from './directory.js';
 import { Facade } from './facade.js';
 
@@ -64,7 +66,14 @@ export async function main(argv: string[]): Promise<void> {
   const timer = setInterval(() => void refresh(), settings.instancesCacheMs);
   timer.unref();
 
-  const app = createFacadeApp({ ...ctx, facade, queueInfo: () => queueInfo(hazelcast.connectedClient(), settings.queueName) });
-  await serveService(ctx, app, { onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()] });
+  const readQueue = () => queueInfo(hazelcast.connectedClient(), settings.queueName);
+  const sampler = new DashboardSampler({ ...ctx, queueInfo: readQueue, postsTotal: () => counterTotal(metrics, 'mqlab_messages_enqueued_total'), http, configServerUrl: settings.configServerUrl });
+  const dashboard = createDashboard({ sampler, readiness });
+  const app = createFacadeApp({ ...ctx, facade, queueInfo: readQueue, dashboard: dashboard.router });
+  sampler.start();
+  await serveService(ctx, app, {
+    onShutdownStart: [() => dashboard.close()],
+    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), () => hazelcast.shutdown()],
+  });
   await refresh();
 }
