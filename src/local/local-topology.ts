@@ -88,6 +88,8 @@ export interface StartOptions {
   logLevel?: string;
   /** Extra environment for every service process. */
   env?: NodeJS.ProcessEnv;
+  /** Extra node flags for every service process (e.g. the benchmark's --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: readonly string[];
   /** Member config file instead of config/hazelcast.yaml (e.g. a test's variant). */
   memberConfigFile?: string;
 }
@@ -150,7 +152,7 @@ export class LocalTopology {
     return {
       name,
       command: process.execPath,
-      args: [CLI, SERVICES[service].command, '--port', String(port), '--host', plan.host, '--instance-id', name],
+      args: [...(this.options.nodeArgs ?? []), CLI, SERVICES[service].command, '--port', String(port), '--host', plan.host, '--instance-id', name],
       env: {
         HAZELCAST_MEMBERS: plan.hazelcastPorts.map((p) => `${plan.host}:${p}`).join(','),
         HAZELCAST_CLUSTER_NAME: plan.clusterName,
