@@ -3,7 +3,9 @@
  * (hazelcast-client, got, pino, express, zod, node internals, our own src/...) and the top
  * functions by self time; with --requests N, microseconds per request.
  *
- *   node dist/bench/profile-summary.js FILE.cpuprofile [--requests N] [--top 25]
+ *   node dist/bench/profile-summary.js FILE.cpuprofile [--requests N] [--top 25] [--skip-seconds S]
+ *
+ * --skip-seconds leaves out the first S seconds of the profile (module loading, connecting).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,7 +22,7 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, top: { type: 'string', default: '25' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, top: { type: 'string', default: '25' }, 'skip-seconds': { type: 'string', default: '0' } } });
 
 /** The package or area a script belongs to. */
 function areaOf(url: string, functionName: string): string {
@@ -39,7 +41,13 @@ for (const file of positionals) {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
-  profile.samples.forEach((id, index) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[index] ?? 0)));
+  const skipUs = Number(values['skip-seconds']) * 1e6;
+  let elapsedUs = 0;
+  profile.samples.forEach((id, index) => {
+    const delta = profile.timeDeltas[index] ?? 0;
+    elapsedUs += delta;
+    if (elapsedUs >= skipUs) selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
+  });
   const functions = new Map<string, number>();
   const areas = new Map<string, number>();
   let busyUs = 0;
@@ -53,7 +61,7 @@ for (const file of positionals) {
     const key = `${functionName || '(anonymous)'} ${area}${url ? `:${lineNumber + 1}` : ''}`;
     functions.set(key, (functions.get(key) ?? 0) + us);
   }
-  const wallUs = profile.endTime - profile.startTime;
+  const wallUs = profile.endTime - profile.startTime - skipUs;
   const requests = values.requests ? Number(values.requests) : undefined;
   const fmt = (us: number) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((us / busyUs) * 100).toFixed(1).padStart(5)}%${requests ? ` ${(us / requests).toFixed(1).padStart(7)} µs/req` : ''}`;
   console.log(`\n# ${file}\nwall ${(wallUs / 1e6).toFixed(1)} s, busy (not idle) ${(busyUs / 1000).toFixed(0)} ms${requests ? `, ${(busyUs / requests).toFixed(0)} µs per request over ${requests}` : ''}`);

@@ -227,6 +227,9 @@ async function wholeSet(target: string, expected: number, field: (body: unknown)
 
 type Row = [string, string];
 
+/** Which phase is running, on stderr (the table and the JSON line stay on stdout). */
+const progress = (what: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+
 async function main(): Promise<void> {
   const startedAt = new Date();
   const load1 = loadavg()[0] ?? 0;
@@ -241,13 +244,20 @@ async function main(): Promise<void> {
   });
   const facadePost = `${system.facade}/facade`;
   try {
-    await sleep(2000);
+    // Idle: RSS, and the CPU each process burns doing nothing (heartbeats, polls with a timeout,
+    // timers), which a slow POST phase would otherwise charge to its requests.
+    const idleCpu = cpuMeter(system);
+    await sleep(3000);
+    const idleMsPerS = Object.fromEntries(Object.entries(idleCpu()).map(([name, ms]) => [name, Math.round(ms / 3)]));
+    summary.idle_cpu_ms_per_s = idleMsPerS;
+    rows.push(['idle CPU ms per second (each process)', Object.entries(idleMsPerS).map(([n, ms]) => `${n} ${ms}`).join(', ')]);
     const idle = rssOfAll(system);
     summary.idle_rss_mb = idle;
     summary.idle_rss_mb_max = Math.max(...Object.values(idle));
     rows.push(['idle RSS MB (each Node service)', Object.entries(idle).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
 
     if (phases.has('post') || phases.has('half')) {
+      progress('POST at full speed');
       // Warm-up: JIT, connection pools, the map and queue proxies, with the full connection count.
       summary.warmup_posts = (await postLoad(facadePost, warmupS)).total;
       const stopSampling = sampleRss(system);
@@ -264,6 +274,7 @@ async function main(): Promise<void> {
       rows.push(['max RSS MB under the POST load', Object.entries(underLoad).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
       if (phases.has('half')) {
         const rate = Math.max(1, Math.round(full.rps / 2));
+        progress(`POST at half rate (${rate}/s)`);
         const half = await postLoad(facadePost, durationS, { overallRate: rate });
         Object.assign(summary, { half_load_rps: half.rps, p99_ms_half_load: half.p99, p50_ms_half_load: half.p50, half_errors: half.errors });
         rows.push([`POST /facade at half rate (${rate}/s): msgs/s | p50 | p99 ms | errors`, `${half.rps} | ${half.p50} | ${half.p99} | ${half.errors}`]);
@@ -271,6 +282,7 @@ async function main(): Promise<void> {
     }
 
     if (phases.has('ceiling')) {
+      progress('ceiling');
       const ceiling = await startCeiling(system);
       try {
         await postLoad(ceiling.url, warmupS);
@@ -293,6 +305,7 @@ async function main(): Promise<void> {
     }
 
     if (phases.has('drain')) {
+      progress(`drain of ${drainCount}`);
       await system.topology.stopService('messages-service');
       const queue = await hz.getQueue(HAZELCAST.queueName);
       const waitingBefore = await queue.size();
@@ -341,6 +354,7 @@ async function main(): Promise<void> {
     if (phases.has('reads')) {
       const [logging] = system.urls('logging-service');
       for (const size of [smallSize, largeSize]) {
+        progress(`fill to ${size}, then reads`);
         const fill = await fillStore(system, size, await loggingCount(system));
         const stored = await loggingCount(system);
         const facadePage = await getLoad(`${system.facade}/facade?limit=100`);
@@ -381,7 +395,8 @@ async function main(): Promise<void> {
   }
 
   const argv = process.argv.slice(2);
-  const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
+  const shellWord = (arg: string) => (/^[\w./:=,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
+  const command = `npm run bench${argv.length ? ` -- ${argv.map(shellWord).join(' ')}` : ''}`;
   const machine = `${process.version}, ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GB, load average ${load1.toFixed(1)} at start`;
   const lines = [
     '',
