@@ -11,7 +11,8 @@
  *   npm run bench -- --phases post --profile /tmp/prof    CPU profiles of every service under the POST load
  *
  * Options: --duration S (each POST phase), --warmup S, --connections N, --drain N, --sizes A,B,
- * --get-seconds S, --log-level L, --phases post,half,ceiling,drain,reads, --out FILE, --no-record.
+ * --get-seconds S, --log-level L, --phases post,half,ceiling,drain,reads, --node-args 'FLAGS' (every
+ * service), --out FILE, --no-record, --note TEXT (printed under the command).
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     'log-level': { type: 'string', default: 'info' },
     phases: { type: 'string', default: 'post,half,ceiling,drain,reads' },
     profile: { type: 'string' },
+    'node-args': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results.md') },
     'no-record': { type: 'boolean', default: false },
     note: { type: 'string' },
@@ -233,7 +235,8 @@ const progress = (what: string) => process.stderr.write(`[bench ${new Date().toI
 async function main(): Promise<void> {
   const startedAt = new Date();
   const load1 = loadavg()[0] ?? 0;
-  const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+  // --node-args '--max-semi-space-size=2 ...': flags for every service process (what a V8 setting buys).
+  const nodeArgs = [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), ...(values['node-args']?.split(' ').filter(Boolean) ?? [])];
   const system = await startSystem({ logLevel: values['log-level'], nodeArgs });
   const rows: Row[] = [];
   const summary: Record<string, unknown> = {};
