@@ -11,6 +11,10 @@ import type { ListedMessage, MessageStore } from './store.js';
 /** Resolves when a response that refused more data can take it again, or has closed. */
 function drained(res: Response): Promise<void> {
   return new Promise((resolve) => {
+    if (res.destroyed) {
+      resolve();
+      return;
+    }
     const done = () => {
       res.off('drain', done);
       res.off('close', done);
@@ -88,8 +92,9 @@ export function createLoggingApp(deps: LoggingDeps): Express {
           text += `${first ? '' : ','}${JSON.stringify(shown(message))}`;
           first = false;
         }
-        if (!res.write(text)) await drained(res);
+        // The client may have gone while the chunk was read: stop reading for nobody.
         if (res.destroyed) return;
+        if (!res.write(text)) await drained(res);
         chunk = await chunks.next();
       }
       res.end(']}');

@@ -76,6 +76,19 @@ describe('logging-service paged and streamed reads over the position list', () =
     assert.deepEqual((await request<Listed>(`${loggingA}/logging?offset=${total + 10}&limit=5`)).body.messages, []);
   });
 
+  it('a client that leaves mid-stream does not upset the instance', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const aborter = new AbortController();
+      const response = await fetch(`${loggingA}/logging`, { signal: aborter.signal });
+      const reader = response.body?.getReader();
+      await reader?.read();
+      aborter.abort();
+    }
+    const page = await request<Listed>(`${loggingA}/logging?limit=3`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.messages.length, 3);
+  });
+
   it('skips what a crashed write leaves (an element, no record) and a raced second element for one UUID', async () => {
     const positions = await hz.getList<string>(positionsName(HAZELCAST.mapName));
     const messages = await hz.getMap<string, StoredMessage>(HAZELCAST.mapName);
