@@ -1,98 +1,427 @@
 /**
- * Throughput, latency and memory of the whole system on this machine, printed and appended to
- * bench/results.md with the command that produced them. Starts its own system on free ports (real
- * Hazelcast members, real services), so nothing else needs to run. Numbers, never assertions.
+ * The system's speed and footprint on this machine, side by side on the same members in one run
+ * (issue 9): POST /facade at full speed and at half of that rate, the ceiling (a bare handler doing
+ * only putIfAbsent + offer), the queue drain by both messages-services, paged reads at two store
+ * sizes, and every Node service's RSS. Starts its own system on free ports (real Hazelcast members,
+ * real services). Prints a table and, as its LAST line, one JSON object; full runs are appended to
+ * bench/results.md with their command. Numbers, never assertions.
  *
- *   npm run bench [-- --requests 5000 --connections 16]
+ *   npm run bench                     full run (about 5 minutes)
+ *   npm run bench -- --quick          small sizes, short phases: validates the harness in ~1.5 min
+ *   npm run bench -- --phases post --profile /tmp/prof    CPU profiles of every service under the POST load
+ *
+ * Options: --duration S (each POST phase), --warmup S, --connections N, --drain N, --sizes A,B,
+ * --get-seconds S, --log-level L, --phases post,half,ceiling,drain,reads, --node-args 'FLAGS' (every
+ * service), --out FILE, --no-record, --note TEXT (printed under the command).
  */
 import autocannon from 'autocannon';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Client } from 'hazelcast-client';
+import { freePort, instanceName } from '../src/local/local-topology.js';
 import { ROOT } from '../src/local/paths.js';
+import { HAZELCAST } from '../src/lib/topology.js';
 import { request, startSystem, type TestSystem } from '../test/helpers/system.js';
 
 const { values } = parseArgs({
   options: {
-    requests: { type: 'string', default: '5000' },
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
     connections: { type: 'string', default: '16' },
-    'get-seconds': { type: 'string', default: '5' },
+    drain: { type: 'string' },
+    sizes: { type: 'string' },
+    'get-seconds': { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    phases: { type: 'string', default: 'post,half,ceiling,drain,reads' },
+    profile: { type: 'string' },
+    'node-args': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results.md') },
+    'no-record': { type: 'boolean', default: false },
+    note: { type: 'string' },
   },
 });
-const requests = Number(values.requests);
+const quick = values.quick;
+const durationS = Number(values.duration ?? (quick ? 4 : 10));
+const warmupS = Number(values.warmup ?? (quick ? 2 : 3));
 const connections = Number(values.connections);
-const getSeconds = Number(values['get-seconds']);
+const drainCount = Number(values.drain ?? (quick ? 2000 : 10_000));
+const [smallSize, largeSize] = (values.sizes ?? (quick ? '2000,10000' : '10000,100000')).split(',').map(Number) as [number, number];
+const getSeconds = Number(values['get-seconds'] ?? (quick ? 2 : 5));
+const phases = new Set(values.phases.split(','));
+const record = !values['no-record'] && !quick && !values.profile;
+
+const POST_BODY = 'benchmark message';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-  return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 1024);
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 1024);
+  } catch {
+    return Number.NaN;
+  }
 }
 
-async function consumedCount(system: TestSystem): Promise<number> {
-  const answers = await Promise.all(system.urls('messages-service').map((base) => request<{ count: number }>(`${base}/messages`)));
+/** The Node service processes (not the members) and their current pids. */
+function nodeServices(system: TestSystem): Array<{ name: string; pid: number | undefined }> {
+  return system.topology.group
+    .names()
+    .filter((name) => !name.startsWith('hazelcast-') && system.topology.group.isRunning(name))
+    .map((name) => ({ name, pid: system.topology.group.get(name)?.child.pid }));
+}
+
+function rssOfAll(system: TestSystem): Record<string, number> {
+  return Object.fromEntries(nodeServices(system).map(({ name, pid }) => [name, rssMb(pid)]));
+}
+
+/** Samples every Node service's RSS every 250 ms until stopped; answers the maximum seen per service. */
+function sampleRss(system: TestSystem): () => Record<string, number> {
+  const max: Record<string, number> = {};
+  const take = () => {
+    for (const [name, mb] of Object.entries(rssOfAll(system))) if (!(mb <= (max[name] ?? -1))) max[name] = mb;
+  };
+  take();
+  const timer = setInterval(take, 250);
+  return () => {
+    clearInterval(timer);
+    take();
+    return max;
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, 100 ticks a second). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * CPU used by each process of the system (and this one, the load generator) from now until the
+ * returned function is called: on a shared machine, CPU per request is steadier than a rate.
+ */
+function cpuMeter(system: TestSystem, extra: Record<string, number | undefined> = {}): () => Record<string, number> {
+  const pids = (): Record<string, number | undefined> => ({
+    ...Object.fromEntries(system.topology.group.names().filter((name) => system.topology.group.isRunning(name)).map((name) => [name, system.topology.group.get(name)?.child.pid])),
+    ...extra,
+  });
+  const start = Object.fromEntries(Object.entries(pids()).map(([name, pid]) => [name, cpuMs(pid)]));
+  return () => Object.fromEntries(Object.entries(pids()).map(([name, pid]) => [name, cpuMs(pid) - (start[name] ?? Number.NaN)]));
+}
+
+/** "name µs" per request for each process that used CPU, biggest first, and the total. */
+function perRequest(used: Record<string, number>, requests: number): { text: string; totalUs: number; byName: Record<string, number> } {
+  const byName = Object.fromEntries(Object.entries(used).filter(([, ms]) => ms > 0).map(([name, ms]) => [name, Math.round((ms * 1000) / requests)]));
+  const totalUs = Object.values(byName).reduce((a, b) => a + b, 0);
+  const text = Object.entries(byName).sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${us}`).join(', ');
+  return { text, totalUs, byName };
+}
+
+interface Load {
+  rps: number;
+  p50: number;
+  p99: number;
+  total: number;
+  errors: number;
+}
+
+function loadOf(result: autocannon.Result): Load {
+  return {
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    total: result.requests.total,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+async function postLoad(url: string, durationSeconds: number, extra: Partial<autocannon.Options> = {}): Promise<Load> {
+  return loadOf(await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds, ...extra }));
+}
+
+async function getLoad(url: string): Promise<Load> {
+  return loadOf(await autocannon({ url, method: 'GET', connections: 4, duration: getSeconds }));
+}
+
+async function messagesCount(system: TestSystem): Promise<number> {
+  const answers = await Promise.all(system.urls('messages-service').map((base) => request<{ count: number }>(`${base}/messages?limit=1`)));
   return answers.reduce((sum, answer) => sum + answer.body.count, 0);
 }
 
-async function main(): Promise<void> {
-  const system = await startSystem({ logLevel: 'warn' });
+/** The ceiling server as a child process on the same members; answers its URL and a stop function. */
+async function startCeiling(system: TestSystem): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const members = system.plan.hazelcastPorts.map((p) => `${system.plan.host}:${p}`).join(',');
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'ceiling.js'), '--port', String(port), '--members', members, '--cluster', system.plan.clusterName], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`ceiling server exited with ${String(code)}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    child,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/**
+ * Fills the logging store to `target` messages through the logging-services' own API (POST
+ * /logging, 3 x 16 connections), so the records have exactly the shape and the side structures the
+ * services write, whatever those are. Answers the rate.
+ */
+async function fillStore(system: TestSystem, target: number, current: number): Promise<{ added: number; perS: number }> {
+  const missing = target - current;
+  if (missing <= 0) return { added: 0, perS: 0 };
+  const bases = system.urls('logging-service');
+  const started = Date.now();
+  const results = await Promise.all(
+    bases.map((base, index) => {
+      const amount = Math.floor(missing / bases.length) + (index < missing % bases.length ? 1 : 0);
+      return autocannon({
+        url: `${base}/logging`,
+        connections: 16,
+        amount,
+        requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ uuid: randomUUID(), msg: `fill message ${randomUUID().slice(0, 8)}` }) }) }],
+      });
+    }),
+  );
+  const failed = results.reduce((sum, r) => sum + r.errors + r.timeouts + r.non2xx, 0);
+  if (failed > 0) console.warn(`fill: ${failed} requests failed`);
+  return { added: missing - failed, perS: Math.round(missing / ((Date.now() - started) / 1000)) };
+}
+
+async function loggingCount(system: TestSystem): Promise<number> {
+  const [base] = system.urls('logging-service');
+  return (await request<{ count: number }>(`${base}/logging?limit=1`)).body.count;
+}
+
+/** One whole-set GET: its time, size and whether it answered 200 with every message. */
+async function wholeSet(target: string, expected: number, field: (body: unknown) => unknown[] | undefined): Promise<{ ms: number; mb: number; status: number; complete: boolean }> {
+  const started = Date.now();
+  const response = await fetch(target, { signal: AbortSignal.timeout(120_000) });
+  const text = await response.text();
+  const ms = Date.now() - started;
+  let listed = -1;
   try {
-    const facade = `${system.facade}/facade`;
-    // Warm-up: JIT, connection pools, the queue and map proxies.
-    await autocannon({ url: facade, method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'warm-up', connections: 4, amount: 300 });
-    const before = await consumedCount(system);
+    listed = field(JSON.parse(text))?.length ?? -1;
+  } catch {
+    // Not JSON (cut off): counted as incomplete.
+  }
+  return { ms, mb: Math.round((text.length / 2 ** 20) * 10) / 10, status: response.status, complete: response.status === 200 && listed >= expected };
+}
 
-    const post = await autocannon({ url: facade, method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'benchmark message', connections, amount: requests });
-    const posted = post.requests.total;
-    const drainStart = Date.now();
-    while ((await consumedCount(system)) < before + post['2xx']) {
-      if (Date.now() - drainStart > 120_000) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+type Row = [string, string];
+
+/** Which phase is running, on stderr (the table and the JSON line stay on stdout). */
+const progress = (what: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const load1 = loadavg()[0] ?? 0;
+  // --node-args '--max-semi-space-size=2 ...': flags for every service process (what a V8 setting buys).
+  const nodeArgs = [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), ...(values['node-args']?.split(' ').filter(Boolean) ?? [])];
+  const system = await startSystem({ logLevel: values['log-level'], nodeArgs });
+  const rows: Row[] = [];
+  const summary: Record<string, unknown> = {};
+  const hz = await Client.newHazelcastClient({
+    clusterName: system.plan.clusterName,
+    network: { clusterMembers: system.plan.hazelcastPorts.map((p) => `${system.plan.host}:${p}`) },
+    properties: { 'hazelcast.logging.level': 'WARN' },
+  });
+  const facadePost = `${system.facade}/facade`;
+  try {
+    // Idle: RSS, and the CPU each process burns doing nothing (heartbeats, polls with a timeout,
+    // timers), which a slow POST phase would otherwise charge to its requests.
+    const idleCpu = cpuMeter(system);
+    await sleep(3000);
+    const idleMsPerS = Object.fromEntries(Object.entries(idleCpu()).map(([name, ms]) => [name, Math.round(ms / 3)]));
+    summary.idle_cpu_ms_per_s = idleMsPerS;
+    rows.push(['idle CPU ms per second (each process)', Object.entries(idleMsPerS).map(([n, ms]) => `${n} ${ms}`).join(', ')]);
+    const idle = rssOfAll(system);
+    summary.idle_rss_mb = idle;
+    summary.idle_rss_mb_max = Math.max(...Object.values(idle));
+    rows.push(['idle RSS MB (each Node service)', Object.entries(idle).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+
+    if (phases.has('post') || phases.has('half')) {
+      progress('POST at full speed');
+      // Warm-up: JIT, connection pools, the map and queue proxies, with the full connection count.
+      summary.warmup_posts = (await postLoad(facadePost, warmupS)).total;
+      const stopSampling = sampleRss(system);
+      const cpu = cpuMeter(system, { 'bench (autocannon)': process.pid });
+      const full = await postLoad(facadePost, durationS);
+      const used = perRequest(cpu(), full.total);
+      const underLoad = stopSampling();
+      summary.post_cpu_us_per_msg = used.byName;
+      rows.push([`CPU µs per POST (all processes ${used.totalUs})`, used.text]);
+      Object.assign(summary, { post_rps: full.rps, post_p50_ms: full.p50, post_p99_ms: full.p99, post_errors: full.errors, post_total: full.total });
+      summary.load_rss_mb = underLoad;
+      summary.load_rss_mb_max = Math.max(...Object.values(underLoad));
+      rows.push([`POST /facade, ${connections} conns, ${durationS} s: msgs/s | p50 | p99 ms | errors`, `${full.rps} | ${full.p50} | ${full.p99} | ${full.errors} (of ${full.total})`]);
+      rows.push(['max RSS MB under the POST load', Object.entries(underLoad).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+      if (phases.has('half')) {
+        const rate = Math.max(1, Math.round(full.rps / 2));
+        progress(`POST at half rate (${rate}/s)`);
+        const half = await postLoad(facadePost, durationS, { overallRate: rate });
+        Object.assign(summary, { half_load_rps: half.rps, p99_ms_half_load: half.p99, p50_ms_half_load: half.p50, half_errors: half.errors });
+        rows.push([`POST /facade at half rate (${rate}/s): msgs/s | p50 | p99 ms | errors`, `${half.rps} | ${half.p50} | ${half.p99} | ${half.errors}`]);
+      }
     }
-    const drainMs = Date.now() - drainStart;
-    const consumed = (await consumedCount(system)) - before;
 
-    const get = await autocannon({ url: facade, method: 'GET', connections: 4, duration: getSeconds });
+    if (phases.has('ceiling')) {
+      progress('ceiling');
+      const ceiling = await startCeiling(system);
+      try {
+        await postLoad(ceiling.url, warmupS);
+        const cpu = cpuMeter(system, { ceiling: ceiling.child.pid, 'bench (autocannon)': process.pid });
+        const bare = await postLoad(ceiling.url, durationS);
+        const used = perRequest(cpu(), bare.total);
+        summary.ceiling_cpu_us_per_msg = used.byName;
+        Object.assign(summary, { ceiling_rps: bare.rps, ceiling_p50_ms: bare.p50, ceiling_p99_ms: bare.p99, ceiling_errors: bare.errors });
+        rows.push([`ceiling (bare putIfAbsent + offer), same load: msgs/s | p50 | p99 ms | errors`, `${bare.rps} | ${bare.p50} | ${bare.p99} | ${bare.errors}`]);
+        rows.push([`CPU µs per ceiling POST (all processes ${used.totalUs})`, used.text]);
+        if (typeof summary.post_rps === 'number') {
+          summary.ratio = Math.round((summary.post_rps / bare.rps) * 100) / 100;
+          rows.push(['facade / ceiling', String(summary.ratio)]);
+        }
+      } finally {
+        await ceiling.stop();
+        await (await hz.getQueue('bench-ceiling')).clear();
+        await (await hz.getMap('bench-ceiling')).clear();
+      }
+    }
 
-    const memory = system.topology.group.names().map((name) => ({ process: name, rssMb: rssMb(system.topology.group.get(name)?.child.pid) }));
-    const row = {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus().length,
-      memGb: Math.round(totalmem() / 2 ** 30),
-      postRps: Math.round(post.requests.average),
-      postP50: post.latency.p50,
-      postP99: post.latency.p99,
-      posted,
-      non2xx: post.non2xx + post.errors,
-      drainMsAfterLastPost: drainMs,
-      consumed,
-      getRps: Math.round(get.requests.average),
-      getP50: get.latency.p50,
-      getP99: get.latency.p99,
-    };
-    const command = `npm run bench -- --requests ${requests} --connections ${connections} --get-seconds ${getSeconds}`;
-    const lines = [
-      '',
-      `## ${row.date} — ${row.node}, ${row.cpus} CPUs, ${row.memGb} GB`,
-      '',
-      `Command: \`${command}\``,
-      '',
-      '| POST /facade req/s | POST p50 ms | POST p99 ms | POSTs | failed | consumers done (ms after last POST) | consumed | GET /facade req/s | GET p50 ms | GET p99 ms |',
-      '|---|---|---|---|---|---|---|---|---|---|',
-      `| ${row.postRps} | ${row.postP50} | ${row.postP99} | ${row.posted} | ${row.non2xx} | ${row.drainMsAfterLastPost} | ${row.consumed} | ${row.getRps} | ${row.getP50} | ${row.getP99} |`,
-      '',
-      `Resident memory after the run (MB): ${memory.map((m) => `${m.process} ${m.rssMb}`).join(', ')}`,
-      '',
-    ];
-    console.log(lines.join('\n'));
+    if (phases.has('drain')) {
+      progress(`drain of ${drainCount}`);
+      await system.topology.stopService('messages-service');
+      const queue = await hz.getQueue(HAZELCAST.queueName);
+      const waitingBefore = await queue.size();
+      const uuids: string[] = [];
+      const posted = await autocannon({
+        url: facadePost,
+        connections,
+        amount: drainCount,
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'text/plain' },
+            body: 'drain message',
+            onResponse: (status, body) => {
+              if (status === 201) uuids.push((JSON.parse(body) as { uuid: string }).uuid);
+            },
+          },
+        ],
+      });
+      const queued = (await queue.size()) - waitingBefore;
+      // Both consumers start; the rate is taken from the first message they report to the last.
+      const starting = system.topology.startService('messages-service');
+      let first: { at: number; count: number } | undefined;
+      let done: number | undefined;
+      const deadline = Date.now() + 300_000;
+      while (done === undefined && Date.now() < deadline) {
+        const count = await messagesCount(system).catch(() => 0);
+        if (count > 0 && !first) first = { at: Date.now(), count };
+        if (count >= uuids.length + waitingBefore) done = Date.now();
+        else await sleep(20);
+      }
+      await starting;
+      const perS = first && done !== undefined && done > first.at ? Math.round((uuids.length - first.count) / ((done - first.at) / 1000)) : Number.NaN;
+      // Each drained message is held by exactly one messages-service, once.
+      const seen = new Map<string, number>();
+      for (const base of system.urls('messages-service')) {
+        const answer = await request<{ messages: Array<{ uuid: string }> }>(`${base}/messages`);
+        for (const { uuid } of answer.body.messages) seen.set(uuid, (seen.get(uuid) ?? 0) + 1);
+      }
+      const missing = uuids.filter((uuid) => !seen.has(uuid)).length;
+      const twice = uuids.filter((uuid) => (seen.get(uuid) ?? 0) > 1).length;
+      Object.assign(summary, { drain_msgs_per_s: perS, drain_messages: uuids.length, drain_missing: missing, drain_duplicated: twice, drain_claimed_once: missing === 0 && twice === 0 && done !== undefined });
+      rows.push([`drain: ${uuids.length} queued (${queued} on the queue, ${posted.non2xx + posted.errors} POSTs failed), 2 consumers started: msgs/s`, `${perS} (missing ${missing}, held twice ${twice})`]);
+    }
+
+    if (phases.has('reads')) {
+      const [logging] = system.urls('logging-service');
+      for (const size of [smallSize, largeSize]) {
+        progress(`fill to ${size}, then reads`);
+        const fill = await fillStore(system, size, await loggingCount(system));
+        const stored = await loggingCount(system);
+        const facadePage = await getLoad(`${system.facade}/facade?limit=100`);
+        const loggingPage = await getLoad(`${logging}/logging?limit=100`);
+        const lastPage = await getLoad(`${logging}/logging?offset=${Math.max(0, stored - 100)}&limit=100`);
+        const key = size === largeSize ? '100k' : '10k';
+        Object.assign(summary, {
+          [`stored_${key}`]: stored,
+          [`get_page_ms_${key}`]: facadePage.p50,
+          [`get_page_p99_ms_${key}`]: facadePage.p99,
+          [`logging_page_ms_${key}`]: loggingPage.p50,
+          [`logging_page_p99_ms_${key}`]: loggingPage.p99,
+          [`logging_last_page_ms_${key}`]: lastPage.p50,
+          [`get_errors_${key}`]: facadePage.errors + loggingPage.errors + lastPage.errors,
+        });
+        rows.push([`fill to ${stored} stored (POST /logging, 48 conns): msgs/s`, String(fill.perS)]);
+        rows.push([`GET /facade?limit=100 at ${stored}: req/s | p50 | p99 ms | errors`, `${facadePage.rps} | ${facadePage.p50} | ${facadePage.p99} | ${facadePage.errors}`]);
+        rows.push([`GET /logging?limit=100 at ${stored}: req/s | p50 | p99 ms`, `${loggingPage.rps} | ${loggingPage.p50} | ${loggingPage.p99}`]);
+        rows.push([`GET /logging last page at ${stored}: req/s | p50 | p99 ms`, `${lastPage.rps} | ${lastPage.p50} | ${lastPage.p99}`]);
+      }
+      const stored = await loggingCount(system);
+      const loggingName = instanceName('logging-service', system.plan.ports['logging-service'][0] ?? 0);
+      const facadeName = instanceName('facade-service', system.plan.ports['facade-service'][0] ?? 0);
+      const whole = await wholeSet(`${logging}/logging`, stored, (body) => (body as { messages?: unknown[] }).messages);
+      const loggingRss = rssMb(system.topology.group.get(loggingName)?.child.pid);
+      const wholeFacade = await wholeSet(`${system.facade}/facade`, stored, (body) => (body as { logging?: { messages?: unknown[] } }).logging?.messages);
+      const facadeRss = rssMb(system.topology.group.get(facadeName)?.child.pid);
+      Object.assign(summary, { whole_logging_ms: whole.ms, whole_logging_complete: whole.complete, logging_rss_mb_after_whole: loggingRss, whole_facade_ms: wholeFacade.ms, whole_facade_complete: wholeFacade.complete, facade_rss_mb_after_reads: facadeRss });
+      rows.push([`whole-set GET /logging at ${stored}: ms | MB | complete`, `${whole.ms} | ${whole.mb} | ${whole.complete} (status ${whole.status}); that logging-service's RSS after: ${loggingRss} MB`]);
+      rows.push([`whole-set GET /facade at ${stored}: ms | MB | complete`, `${wholeFacade.ms} | ${wholeFacade.mb} | ${wholeFacade.complete} (status ${wholeFacade.status})`]);
+      rows.push(['facade RSS MB after the reads', String(facadeRss)]);
+    }
+  } finally {
+    await hz.shutdown();
+    // Profiles are written on a clean exit only, so a profiled run ends with SIGTERM.
+    if (values.profile) await system.topology.stop('SIGTERM');
+    else await system.stop();
+  }
+
+  const argv = process.argv.slice(2);
+  const shellWord = (arg: string) => (/^[\w./:=,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
+  const command = `npm run bench${argv.length ? ` -- ${argv.map(shellWord).join(' ')}` : ''}`;
+  const machine = `${process.version}, ${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GB, load average ${load1.toFixed(1)} at start`;
+  const lines = [
+    '',
+    `## ${startedAt.toISOString()} — ${machine}`,
+    '',
+    `Command: \`${command}\``,
+    ...(values.note ? ['', values.note] : []),
+    '',
+    '| what | measured |',
+    '|---|---|',
+    ...rows.map(([what, value]) => `| ${what} | ${value} |`),
+    '',
+    `\`${JSON.stringify(summary)}\``,
+    '',
+  ];
+  if (record) {
     appendFileSync(values.out, lines.join('\n'));
     console.log(`appended to ${values.out}`);
-  } finally {
-    await system.stop();
   }
+  console.log(lines.slice(0, -2).join('\n'));
+  // The last line: one JSON object.
+  console.log(JSON.stringify(summary));
 }
 
 await main();

@@ -1,12 +1,31 @@
-import type { Express } from 'express';
+import type { Express, Response } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpError } from '../lib/errors.js';
+import { HttpError, errorMessage } from '../lib/errors.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { describeIssues, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
-import { applyPage, pageFrom } from '../lib/paging.js';
-import type { MessageStore } from './store.js';
+import { pageFrom } from '../lib/paging.js';
+import type { ListedMessage, MessageStore } from './store.js';
+
+/** Resolves when a response that refused more data can take it again, or has closed. */
+function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.destroyed) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+const shown = ({ uuid, msg, loggedBy }: ListedMessage) => ({ uuid, msg, loggedBy });
 
 export interface LoggingDeps {
   instance: string;
@@ -45,9 +64,47 @@ export function createLoggingApp(deps: LoggingDeps): Express {
 
   app.get('/logging', async (req, res) => {
     const page = pageFrom(req.query);
-    const messages = await store.all();
-    res.json({ instance, count: messages.length, offset: page.offset, messages: applyPage(messages, page).map(({ uuid, msg, loggedBy }) => ({ uuid, msg, loggedBy })) });
+    if (page.limit !== undefined) {
+      const { count, messages } = await store.page({ offset: page.offset, limit: page.limit });
+      res.json({ instance, count, offset: page.offset, messages: messages.map(shown) });
+      return;
+    }
+    await streamAll(res, page.offset);
   });
+
+  /**
+   * The whole set (from offset on), written as it is read, a chunk of positions at a time, so an
+   * instance holding 100,000 messages answers them with memory for a chunk, not for the set. A
+   * failure before the first byte is the usual JSON error; after it, the connection is cut, so the
+   * client sees a broken answer rather than a short list that looks complete.
+   */
+  async function streamAll(res: Response, offset: number): Promise<void> {
+    const [count, end] = await Promise.all([store.size(), store.positionCount()]);
+    const chunks = store.from(offset, end);
+    let chunk = await chunks.next();
+    res.status(200).type('application/json');
+    res.write(`{"instance":${JSON.stringify(instance)},"count":${count},"offset":${offset},"messages":[`);
+    let first = true;
+    try {
+      while (!chunk.done) {
+        let text = '';
+        for (const message of chunk.value) {
+          text += `${first ? '' : ','}${JSON.stringify(shown(message))}`;
+          first = false;
+        }
+        // The client may have gone while the chunk was read: stop reading for nobody.
+        if (res.destroyed) return;
+        if (!res.write(text)) await drained(res);
+        chunk = await chunks.next();
+      }
+      res.end(']}');
+    } catch (err) {
+      logger.warn({ err: errorMessage(err) }, 'whole-set read failed after the answer began; connection cut');
+      res.destroy();
+    } finally {
+      await chunks.return(undefined);
+    }
+  }
 
   finishHttpApp(app, logger);
   return app;

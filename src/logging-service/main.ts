@@ -4,7 +4,7 @@ import { connectHazelcast, createServiceContext, serveService } from '../lib/ser
 import { nonEmpty, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createLoggingApp } from './app.js';
-import { MessageStore, ORDER_GENERATOR } from './store.js';
+import { MessageStore } from './store.js';
 
 const SERVICE = 'logging-service';
 
@@ -16,9 +16,7 @@ export const settingsSpec = {
 
 export async function main(argv: string[]): Promise<void> {
   const ctx = createServiceContext(SERVICE, 'logging', settingsSpec, argv);
-  // One ID per call, never a prefetched batch: a batch fetched earlier would order this
-  // instance's later messages before another instance's earlier ones.
-  const hazelcast = connectHazelcast(ctx, { flakeIdGenerators: { [ORDER_GENERATOR]: { prefetchCount: 1 } } });
+  const hazelcast = connectHazelcast(ctx);
   const store = new MessageStore(() => hazelcast.get(), ctx.settings.mapName, ctx.instance);
   gauge(ctx.metrics, 'mqlab_logged_messages', 'messages in the logging map', async (g) => {
     try {

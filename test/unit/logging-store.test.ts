@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { inAcceptedOrder, outcomeOf, type StoredMessage } from '../../src/logging-service/store.js';
+import { listed, outcomeOf, type StoredMessage } from '../../src/logging-service/store.js';
 
-const stored = (msg: string, order: string): StoredMessage => ({ msg, order, loggedBy: 'logging-1', loggedAt: '2026-01-01T00:00:00Z' });
+const stored = (msg: string, entry: string): StoredMessage => ({ msg, entry, loggedBy: 'logging-1', loggedAt: '2026-01-01T00:00:00Z' });
 
 describe('outcomeOf (logging dedup)', () => {
   it('is created when nothing was there, duplicate for the same text, conflict for another text', () => {
@@ -17,13 +17,20 @@ describe('outcomeOf (logging dedup)', () => {
   });
 });
 
-describe('inAcceptedOrder', () => {
-  it('orders by flake ID as a 64-bit number, not as text', () => {
-    const entries: Array<[string, StoredMessage]> = [
-      ['u3', stored('third', '7349623048612958209')],
-      ['u1', stored('first', '999999999999999999')],
-      ['u2', stored('second', '7349623048612958208')],
-    ];
-    assert.deepEqual(inAcceptedOrder(entries).map((m) => m.msg), ['first', 'second', 'third']);
+describe('listed (a slice of the position list)', () => {
+  it('lists messages in list order, each once, skipping gaps: no record, or a record written by another element', () => {
+    const entries = ['u1/a', 'u2/b', 'u4/c', 'u1/d', 'u6/e'];
+    const records = new Map<string, StoredMessage>([
+      ['u1', stored('first', 'u1/a')],
+      ['u2', stored('second', 'u2/b')],
+      // u4: the writer died after appending u4/c, before the record was stored
+      ['u6', stored('sixth', 'u6/e')],
+    ]);
+    // u1/d: a second store of u1 that lost the putIfAbsent race; u1 is listed once, where u1/a put it.
+    assert.deepEqual(listed(entries, records).map((m) => [m.uuid, m.msg]), [
+      ['u1', 'first'],
+      ['u2', 'second'],
+      ['u6', 'sixth'],
+    ]);
   });
 });
