@@ -63,6 +63,6 @@ export async function main(argv: string[]): Promise<void> {
   timer.unref();
 
   const app = createFacadeApp({ ...ctx, facade, queueInfo: () => queueInfo(hazelcast.connectedClient(), settings.queueName) });
-  await serveService(ctx, app, { onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown()] });
+  await serveService(ctx, app, { onShutdown: [async () => clearInterval(timer), () => hazelcast.shutdown(), async () => directory.close()] });
   await refresh();
 }
