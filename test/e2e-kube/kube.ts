@@ -39,6 +39,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export interface PodState {
   name: string;
+  uid: string;
   phase: string;
   ready: boolean;
   restarts: number;
@@ -48,7 +49,7 @@ export interface PodState {
 }
 
 interface PodJson {
-  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string };
   status: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ restartCount: number }> };
 }
 
@@ -63,6 +64,7 @@ export class Kube {
     const list = JSON.parse(await this.kubectl(['get', 'pods', '-o', 'json', ...(selector ? ['-l', selector] : [])])) as { items: PodJson[] };
     return list.items.map((pod) => ({
       name: pod.metadata.name,
+      uid: pod.metadata.uid,
       phase: pod.status.phase ?? '?',
       ready: (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
       restarts: (pod.status.containerStatuses ?? []).reduce((sum, c) => sum + c.restartCount, 0),

@@ -211,7 +211,7 @@ async function main(): Promise<void> {
 
     await check('all three members deleted at once: the facade answers again soon after the members are Ready', async () => {
       const facade = await facadeForward.ensure();
-      const before = new Set((await kube.pods(selector('hazelcast'))).map((p) => p.ip));
+      const before = new Set((await kube.pods(selector('hazelcast'))).map((p) => p.uid));
       const started = Date.now();
       await kube.kubectl(['delete', 'pod', '-l', selector('hazelcast'), '--wait=false']);
       let facadeMs = Number.NaN;
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
         }
       })();
       const membersMs = await kube.waitFor('three new Ready members', async () => {
-        const pods = (await kube.pods(selector('hazelcast'))).filter((p) => p.ready && !p.deleting && !before.has(p.ip));
+        const pods = (await kube.pods(selector('hazelcast'))).filter((p) => p.ready && !p.deleting && !before.has(p.uid));
         return pods.length === 3;
       }, 300_000, 250);
       await facadeBack;
