@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { Got } from 'got';
 import { z } from 'zod';
 import { HttpError, errorMessage } from '../lib/errors.js';
@@ -12,14 +14,22 @@ export function pickRandom<T>(items: readonly T[], exclude: ReadonlySet<T> = new
 
 const instanceList = z.array(z.string().url());
 
+const keepAliveAgents = () => ({ http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) });
+
 /**
  * Instance lists from config-server, cached for ttlMs. When config-server cannot be reached the
  * last list is kept and served (stale is better than down); only a facade that never got a list
  * has nothing to offer.
+ *
+ * Its connections to config-server are kept alive while they answer, and dropped after any failed
+ * answer: a kept-alive connection to an address that is no longer config-server's (a Service
+ * recreated with a new ClusterIP, something else answering on the old one) would otherwise answer
+ * errors for as long as it stays open. The next call connects anew and looks the name up again.
  */
 export class ServiceDirectory {
   private readonly cache = new Map<string, { urls: string[]; fetchedAt: number }>();
   private readonly inflight = new Map<string, Promise<string[]>>();
+  private agents = keepAliveAgents();
 
   constructor(
     private readonly http: Got,
@@ -47,13 +57,17 @@ export class ServiceDirectory {
 
   private async refresh(service: string): Promise<string[]> {
     try {
-      const response = await this.http.get(`${this.configServerUrl}/services/${encodeURIComponent(service)}`, { responseType: 'json', throwHttpErrors: false });
-      if (response.statusCode === 404) throw new Error(`config-server does not know ${service}`);
-      if (response.statusCode !== 200) throw new Error(`config-server answered ${response.statusCode}`);
-      const urls = instanceList.parse(response.body).map((url) => url.replace(/\/+$/, ''));
+      const target = `${this.configServerUrl}/services/${encodeURIComponent(service)}`;
+      const response = await this.http.get(target, { responseType: 'text', throwHttpErrors: false, agent: this.agents });
+      if (response.statusCode !== 200) {
+        const body = response.body.replace(/\s+/g, ' ').trim().slice(0, 200);
+        throw new Error(`GET ${target} answered ${response.statusCode}${response.statusCode === 404 ? ` (config-server does not know ${service}, or it is not config-server that answered)` : ''}: ${body}`);
+      }
+      const urls = instanceList.parse(JSON.parse(response.body)).map((url) => url.replace(/\/+$/, ''));
       this.cache.set(service, { urls, fetchedAt: this.now() });
       return urls;
     } catch (err) {
+      this.dropConnections();
       const cached = this.cache.get(service);
       if (cached) {
         this.logger.warn({ service, err: errorMessage(err), ageMs: this.now() - cached.fetchedAt }, 'config-server unavailable; using the last instance list');
@@ -61,7 +75,22 @@ export class ServiceDirectory {
         cached.fetchedAt = this.now();
         return cached.urls;
       }
-      throw new HttpError(503, `no instance list for ${service}: config-server unavailable and nothing cached`, { cause: errorMessage(err) });
+      // The cause is in the message: it is what the readiness loop logs and a client reads.
+      throw new HttpError(503, `no instance list for ${service} (nothing cached): ${errorMessage(err)}`, { cause: errorMessage(err) });
     }
+  }
+
+  /** Closes every connection to config-server (a call still on one fails, and keeps its cached list). */
+  private dropConnections(): void {
+    const old = this.agents;
+    this.agents = keepAliveAgents();
+    old.http.destroy();
+    old.https.destroy();
+  }
+
+  /** Closes the kept-alive connections, at shutdown. */
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
   }
 }

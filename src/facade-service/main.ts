@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<void> {
   sampler.start();
   await serveService(ctx, app, {
     onShutdownStart: [() => dashboard.close()],
-    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), () => hazelcast.shutdown()],
+    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), () => hazelcast.shutdown(), async () => directory.close()],
   });
   await refresh();
 }

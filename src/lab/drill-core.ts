@@ -492,32 +492,3 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   };
   return result;
 }
-
-const seconds = (ms: number | null) => (ms === null ? '—' : Number.isNaN(ms) ? 'n/a' : `${(ms / 1000).toFixed(1)} s`);
-
-/** The report, as the lab would write it up. */
-export function formatReport(result: DrillResult): string {
-  const lines = [
-    '',
-    `Drill ${result.runId} (${result.mode}, scenario ${result.scenario}): ${result.ok ? 'PASSED — nothing lost, nothing duplicated' : 'FAILED'}`,
-    `  queue               ${result.queue} (partition ${result.partitionId})`,
-    `  owner before        ${result.owner.address}  ${result.owner.where}`,
-    `  killed              ${result.victim.address}  ${result.victim.where}  (${result.victimKind}; ${result.kill})`,
-    `  owner after         ${result.newOwner ? result.newOwner.address : 'unknown'}`,
-    `  messages posted     ${result.messages} in ${result.postSeconds.toFixed(1)} s${result.postRetries ? ` (${result.postRetries} POSTs retried)` : ''}`,
-  ];
-  if (result.scenario === 'lab') lines.push(`  queue items         ${result.itemsBefore} before the kill, ${result.itemsAfter} after`);
-  lines.push(
-    `  after the kill      member dropped ${seconds(result.detectedMs)}, queue answered ${seconds(result.queueAnsweredMs)}, cluster safe ${seconds(result.safeMs)}`,
-    result.scenario === 'lab'
-      ? `  consumption         consumers started ${seconds(result.consumersStartedMs)}, first item consumed ${seconds(result.firstConsumedMs)} after the kill; all received ${seconds(result.drainedMs)}`
-      : `  consumption         resumed ${seconds(result.firstConsumedMs)} after the kill; longest pause ${seconds(result.longestPauseMs)}; all received ${seconds(result.drainedMs)}`,
-    `  per instance        ${Object.entries(result.perInstance).map(([name, count]) => `${name}: ${count}`).join(', ')}`,
-    `  received            ${result.received} of ${result.messages}`,
-    `  lost                ${result.lost}${result.lostSample.length ? ` (e.g. ${result.lostSample.join(', ')})` : ''}`,
-    `  duplicated          ${result.duplicated} (a UUID kept by more than one instance, or twice)`,
-    `  re-offered copies   ${result.duplicateCopiesDropped} dropped by the consumers' claim; facade offer retries: ${Number.isNaN(result.offerRetries) ? 'n/a' : result.offerRetries}`,
-  );
-  if (result.foreign) lines.push(`  foreign items       ${result.foreign} (in the queue before this drill; not counted)`);
-  return lines.join('\n');
-}

@@ -1,10 +1,13 @@
 /** The drill's verbs on local processes: members and messages-services on this machine. */
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { Client } from 'hazelcast-client';
 import { clientConfig, memberRef, queuePartition, type HazelcastClient } from '../lib/hazelcast.js';
 import { Readiness } from '../lib/http.js';
-import { LocalTopology, memberHealth, memberName, url } from '../local/local-topology.js';
+import { hazelcastMemberAddresses } from '../lib/topology.js';
+import { LocalTopology, freePlan, labPlan, memberHealth, memberName, url } from '../local/local-topology.js';
+import { ROOT } from '../local/paths.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
 
 /** A Hazelcast client for the drill itself: only its errors reach stderr (the killed member's closed connection is expected, and the report says it), so the report stays readable. */
@@ -164,4 +167,51 @@ export class LocalEnvironment implements DrillEnvironment {
     if (!this.options.ownsMembers) await this.topology.stopService('messages-service');
     await this.client.shutdown();
   }
+}
+
+/** What the local modes take from the command line. */
+export interface LocalArgs {
+  /** attach: a system already up on the lab ports; own: a cluster of the drill's own on free ports. */
+  attach: boolean;
+  facade: string | undefined;
+  hazelcastMembers: string[] | undefined;
+  cluster: string;
+}
+
+/** The local environment: a cluster of the drill's own (stopped at close), or the running lab system (--attach). */
+export async function localEnvironment(args: LocalArgs, progress: (line: string) => void): Promise<DrillEnvironment> {
+  if (args.attach) {
+    const plan = labPlan(join(ROOT, '.cache', 'drill', 'attach'));
+    plan.clusterName = args.cluster;
+    const members = args.hazelcastMembers ?? hazelcastMemberAddresses();
+    plan.hazelcastPorts = members.map((member) => Number(member.split(':')[1]));
+    if (args.facade) plan.ports['facade-service'] = [Number(new URL(args.facade).port)];
+    const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(plan.workDir, 'logs') } });
+    const client = await drillClient(plan.clusterName, members);
+    return new LocalEnvironment({ topology, client, ownsMembers: false });
+  }
+  const workDir = join(ROOT, '.cache', 'drill', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  const plan = await freePlan(workDir, `mqlab-drill-${process.pid}`);
+  const logDir = join(workDir, 'logs');
+  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, skip: ['messages-service'] });
+  progress(`starting a cluster of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`);
+  const stopOnSignal = () => {
+    void topology.stop('SIGKILL').then(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  try {
+    await topology.start();
+  } catch (err) {
+    await topology.stop('SIGKILL');
+    throw err;
+  }
+  const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
+  const env = new LocalEnvironment({ topology, client, ownsMembers: true });
+  const close = env.close.bind(env);
+  env.close = async () => {
+    await close().catch(() => undefined);
+    await topology.stop('SIGKILL');
+  };
+  return env;
 }

@@ -1,17 +1,13 @@
 /** `mqlab drill`: lab Part 2 as one command (see docs/failover.md). */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { HAZELCAST, defaultPort, hazelcastMemberAddresses } from '../lib/topology.js';
-import { LocalTopology, freePlan, labPlan } from '../local/local-topology.js';
-import { ROOT } from '../local/paths.js';
-import { formatReport, runDrill, type DrillEnvironment, type DrillOptions, type DrillResult } from './drill-core.js';
-import { LocalEnvironment, drillClient } from './drill-local.js';
-
-/** Defaults of --kube: the chart's release name and namespace. */
-export const KUBE_DEFAULTS = { namespace: 'default', release: 'mqlab' } as const;
+import { runDrill, type DrillEnvironment, type DrillOptions, type DrillResult } from './drill-core.js';
+import { KUBE_FLAGS, KUBE_USAGE, kubeEnvironment, type KubeArgs, type KubeFlags } from './drill-kube.js';
+import { localEnvironment, type LocalArgs } from './drill-local.js';
+import { formatReport, resultsMarkdown } from './drill-report.js';
 
 export const USAGE = `usage: mqlab drill [options]        (npm run drill -- [options])
 
@@ -32,7 +28,7 @@ Where it runs:
   --kube              Kubernetes: scales the messages-service workload to 0, posts through --facade
                       (a kubectl port-forward), asks the facade's GET /queue for the queue's owner,
                       finds the owner pod by the member's address (pod IP and container port),
-                      deletes it, scales the workload back, checks the same way. Needs only the
+                      crashes its JVM (or deletes the pod), scales the workload back, checks the same way. Needs only the
                       kubeconfig (or the in-cluster service account) and the port-forward: no
                       Hazelcast client of its own, so it runs from a laptop.
 
@@ -41,7 +37,7 @@ What to do:
   --concurrency N     POSTs in flight at once (default 16)
   --victim WHO        owner (default) or non-owner: kill a member that does not own the queue
   --graceful          local: SIGTERM (graceful shutdown hands the partitions over) instead of kill -9;
-                      kube: delete with the pod's own grace period instead of 0
+                      kube: delete the pod with its own grace period instead of the crash
   --freeze            local: SIGSTOP instead of kill -9: the member hangs with its connections open
                       (a hung or unplugged host), so only the heartbeat timeout detects it; it is
                       killed once the cluster has dropped it
@@ -60,25 +56,7 @@ Local --attach:
   --hazelcast-members host:port,...   (default ${hazelcastMemberAddresses().join(',')})
   --cluster NAME      Hazelcast cluster name (default ${HAZELCAST.clusterName})
 
-Kubernetes --kube (object names follow the chart: <release>-<component>):
-  --facade URL        facade through a port-forward (default http://127.0.0.1:${defaultPort('facade-service')});
-                      its GET /queue gives the queue's size, owner and the members (its own client's view)
-  --namespace NS      (default: the kubeconfig context's namespace, else ${KUBE_DEFAULTS.namespace})
-  --release NAME      Helm release (default ${KUBE_DEFAULTS.release})
-  --messages-workload KIND/NAME   what to scale: statefulset/NAME or deployment/NAME
-                      (default statefulset/<release>-messages, as helm/mqlab names it)
-  --messages-replicas N  replicas to scale back to (default: what it had before the drill, else 2)
-  --messages-selector SEL   label selector of messages-service pods
-                      (default app.kubernetes.io/instance=<release>,app.kubernetes.io/component=messages)
-  --hazelcast-selector SEL  label selector of Hazelcast member pods
-                      (default app.kubernetes.io/instance=<release>,app.kubernetes.io/component=hazelcast)
-  --messages-port N   messages-service HTTP port, read through the API server's pod proxy
-                      (default: the pod's container port, else ${defaultPort('messages-service')})
-  --hazelcast-rest-port N   member REST port for /hazelcast/health, through the pod proxy
-                      (default: the member's own port; where the chart's NetworkPolicy is enforced,
-                      admit the API server with networkPolicy.extraFrom)
-  --grace-period S    grace period of the pod deletion in seconds (default 0: imitates a crash)
-  --kubeconfig FILE   kubeconfig to use instead of the default one
+${KUBE_USAGE}
 `;
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -89,13 +67,10 @@ export interface ParsedArgs {
   repeat: number;
   record: string | undefined;
   json: boolean;
-  facade: string | undefined;
-  hazelcastMembers: string[] | undefined;
-  cluster: string;
-  kube: Record<string, string | undefined>;
+  local: LocalArgs;
+  kube: KubeArgs;
 }
 
-const KUBE_FLAGS = ['namespace', 'release', 'messages-workload', 'messages-replicas', 'messages-selector', 'hazelcast-selector', 'messages-port', 'hazelcast-rest-port', 'grace-period', 'kubeconfig'] as const;
 const KUBE_OPTIONS = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, { type: 'string' as const }])) as Record<(typeof KUBE_FLAGS)[number], { type: 'string' }>;
 
 export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
@@ -124,7 +99,7 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
       ...KUBE_OPTIONS,
     },
   });
-  const kubeValues = values as Partial<Record<(typeof KUBE_FLAGS)[number], string>>;
+  const kubeFlags: KubeFlags = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, (values as Record<string, unknown>)[flag]]).filter(([, value]) => typeof value === 'string'));
   if (values.help) return 'help';
   if (values.attach && values.kube) throw new Error('--attach and --kube exclude each other');
   if (values.graceful && values.freeze) throw new Error('--graceful and --freeze exclude each other');
@@ -132,28 +107,33 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
   const mode = values.kube ? 'kube' : values.attach ? 'attach' : 'local';
   const repeat = int(1).parse(values.repeat);
   if (mode === 'attach' && repeat > 1) throw new Error('--repeat needs members the drill can restart: not with --attach');
-  if (mode !== 'kube' && KUBE_FLAGS.some((flag) => kubeValues[flag] !== undefined)) throw new Error(`the Kubernetes flags need --kube`);
+  if (mode !== 'kube' && Object.keys(kubeFlags).length > 0) throw new Error(`the Kubernetes flags need --kube`);
   if (mode === 'kube' && (values['hazelcast-members'] !== undefined || values.cluster !== undefined)) {
     throw new Error('--kube has no Hazelcast client of its own (it asks the facade): --hazelcast-members and --cluster are for local modes');
   }
+  const how = values.graceful ? 'graceful' : values.freeze ? 'freeze' : 'kill';
+  const queueName = z.string().min(1).parse(values['queue-name']);
   return {
     mode,
     drill: {
       messages: int(1).max(1_000_000).parse(values.messages),
       concurrency: int(1).max(512).parse(values.concurrency),
       victim: z.enum(['owner', 'non-owner']).parse(values.victim),
-      how: values.graceful ? 'graceful' : values.freeze ? 'freeze' : 'kill',
+      how,
       scenario: z.enum(['lab', 'live']).parse(values.scenario),
-      queueName: z.string().min(1).parse(values['queue-name']),
+      queueName,
       drainTimeoutMs: values['drain-timeout-ms'] === undefined ? undefined : int(1000).parse(values['drain-timeout-ms']),
     },
     repeat,
     record: values.record,
     json: values.json ?? false,
-    facade: values.facade,
-    hazelcastMembers: values['hazelcast-members']?.split(',').map((item) => item.trim()).filter(Boolean),
-    cluster: values.cluster ?? HAZELCAST.clusterName,
-    kube: Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, kubeValues[flag]])),
+    local: {
+      attach: mode === 'attach',
+      facade: values.facade,
+      hazelcastMembers: values['hazelcast-members']?.split(',').map((item) => item.trim()).filter(Boolean),
+      cluster: values.cluster ?? HAZELCAST.clusterName,
+    },
+    kube: { flags: kubeFlags, facade: values.facade, how, queueName },
   };
 }
 
@@ -171,81 +151,6 @@ export async function runDrills(env: DrillEnvironment, options: DrillOptions, re
     }
   }
   return results;
-}
-
-const quantile = (values: number[], q: number) => {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-};
-const sec = (ms: number | null) => (ms === null || Number.isNaN(ms) ? '—' : (ms / 1000).toFixed(1));
-
-/** The results as Markdown: the command, the date, a row per run, a summary. */
-export function resultsMarkdown(results: DrillResult[], command: string, started: Date, note = ''): string {
-  const rows = results.map(
-    (r, i) =>
-      `| ${i + 1} | ${r.runId} | ${r.owner.address} | ${r.victim.address} | ${r.messages} | ${Number.isNaN(r.itemsBefore) ? '—' : r.itemsBefore} | ${Number.isNaN(r.itemsAfter) ? '—' : r.itemsAfter} | ${sec(r.detectedMs)} | ${sec(r.queueAnsweredMs)} | ${sec(r.safeMs)} | ${sec(r.firstConsumedMs)} | ${sec(r.longestPauseMs)} | ${sec(r.drainedMs)} | ${Object.values(r.perInstance).join(' / ')} | ${r.lost} | ${r.duplicated} | ${r.duplicateCopiesDropped} | ${Number.isNaN(r.offerRetries) ? '—' : r.offerRetries} | ${r.ok ? 'ok' : 'FAIL'} |`,
-  );
-  const lost = results.reduce((sum, r) => sum + r.lost, 0);
-  const duplicated = results.reduce((sum, r) => sum + r.duplicated, 0);
-  const first = results[0];
-  return [
-    `# Failover drill: ${results.length} run(s)`,
-    '',
-    `- command: \`${command}\``,
-    `- started: ${started.toISOString()}, finished: ${new Date().toISOString()}`,
-    `- machine: ${cpus().length} CPU(s), Node ${process.version}; Hazelcast ${HAZELCAST.version}, 3 members, backup-count 1, max.no.heartbeat 5 s`,
-    first ? `- mode: ${first.mode}, scenario ${first.scenario}, victim ${first.victimKind}, ${first.kill}` : '',
-    `- **total: ${results.reduce((sum, r) => sum + r.messages, 0)} messages, lost ${lost}, duplicated ${duplicated}; ${results.filter((r) => r.ok).length}/${results.length} runs passed**`,
-    `- after the kill (median / max): member dropped ${sec(quantile(results.map((r) => r.detectedMs), 0.5))} / ${sec(quantile(results.map((r) => r.detectedMs), 1))} s, queue answered ${sec(quantile(results.map((r) => r.queueAnsweredMs), 0.5))} / ${sec(quantile(results.map((r) => r.queueAnsweredMs), 1))} s, cluster safe ${sec(quantile(results.map((r) => r.safeMs), 0.5))} / ${sec(quantile(results.map((r) => r.safeMs), 1))} s, first item consumed ${sec(quantile(results.map((r) => r.firstConsumedMs), 0.5))} / ${sec(quantile(results.map((r) => r.firstConsumedMs), 1))} s`,
-    note ? `- note: ${note}` : '',
-    '',
-    'Times are seconds from the kill. "dropped": the member left the cluster; "answered": a queue call issued after the kill got its answer; "safe": every survivor reports clusterSafe; "first": first item consumed (lab scenario: the consumers are started only once the cluster is safe); "re-offered": copies dropped by the consumers\' claim.',
-    '',
-    '| # | run | owner | killed | messages | before | after | dropped | answered | safe | first | longest pause | drained | per instance | lost | duplicated | re-offered | offer retries | result |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
-  ]
-    .filter((line, i, all) => line !== '' || all[i - 1] !== '')
-    .join('\n');
-}
-
-async function localEnvironment(args: ParsedArgs, progress: (line: string) => void): Promise<DrillEnvironment> {
-  if (args.mode === 'attach') {
-    const plan = labPlan(join(ROOT, '.cache', 'drill', 'attach'));
-    plan.clusterName = args.cluster;
-    const members = args.hazelcastMembers ?? hazelcastMemberAddresses();
-    plan.hazelcastPorts = members.map((member) => Number(member.split(':')[1]));
-    if (args.facade) plan.ports['facade-service'] = [Number(new URL(args.facade).port)];
-    const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(plan.workDir, 'logs') } });
-    const client = await drillClient(plan.clusterName, members);
-    return new LocalEnvironment({ topology, client, ownsMembers: false });
-  }
-  const workDir = join(ROOT, '.cache', 'drill', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  const plan = await freePlan(workDir, `mqlab-drill-${process.pid}`);
-  const logDir = join(workDir, 'logs');
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, skip: ['messages-service'] });
-  progress(`starting a cluster of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`);
-  const stopOnSignal = () => {
-    void topology.stop('SIGKILL').then(() => process.exit(130));
-  };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
-  try {
-    await topology.start();
-  } catch (err) {
-    await topology.stop('SIGKILL');
-    throw err;
-  }
-  const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
-  const env = new LocalEnvironment({ topology, client, ownsMembers: true });
-  const close = env.close.bind(env);
-  env.close = async () => {
-    await close().catch(() => undefined);
-    await topology.stop('SIGKILL');
-  };
-  return env;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -269,8 +174,8 @@ export async function main(argv: string[]): Promise<void> {
 
   const env =
     parsed.mode === 'kube'
-      ? await (await import('./drill-kube.js')).kubeEnvironment(parsed, progress)
-      : await localEnvironment(parsed, progress);
+      ? await kubeEnvironment(parsed.kube, progress)
+      : await localEnvironment(parsed.local, progress);
   const options: DrillOptions = {
     ...parsed.drill,
     drainTimeoutMs: parsed.drill.drainTimeoutMs ?? 60_000 + 20 * parsed.drill.messages,

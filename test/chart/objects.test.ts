@@ -224,6 +224,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       const maxWait = hz.hazelcast.properties['hazelcast.graceful.shutdown.max.wait'];
       assert.equal(typeof maxWait, 'number');
       assert.ok((sts.spec.template.spec.terminationGracePeriodSeconds ?? 30) > (maxWait as number), 'the pod outlives the graceful shutdown');
+      assert.equal((sts.spec.template.spec as { shareProcessNamespace?: boolean }).shareProcessNamespace, true, 'the JVM is not PID 1, so the drill can SIGKILL it through exec');
       assert.equal(hz.hazelcast.network.join.kubernetes.enabled, true);
       assert.equal(hz.hazelcast.network.join.kubernetes['service-dns'], `${sts.spec.serviceName}.${DOMAIN}`, 'DNS discovery through the headless Service (no RBAC)');
       assert.equal(hz.hazelcast.network.join.multicast.enabled, false);
@@ -381,6 +382,8 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       const pod = objects.find((o) => o.kind === 'Pod') as (K8sObject & { spec: { containers: Array<{ env: Array<{ name: string; value: string }>; command: string[]; image: string }>; restartPolicy: string } }) | undefined;
       assert.ok(pod);
       assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
+      // helm uninstall leaves hook objects alone: a passed test pod must delete itself, or it outlives the release.
+      assert.deepEqual(pod.metadata.annotations?.['helm.sh/hook-delete-policy']?.split(',').sort(), ['before-hook-creation', 'hook-succeeded']);
       assert.equal(pod.spec.restartPolicy, 'Never');
       const c = pod.spec.containers[0];
       assert.equal(c?.image, container(workload(objects, name('facade'))).image, 'the application image, no other pull');

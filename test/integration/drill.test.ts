@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSystem, type TestSystem } from '../helpers/system.js';
-import { formatReport, runDrill, type DrillOptions, type DrillResult } from '../../src/lab/drill-core.js';
+import { runDrill, type DrillOptions, type DrillResult } from '../../src/lab/drill-core.js';
+import { formatReport } from '../../src/lab/drill-report.js';
 import { LocalEnvironment, drillClient } from '../../src/lab/drill-local.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
 

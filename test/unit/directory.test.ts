@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import got from 'got';
 import { pino } from 'pino';
@@ -61,9 +61,10 @@ describe('ServiceDirectory against a real config-server app', () => {
     assert.equal(directory.hasLoaded(['messages-service']), false);
   });
 
-  it('answers 503 for a service config-server does not know, when nothing is cached', async () => {
+  it('answers 503 for a service config-server does not know, when nothing is cached, and the message says why', async () => {
     const directory = new ServiceDirectory(http, base, 1000, silent, () => now);
-    await assert.rejects(directory.instances('messages-service'), (err: unknown) => err instanceof HttpError && err.status === 503);
+    // The message is what the facade's readiness loop logs ("instance list not loaded"): the cause must be in it.
+    await assert.rejects(directory.instances('messages-service'), (err: unknown) => err instanceof HttpError && err.status === 503 && /answered 404 \(config-server does not know messages-service/.test(err.message));
   });
 
   it('keeps serving the last list when config-server is gone', async () => {
@@ -76,5 +77,55 @@ describe('ServiceDirectory against a real config-server app', () => {
     await new Promise((resolve) => server.close(resolve));
     now += 100;
     assert.deepEqual(await directory.instances('logging-service'), before);
+  });
+});
+
+describe('ServiceDirectory connections', () => {
+  /**
+   * A config-server stand-in whose first connection answers 404 for ever (as something else
+   * answering on a stale ClusterIP did), while every later connection gets the real answer.
+   */
+  let server: Server;
+  let base = '';
+  let connections = 0;
+  const stuck = new WeakSet<object>();
+  before(async () => {
+    server = createServer((req, res) => {
+      if (stuck.has(req.socket)) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(['http://l:1']));
+    });
+    server.on('connection', (socket) => {
+      connections += 1;
+      if (connections === 1) stuck.add(socket);
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const address = server.address();
+    assert.ok(address && typeof address === 'object');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('drops a kept-alive connection that answered an error, and keeps one that answers', async () => {
+    let now = 0;
+    const directory = new ServiceDirectory(got.extend({ timeout: { request: 1000 }, retry: { limit: 0 } }), base, 10, silent, () => now);
+    try {
+      await assert.rejects(directory.instances('logging-service'), (err: unknown) => err instanceof HttpError && /answered 404.*404 page not found/.test(err.message));
+      now += 100;
+      // Reusing the first connection would answer 404 again, for ever.
+      assert.deepEqual(await directory.instances('logging-service'), ['http://l:1']);
+      assert.equal(connections, 2);
+      now += 100;
+      assert.deepEqual(await directory.instances('logging-service'), ['http://l:1']);
+      assert.equal(connections, 2, 'a connection that answers is kept alive');
+    } finally {
+      directory.close();
+    }
   });
 });
