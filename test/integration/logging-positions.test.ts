@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'hazelcast-client';
-import { LocalTopology, freePlan, url } from '../../src/local/local-topology.js';
+import { LocalTopology, freePlan, instanceName, url } from '../../src/local/local-topology.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
 import { READ_CHUNK, positionEntry, positionsName, type StoredMessage } from '../../src/logging-service/store.js';
 import { postJson, request } from '../helpers/system.js';
@@ -22,6 +22,7 @@ describe('logging-service paged and streamed reads over the position list', () =
   let hz: Awaited<ReturnType<typeof Client.newHazelcastClient>>;
   let loggingA: string;
   let loggingB: string;
+  let nameA: string;
   const stored: string[] = [];
   const total = READ_CHUNK + 300;
 
@@ -34,6 +35,7 @@ describe('logging-service paged and streamed reads over the position list', () =
     const ports = plan.ports['logging-service'].slice(0, 2);
     await topology.startService('logging-service', ports);
     [loggingA, loggingB] = ports.map((port) => url(plan, port)) as [string, string];
+    nameA = instanceName('logging-service', ports[0] ?? 0);
     hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
   });
 
@@ -117,5 +119,36 @@ describe('logging-service paged and streamed reads over the position list', () =
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'm1' })).status, 200);
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'other' })).status, 409);
     assert.equal(await positions.size(), length);
+  });
+
+  it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {
+    const before = (await request<Listed>(`${loggingB}/logging`)).body.messages.length;
+    // 16 writers keep stores in flight on A until it is killed, so some die half-way.
+    const uuids: string[] = [];
+    const statuses = new Map<string, number>();
+    let dead = false;
+    const writers = Array.from({ length: 16 }, async () => {
+      while (!dead) {
+        const uuid = randomUUID();
+        uuids.push(uuid);
+        statuses.set(uuid, await postJson(`${loggingA}/logging`, { uuid, msg: `k-${uuid}` }).then((r) => r.status, () => 0));
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await topology.group.stop(nameA, 'SIGKILL');
+    dead = true;
+    await Promise.all(writers);
+    // What the facade does with an unconfirmed store: the same UUID and text on another instance.
+    const unconfirmed = uuids.filter((uuid) => statuses.get(uuid) !== 201);
+    assert.ok(unconfirmed.length > 0, 'the kill caught stores in flight');
+    for (const uuid of unconfirmed) {
+      const retried = await postJson(`${loggingB}/logging`, { uuid, msg: `k-${uuid}` });
+      assert.ok(retried.status === 201 || retried.status === 200, `retry of ${uuid}: ${retried.status}`);
+    }
+    const listed = (await request<Listed>(`${loggingB}/logging`)).body.messages.map((m) => m.uuid);
+    assert.equal(listed.length, before + uuids.length, `listed ${listed.length}, expected ${before + uuids.length} (${unconfirmed.length} retried)`);
+    assert.equal(new Set(listed).size, listed.length, 'a UUID listed twice');
+    const wanted = new Set(listed);
+    assert.ok(uuids.every((uuid) => wanted.has(uuid)));
   });
 });
