@@ -19,6 +19,7 @@ import { ROOT } from '../local/paths.js';
 import { classify, readAllPages, type Classification, type InstanceSet } from './chaos-ledger.js';
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
+import { sleep, waitUntil } from './wait.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
@@ -160,21 +161,6 @@ export interface KillRecord {
   window?: { acked: number; failedAttempts: number; longestAckGapMs: number; errors: number };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = errorMessage(err);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
-    await sleep(intervalMs);
-  }
-}
 
 async function getJson<T>(target: string): Promise<T> {
   const response = await fetch(target, { signal: AbortSignal.timeout(10_000) });

@@ -10,6 +10,7 @@ import type { MemberRef } from '../lib/hazelcast.js';
 import { errorMessage } from '../lib/errors.js';
 
 import type { MemberHealth } from '../local/local-topology.js';
+import { sleep, waitUntil } from './wait.js';
 
 export type { MemberHealth, MemberRef };
 
@@ -118,7 +119,6 @@ export interface DrillResult {
   ok: boolean;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Sum of a Prometheus counter's samples whose labels include every given label. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -225,20 +225,6 @@ async function receivedSets(endpoints: ConsumerEndpoint[]): Promise<Array<{ name
       return { name: body.instance ?? endpoint.name, uuids: (body.messages ?? []).map((m) => m.uuid) };
     }),
   );
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      lastError = errorMessage(err);
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`);
-    await sleep(intervalMs);
-  }
 }
 
 /** Samples the consumers' counters every 100 ms, to see when consumption resumes and how long it paused. */

@@ -80,6 +80,8 @@ export interface HazelcastOptions {
   /** Flipped to true on CONNECTED and false on DISCONNECTED, under the check name 'hazelcast'. */
   readiness: Readiness;
   invocationTimeoutMs: number;
+  /** Whether the client object exists yet (the handle's check; readiness waits for it). */
+  isCreated?: () => boolean;
   /** Service-specific client settings (e.g. flake ID generators). */
   extra?: Pick<ClientConfig, 'flakeIdGenerators'>;
 }
@@ -145,7 +147,9 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
     },
     lifecycleListeners: [
       (state: LifecycleState) => {
-        if (state === LifecycleState.CONNECTED) readiness.set('hazelcast', true);
+        // Ready only once the client object exists too (CONNECTED fires before newHazelcastClient
+        // resolves, and routes answer 503 until it has): the handle confirms it then.
+        if (state === LifecycleState.CONNECTED) readiness.set('hazelcast', options.isCreated?.() ?? true, options.isCreated?.() === false ? 'client starting' : undefined);
         if (state === LifecycleState.DISCONNECTED || state === LifecycleState.SHUTTING_DOWN) readiness.set('hazelcast', false, state);
         logger.info({ state }, 'hazelcast client state');
       },
@@ -166,8 +170,18 @@ export class HazelcastHandle {
 
   constructor(private readonly options: HazelcastOptions) {
     options.readiness.set('hazelcast', false, 'connecting');
-    this.connecting = Client.newHazelcastClient(clientConfig(options)).then((client) => {
+    let connected = false;
+    const config = clientConfig({ ...options, isCreated: () => this.client !== undefined });
+    config.lifecycleListeners = [
+      ...(config.lifecycleListeners ?? []),
+      (state: LifecycleState) => {
+        if (state === LifecycleState.CONNECTED) connected = true;
+        if (state === LifecycleState.DISCONNECTED || state === LifecycleState.SHUTTING_DOWN) connected = false;
+      },
+    ];
+    this.connecting = Client.newHazelcastClient(config).then((client) => {
       this.client = client;
+      if (connected) options.readiness.set('hazelcast', true);
       return client;
     });
     this.connecting.catch((err: unknown) => options.logger.error({ err: errorMessage(err) }, 'hazelcast client failed to start'));

@@ -32,7 +32,7 @@ function parseRecord(value: unknown): ReceivedRecord | undefined {
  */
 export type RecordOutcome = 'new' | 'already-ours' | 'unknown' | { heldBy: string };
 
-type Kept = LoggedMessage & { receivedAt: string };
+type Kept = LoggedMessage & { receivedAt: string; seq: number };
 
 /**
  * What one messages-service instance has received, kept in the cluster so that a kill -9, a
@@ -70,7 +70,7 @@ export class ReceivedMessages {
     }
     records.sort((a, b) => a.seq - b.seq);
     for (const { uuid, msg, receivedAt, seq } of records) {
-      this.keep({ uuid, msg, receivedAt });
+      this.keep({ uuid, msg, receivedAt, seq });
       this.nextSeq = Math.max(this.nextSeq, seq + 1);
     }
     return records.length;
@@ -86,14 +86,14 @@ export class ReceivedMessages {
       try {
         const existing = await (await this.map()).putIfAbsent(message.uuid, mine);
         if (existing === null || existing === undefined) {
-          this.keep({ uuid: message.uuid, msg: message.msg, receivedAt: mine.receivedAt });
+          this.keep({ uuid: message.uuid, msg: message.msg, receivedAt: mine.receivedAt, seq });
           return 'new';
         }
         const holder = parseRecord(existing);
         if (holder?.instance !== this.instance) return { heldBy: holder?.instance ?? JSON.stringify(existing) };
         // Ours already: a copy redelivered after a crash that followed the record, or a retried put that had landed.
         this.nextSeq = Math.max(this.nextSeq, holder.seq + 1);
-        this.keep({ uuid: message.uuid, msg: holder.msg, receivedAt: holder.receivedAt });
+        this.keep({ uuid: message.uuid, msg: holder.msg, receivedAt: holder.receivedAt, seq: holder.seq });
         return 'already-ours';
       } catch (err) {
         if (attempt >= this.maxAttempts || this.stopping?.aborted) {
@@ -106,10 +106,13 @@ export class ReceivedMessages {
     }
   }
 
+  /** Keeps the list in arrival order (by seq): the records of one batch complete in any order. */
   private keep(item: Kept): void {
     if (this.seen.has(item.uuid)) return;
     this.seen.add(item.uuid);
-    this.items.push(item);
+    let at = this.items.length;
+    while (at > 0 && (this.items[at - 1]?.seq ?? -1) > item.seq) at -= 1;
+    this.items.splice(at, 0, item);
   }
 
   list(): readonly Kept[] {

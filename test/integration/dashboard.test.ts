@@ -154,7 +154,8 @@ describe('GET /dashboard/state on the real system', () => {
     for (const msg of many) assert.equal((await postJson(`${system.facade}/facade`, { msg })).status, 201);
     const body = await eventually('the newest bulk message on top', async () => {
       const s = await state();
-      return s.messages[0]?.msg === 'bulk 149' ? s : undefined;
+      // The store's count comes from a logging-service read the sampler repeats every few seconds: wait for both.
+      return s.messages[0]?.msg === 'bulk 149' && (s.store.count ?? 0) >= 153 ? s : undefined;
     });
     assert.equal(body.messages.length, 20, 'the newest 20 only');
     assert.deepEqual(body.messages.map((m) => m.msg), many.slice(-20).reverse());
