@@ -107,7 +107,12 @@ export class PortForward {
   ) {}
 
   async ensure(): Promise<string> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.url) return this.url;
+    // kubectl keeps running when the pod behind it is gone (it only logs "lost connection to pod"),
+    // so a forward is reused only while it answers.
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.url) {
+      const alive = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((r) => r.ok, () => false);
+      if (alive) return this.url;
+    }
     this.stop();
     const child = spawn('kubectl', ['-n', this.namespace, 'port-forward', this.target, `:${this.remotePort}`, '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

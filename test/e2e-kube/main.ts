@@ -239,21 +239,32 @@ async function main(): Promise<void> {
       const load = new LoadPod(kube, image, `http://${name('facade')}:8080`, LOAD_RATE);
       await load.start();
       let ledger: Ledger;
+      const phases: Array<{ workload: string; from: number }> = [{ workload: 'before the restarts', from: 0 }];
       try {
         await sleep(3000);
         for (const workload of [`statefulset/${name('hazelcast')}`, `statefulset/${name('logging')}`, `statefulset/${name('messages')}`, `deployment/${name('config-server')}`, `deployment/${name('facade')}`]) {
           const started = Date.now();
+          phases.push({ workload, from: started });
           await kube.kubectl(['rollout', 'restart', workload]);
           await kube.kubectl(['rollout', 'status', workload, '--timeout', '10m'], 660_000);
           const sofar = await load.ledger();
           log(`   ${workload} restarted in ${((Date.now() - started) / 1000).toFixed(0)} s; POSTs so far ${sofar.sent}, errors ${sofar.errors.length}`);
         }
+        phases.push({ workload: 'after the restarts', from: Date.now() });
         await sleep(3000);
       } finally {
         ledger = await load.stop();
       }
       const stored = await loggingUuids();
-      const lost = ledger.acked.filter((uuid) => !stored.has(uuid));
+      const lostEntries = ledger.acked.filter(([uuid]) => !stored.has(uuid));
+      const lost = lostEntries.map(([uuid]) => uuid);
+      // Which restart each lost message was posted during (the pod's clock and ours are the same host's here; near enough elsewhere).
+      const byPhase = new Map<string, number>();
+      for (const [, at] of lostEntries) {
+        const phase = [...phases].reverse().find((p) => p.from <= at)?.workload ?? '?';
+        byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1);
+      }
+      if (lost.length > 0) log(`   lost, by the restart they were posted during: ${JSON.stringify(Object.fromEntries(byPhase))}`);
       numbers.rollout_errors = ledger.errors.length;
       numbers.rollout_posts = ledger.sent;
       numbers.lost = (Number(numbers.lost) || 0) + lost.length;
