@@ -10,11 +10,11 @@ export interface RunResult {
 /** Runs a command; resolves with its exit code and output (never throws for a non-zero exit). */
 export function run(command: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -24,7 +24,9 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
       clearTimeout(timer);
       resolve({ code: code ?? 137, stdout, stderr });
     });
-    child.stdin.end(options.input ?? '');
+    // A command that exits before reading its input must not crash the suite with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
 
