@@ -10,11 +10,11 @@ export interface RunResult {
 /** Runs a command; resolves with its exit code and output (never throws for a non-zero exit). */
 export function run(command: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000);
     child.on('error', (err) => {
       clearTimeout(timer);
@@ -24,7 +24,9 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
       clearTimeout(timer);
       resolve({ code: code ?? 137, stdout, stderr });
     });
-    child.stdin.end(options.input ?? '');
+    // A command that exits before reading its input must not crash the suite with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
 
@@ -107,7 +109,12 @@ export class PortForward {
   ) {}
 
   async ensure(): Promise<string> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.url) return this.url;
+    // kubectl keeps running when the pod behind it is gone (it only logs "lost connection to pod"),
+    // so a forward is reused only while it answers.
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.url) {
+      const alive = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((r) => r.ok, () => false);
+      if (alive) return this.url;
+    }
     this.stop();
     const child = spawn('kubectl', ['-n', this.namespace, 'port-forward', this.target, `:${this.remotePort}`, '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

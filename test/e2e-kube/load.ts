@@ -29,7 +29,7 @@ async function post(n) {
     ledger.statuses[response.status] = (ledger.statuses[response.status] ?? 0) + 1;
     let body = {};
     try { body = JSON.parse(text); } catch {}
-    if ((response.status === 201 || response.status === 200) && typeof body.uuid === 'string') ledger.acked.push(body.uuid);
+    if ((response.status === 201 || response.status === 200) && typeof body.uuid === 'string') ledger.acked.push([body.uuid, at]);
     else ledger.errors.push({ at: new Date(at).toISOString(), status: response.status, error: text.slice(0, 300) });
   } catch (err) {
     ledger.statuses.network = (ledger.statuses.network ?? 0) + 1;
@@ -60,7 +60,8 @@ console.log('load: ' + rate + '/s to ' + facade);
 export interface Ledger {
   started: string;
   sent: number;
-  acked: string[];
+  /** [uuid, when the POST was sent (ms since the epoch)] */
+  acked: Array<[string, number]>;
   errors: Array<{ at: string; status: number; error: string }>;
   statuses: Record<string, number>;
   inflight: number;
