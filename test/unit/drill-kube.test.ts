@@ -91,8 +91,9 @@ describe('npm run drill -- --kube on a machine with only Node and a kubeconfig',
   it('needs neither Maven nor Java (predrill fetched the member jar for every mode)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-only-'));
     try {
-      // PATH holds node, npm and the shells npm runs scripts with: no mvn, no java.
-      for (const tool of ['node', 'npm', 'sh', 'bash']) {
+      // PATH holds node, npm, the shells npm runs scripts with and the one coreutil the build uses
+      // (cp, for the live page's static files): no mvn, no java.
+      for (const tool of ['node', 'npm', 'sh', 'bash', 'cp']) {
         const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
         symlinkSync(realpathSync(found), join(dir, tool));
       }
