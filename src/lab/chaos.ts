@@ -20,6 +20,7 @@ import { classify, readAllPages, type Classification, type InstanceSet } from '.
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
+import { readOptions } from './cli-options.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
@@ -235,17 +236,7 @@ class Killer {
     }
     const where = await this.env.locate(victim);
     const queueBefore = await this.env.queueSize(this.queueName).catch(() => Number.NaN);
-    const record: KillRecord = {
-      step,
-      victim: `Hazelcast member ${victim.address} (${where}${victim === owner ? `; owner of the queue's partition ${partitionId}` : ''})`,
-      at: this.now(),
-      exitedMs: null,
-      droppedMs: null,
-      readyMs: null,
-      safeMs: null,
-      recoveredAt: null,
-      notes: [`queue held ${queueBefore} items`],
-    };
+    const record = this.newRecord(step, `Hazelcast member ${victim.address} (${where}${victim === owner ? `; owner of the queue's partition ${partitionId}` : ''})`, [`queue held ${queueBefore} items`]);
     const started = Date.now();
     this.progress(`kill ${describeHow(step.how)}: ${record.victim}`);
     await this.env.kill(victim, step.how === 'kill' ? 'kill' : 'graceful');
@@ -265,6 +256,11 @@ class Killer {
     return record;
   }
 
+  /** A kill's record before anything is measured. */
+  private newRecord(step: KillStep, victim: string, notes: string[] = []): KillRecord {
+    return { step, victim, at: this.now(), exitedMs: null, droppedMs: null, readyMs: null, safeMs: null, recoveredAt: null, notes };
+  }
+
   private async killService(step: KillStep, service: ServiceName): Promise<KillRecord> {
     const ports = this.plan.ports[service];
     const turn = this.turns.get(service) ?? 0;
@@ -273,17 +269,7 @@ class Killer {
     const base = url(this.plan, port);
     const name = instanceName(service, port);
     const before = await readField(`${base}/healthz`, instanceOf);
-    const record: KillRecord = {
-      step,
-      victim: `${service} ${name} (port ${port}, pid ${this.topology.group.get(name)?.child.pid ?? '?'})`,
-      at: this.now(),
-      exitedMs: null,
-      droppedMs: null,
-      readyMs: null,
-      safeMs: null,
-      recoveredAt: null,
-      notes: [],
-    };
+    const record = this.newRecord(step, `${service} ${name} (port ${port}, pid ${this.topology.group.get(name)?.child.pid ?? '?'})`);
     // What a messages-service holds before and after shows whether its set survives the restart.
     if (service === 'messages-service') record.notes.push(`held ${(await readField(`${base}/messages?limit=1`, countOf)) ?? '(unknown: no answer)'} messages`);
     const started = Date.now();
@@ -578,19 +564,8 @@ function record(file: string, markdown: string): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let args: ChaosArgs | 'help';
-  try {
-    args = parseChaosArgs(argv);
-  } catch (err) {
-    const message = err instanceof z.ZodError ? err.issues.map((issue) => issue.message).join('; ') : errorMessage(err);
-    console.error(`mqlab chaos: ${message}\n(mqlab chaos --help lists the options)`);
-    process.exitCode = 2;
-    return;
-  }
-  if (args === 'help') {
-    console.log(USAGE);
-    return;
-  }
+  const args = readOptions('chaos', USAGE, parseChaosArgs, argv);
+  if (!args) return;
   const progress = (line: string) => process.stdout.write(`${line}\n`);
   const command = `npm run chaos${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
   const workDir = join(ROOT, '.cache', 'chaos', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);

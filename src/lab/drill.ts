@@ -8,6 +8,7 @@ import { runDrill, type DrillEnvironment, type DrillOptions, type DrillResult } 
 import { KUBE_FLAGS, KUBE_USAGE, kubeEnvironment, type KubeArgs, type KubeFlags } from './drill-kube.js';
 import { localEnvironment, type LocalArgs } from './drill-local.js';
 import { formatReport, resultsMarkdown } from './drill-report.js';
+import { readOptions } from './cli-options.js';
 
 export const USAGE = `usage: mqlab drill [options]        (npm run drill -- [options])
 
@@ -154,20 +155,8 @@ export async function runDrills(env: DrillEnvironment, options: DrillOptions, re
 }
 
 export async function main(argv: string[]): Promise<void> {
-  let args: ParsedArgs | 'help';
-  try {
-    args = parseDrillArgs(argv);
-  } catch (err) {
-    const message = err instanceof z.ZodError ? err.issues.map((issue) => issue.message).join('; ') : err instanceof Error ? err.message : String(err);
-    console.error(`mqlab drill: ${message}\n(mqlab drill --help lists the options)`);
-    process.exitCode = 2;
-    return;
-  }
-  if (args === 'help') {
-    console.log(USAGE);
-    return;
-  }
-  const parsed = args;
+  const parsed = readOptions('drill', USAGE, parseDrillArgs, argv);
+  if (!parsed) return;
   const progress = (line: string) => (parsed.json ? process.stderr : process.stdout).write(`${line}\n`);
   const started = new Date();
   const command = `npm run drill -- ${argv.join(' ')}`.trim();
