@@ -97,9 +97,11 @@ describe('a logging-service that takes the request and never answers', () => {
 });
 
 /**
- * TCP proxies, one per target, that together swallow the answer on the first connection any of
- * them accepts: the request reaches the logging-service (the write lands) but its answer never
- * comes back, so the facade times out and retries on another instance. Later connections pass.
+ * TCP proxies, one per target, that together swallow the answer to the first request any of them
+ * carries once armed: the request reaches the logging-service (the write lands) but its answer never
+ * comes back, so the facade times out and retries on another instance. Other requests pass.
+ * Armed per request, not per connection: the facade keeps connections alive, so a request may
+ * arrive on a connection opened before the proxies were armed.
  */
 async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: number[]; rearm(): void; close(): void }> {
   let armed = true;
@@ -108,11 +110,17 @@ async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: num
   for (const target of targets) {
     const server = createServer((client) => {
       const upstream = connect(target, '127.0.0.1');
-      const swallow = armed;
-      armed = false;
-      client.pipe(upstream);
-      if (!swallow) upstream.pipe(client);
-      else upstream.resume(); // read and drop the answer
+      let swallowing = false;
+      client.on('data', (chunk: Buffer) => {
+        if (armed) {
+          armed = false;
+          swallowing = true; // this request's answer, and anything after it on this connection, is dropped
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (!swallowing) client.write(chunk);
+      });
       const end = () => {
         client.destroy();
         upstream.destroy();
