@@ -55,6 +55,7 @@ export const SCENARIOS: Record<string, Values> = {
     'hazelcast.topologySpreadConstraints[0].whenUnsatisfiable': 'ScheduleAnyway',
   },
   'member anti-affinity off': { 'hazelcast.podAntiAffinity.mode': 'none' },
+  'members discover each other by DNS': { 'hazelcast.discovery': 'dns' },
 };
 
 /** --set for numbers and booleans, --set-string for strings, so the schema sees real types. */

@@ -90,6 +90,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       hazelcast: numberValue(values, 'hazelcast.replicas', VALUES.hazelcast.replicas),
     };
     const mode = typeof values['configServer.registrySource'] === 'string' ? values['configServer.registrySource'] : 'file';
+    const discovery = typeof values['hazelcast.discovery'] === 'string' ? values['hazelcast.discovery'] : 'kubernetes-api';
 
     await t.test('every object passes the Kubernetes schema, with no unknown field', async () => {
       assert.deepEqual(await validateAll(objects), []);
@@ -225,8 +226,22 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.equal(typeof maxWait, 'number');
       assert.ok((sts.spec.template.spec.terminationGracePeriodSeconds ?? 30) > (maxWait as number), 'the pod outlives the graceful shutdown');
       assert.equal((sts.spec.template.spec as { shareProcessNamespace?: boolean }).shareProcessNamespace, true, 'the JVM is not PID 1, so the drill can SIGKILL it through exec');
-      assert.equal(hz.hazelcast.network.join.kubernetes.enabled, true);
-      assert.equal(hz.hazelcast.network.join.kubernetes['service-dns'], `${sts.spec.serviceName}.${DOMAIN}`, 'DNS discovery through the headless Service (no RBAC)');
+      const join = hz.hazelcast.network.join.kubernetes;
+      assert.equal(join.enabled, true);
+      if (discovery === 'dns') {
+        assert.equal(join['service-dns'], `${sts.spec.serviceName}.${DOMAIN}`, 'DNS discovery through the headless Service (no RBAC)');
+        assert.equal(join['service-name'], undefined);
+      } else {
+        // The API server's endpoints of the headless Service, not-ready members included, so members
+        // starting together see each other at once (a DNS answer may be CoreDNS's cached one).
+        assert.equal(join['service-name'], sts.spec.serviceName);
+        assert.equal(join.namespace, NAMESPACE);
+        assert.equal(join['resolve-not-ready-addresses'], true);
+        assert.equal(join['service-dns'], undefined);
+      }
+      // A split after a bad start is merged within a minute, not Hazelcast's default five.
+      assert.ok((hz.hazelcast.properties['hazelcast.merge.first.run.delay.seconds'] as number) <= 60);
+      assert.ok((hz.hazelcast.properties['hazelcast.merge.next.run.delay.seconds'] as number) <= 60);
       assert.equal(hz.hazelcast.network.join.multicast.enabled, false);
       const groups = hz.hazelcast.network['rest-api']['endpoint-groups'];
       assert.equal(groups.HEALTH_CHECK?.enabled, true);
@@ -293,11 +308,36 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       for (const component of ['logging', 'messages']) assert.equal(workload(objects, name(component)).spec.serviceName, name(component));
     });
 
+    await t.test(`members' RBAC: ${discovery === 'dns' ? 'none with DNS discovery' : 'read-only endpoints of this namespace for API discovery'}`, () => {
+      const members = workload(objects, name('hazelcast'));
+      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && o.metadata.name === name('hazelcast'));
+      if (discovery === 'dns') {
+        assert.deepEqual(rbac, []);
+        assert.equal(members.spec.template.spec.automountServiceAccountToken, false, 'no API token');
+        assert.equal(members.spec.template.spec.serviceAccountName, undefined);
+        return;
+      }
+      assert.deepEqual(rbac.map((o) => o.kind).sort(), ['Role', 'RoleBinding', 'ServiceAccount'], 'namespaced only, no ClusterRole');
+      assert.equal(members.spec.template.spec.serviceAccountName, name('hazelcast'));
+      assert.equal(members.spec.template.spec.automountServiceAccountToken, true);
+      const account = find(objects, 'ServiceAccount', name('hazelcast')) as K8sObject & { automountServiceAccountToken?: boolean };
+      assert.equal(account.automountServiceAccountToken, false, 'only the pods that ask for the token get it');
+      const binding = find(objects, 'RoleBinding', name('hazelcast')) as K8sObject & { roleRef: { kind: string; name: string }; subjects: Array<{ kind: string; name: string; namespace: string }> };
+      assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: name('hazelcast') });
+      assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: name('hazelcast'), namespace: NAMESPACE }]);
+      const role = find(objects, 'Role', name('hazelcast')) as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+      assert.deepEqual(role.rules, [
+        { apiGroups: [''], resources: ['endpoints', 'pods', 'services'], verbs: ['get', 'list'] },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list'] },
+      ]);
+    });
+
     await t.test(`RBAC: ${mode === 'file' ? 'none in file mode' : `least privilege for ${mode} mode`}`, () => {
-      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
+      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && !o.metadata.name.endsWith('-hazelcast'));
       const configServer = workload(objects, name('config-server'));
+      const members = workload(objects, name('hazelcast'));
       const env = envOf(container(configServer));
-      for (const w of workloads(objects)) if (w !== configServer || mode === 'file') assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
+      for (const w of workloads(objects)) if ((w !== configServer || mode === 'file') && w !== members) assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
       // The mounted registry file in every mode (api: the start-up fallback; endpointslices: the names slices do not replace).
       const file = env.get('REGISTRY_FILE')?.value ?? '';
       const mount = container(configServer).volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));

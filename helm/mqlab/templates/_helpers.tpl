@@ -70,6 +70,11 @@ helm.sh/chart: {{ include "mqlab.chart" .root }}
 }
 {{- end -}}
 
+{{/* Whether the members discover each other through the API server (and so need a Role and a token). */}}
+{{- define "mqlab.memberApiDiscovery" -}}
+{{- if eq (.Values.hazelcast.discovery | default "kubernetes-api") "kubernetes-api" -}}true{{- end -}}
+{{- end -}}
+
 {{- define "mqlab.rbacEnabled" -}}
 {{- if or (eq .Values.configServer.registrySource "api") (eq .Values.configServer.registrySource "endpointslices") -}}true{{- end -}}
 {{- end -}}
