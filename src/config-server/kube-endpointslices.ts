@@ -1,50 +1,10 @@
 import * as k8s from '@kubernetes/client-node';
-import { z } from 'zod';
 import type { Logger } from '../lib/logger.js';
 import type { Registry } from './registry.js';
 import { SupervisedInformer, type SupervisedInformerOptions } from './kube-informer.js';
 
 /** The label the EndpointSlice controller puts on every slice of a Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
-
-const registryName = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
-/** A Service name is a DNS-1035 label. */
-const serviceName = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-/**
- * Parses `logging-service=rel-logging,messages-service=rel-messages` (registry name = Kubernetes
- * Service name) into a map; throws with every problem found.
- */
-export function parseServiceMap(text: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  const problems: string[] = [];
-  const items = text.split(',').map((item) => item.trim()).filter(Boolean);
-  if (items.length === 0) problems.push('no registryName=serviceName pairs');
-  for (const item of items) {
-    const match = /^([^=\s]+)\s*=\s*([^=\s]+)$/.exec(item);
-    if (!match || match[1] === undefined || match[2] === undefined) {
-      problems.push(`"${item}" is not registryName=kubernetesServiceName`);
-      continue;
-    }
-    const [, name, service] = match;
-    if (!registryName.test(name)) problems.push(`"${name}" is not a registry name (a lower-case DNS label)`);
-    if (!serviceName.test(service)) problems.push(`"${service}" is not a Kubernetes Service name (a DNS-1035 label)`);
-    if (name in result) problems.push(`"${name}" is listed twice`);
-    result[name] = service;
-  }
-  if (problems.length > 0) throw new Error(problems.join('; '));
-  return result;
-}
-
-/** The zod form of parseServiceMap, for a setting. */
-export const serviceMapSchema = z.string().transform((text, ctx) => {
-  try {
-    return parseServiceMap(text);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
-    return z.NEVER;
-  }
-});
 
 /** The slice port to use: the one named "http" if there is one, else the first TCP port with a number. */
 export function slicePort(slice: k8s.V1EndpointSlice): number | undefined {

@@ -1,20 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-
-/** Where a pod finds the namespace of its service account. */
-export const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
-
-/** The namespace to read from: the one configured, else the pod's own, else "default". */
-export function resolveNamespace(configured: string | undefined, namespaceFile = SERVICE_ACCOUNT_NAMESPACE_FILE): string {
-  if (configured) return configured;
-  if (existsSync(namespaceFile)) {
-    const fromFile = readFileSync(namespaceFile, 'utf8').trim();
-    if (fromFile) return fromFile;
-  }
-  return 'default';
-}
 
 /** The in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config. */
 export function loadKubeConfig(): k8s.KubeConfig {

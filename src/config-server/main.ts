@@ -4,9 +4,8 @@ import { contextFor, serveService } from '../lib/service.js';
 import { nonEmpty, positiveInt, readSettings, setting, SettingsError } from '../lib/settings.js';
 import { defaultPort, localRegistry } from '../lib/topology.js';
 import { createConfigServerApp } from './app.js';
-import { ConfigMapRegistrySource } from './kube-configmap.js';
-import { EndpointSliceRegistrySource, serviceMapSchema } from './kube-endpointslices.js';
-import { loadKubeConfig, resolveNamespace } from './kube-informer.js';
+import type { ConfigMapRegistrySource } from './kube-configmap.js';
+import { resolveNamespace, serviceMapSchema } from './kube-settings.js';
 import { RegistryFileWatcher, RegistryHolder, type Registry } from './registry.js';
 
 const SERVICE = 'config-server';
@@ -62,25 +61,33 @@ export async function main(argv: string[]): Promise<void> {
   served.onChange(() => readiness.set('registry', true));
 
   const usesApi = settings.kubeConfigmap !== undefined || slicesMode;
-  const kubeConfig = usesApi ? loadKubeConfig() : undefined;
+  // The Kubernetes client is loaded only by the modes that use it (it is most of an idle
+  // config-server's memory otherwise).
+  const kube = usesApi
+    ? await Promise.all([import('./kube-informer.js'), import('./kube-configmap.js'), import('./kube-endpointslices.js')]).then(([informer, configMap, slices]) => ({
+        kubeConfig: informer.loadKubeConfig(),
+        ConfigMapRegistrySource: configMap.ConfigMapRegistrySource,
+        EndpointSliceRegistrySource: slices.EndpointSliceRegistrySource,
+      }))
+    : undefined;
   const namespace = resolveNamespace(settings.kubeNamespace);
   const stops: Array<() => Promise<void>> = [];
 
   let configMapSource: ConfigMapRegistrySource | undefined;
-  if (kubeConfig && settings.kubeConfigmap) {
-    configMapSource = new ConfigMapRegistrySource({ kubeConfig, namespace, name: settings.kubeConfigmap, key: settings.kubeConfigmapKey, holder: base, logger });
+  if (kube && settings.kubeConfigmap) {
+    configMapSource = new kube.ConfigMapRegistrySource({ kubeConfig: kube.kubeConfig, namespace, name: settings.kubeConfigmap, key: settings.kubeConfigmapKey, holder: base, logger });
     stops.push(() => configMapSource?.stop() ?? Promise.resolve());
   }
 
-  if (kubeConfig && slicesMode && settings.kubeEndpointsliceServices) {
+  if (kube && slicesMode && settings.kubeEndpointsliceServices) {
     let fromSlices: Registry | undefined;
     const merge = () => {
       const current = base.get();
       if (current && fromSlices) served.set({ ...current, ...fromSlices }, 'registry with EndpointSlices');
     };
     base.onChange(merge);
-    const sliceSource = new EndpointSliceRegistrySource({
-      kubeConfig,
+    const sliceSource = new kube.EndpointSliceRegistrySource({
+      kubeConfig: kube.kubeConfig,
       namespace,
       services: settings.kubeEndpointsliceServices,
       logger,

@@ -1,7 +1,7 @@
 import type { Express, Router } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError, errorMessage } from '../lib/errors.js';
-import type { QueueInfo } from '../lib/hazelcast.js';
+import { hazelcastUnavailable, type QueueInfo } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { pageFrom } from '../lib/paging.js';
@@ -51,6 +51,6 @@ export function createFacadeApp(deps: FacadeDeps): Express {
   });
 
   if (deps.dashboard) app.use(deps.dashboard);
-  finishHttpApp(app, logger);
+  finishHttpApp(app, logger, hazelcastUnavailable);
   return app;
 }

@@ -1,9 +1,9 @@
 import got from 'got';
 import { errorMessage } from '../lib/errors.js';
 import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
-import { queueInfo } from '../lib/hazelcast.js';
 import { counter } from '../lib/metrics.js';
-import { connectHazelcast, createServiceContext, queueDepthGauge, serveService } from '../lib/service.js';
+import { connectHazelcast, queueDepthGauge, queueInfo } from '../lib/hazelcast.js';
+import { createServiceContext, serveService } from '../lib/service.js';
 import { httpUrl, nonEmpty, positiveInt, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createFacadeApp } from './app.js';

@@ -1,7 +1,11 @@
-import { Client, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger, type Member } from 'hazelcast-client';
+import { Client, HazelcastError, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger, type Member } from 'hazelcast-client';
 import { HttpError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
+import type { hazelcastSettings } from './common-settings.js';
+import { gauge } from './metrics.js';
+import type { SettingsOf } from './settings.js';
+import type { CommonSettings, ServiceContext } from './service.js';
 
 export type HazelcastClient = Awaited<ReturnType<typeof Client.newHazelcastClient>>;
 
@@ -211,4 +215,36 @@ export class HazelcastHandle {
       this.options.logger.info('hazelcast client shut down');
     }
   }
+}
+
+type HazelcastClientSettings = SettingsOf<ReturnType<typeof hazelcastSettings>>;
+
+/** The service's Hazelcast client, configured from its settings and reporting into its readiness. */
+export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastClientSettings>, extra?: HazelcastOptions['extra']): HazelcastHandle {
+  const { settings } = ctx;
+  return new HazelcastHandle({
+    clusterName: settings.hazelcastCluster,
+    members: settings.hazelcastMembers,
+    instanceName: ctx.instance,
+    logger: ctx.logger,
+    readiness: ctx.readiness,
+    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
+    ...(extra ? { extra } : {}),
+  });
+}
+
+/** A gauge of the queue's depth, read at scrape time; a scrape while disconnected keeps the last value. */
+export function queueDepthGauge(ctx: ServiceContext<CommonSettings>, hazelcast: HazelcastHandle, queueName: string): void {
+  gauge(ctx.metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
+    try {
+      g.set(await (await hazelcast.get().getQueue(queueName)).size());
+    } catch {
+      // Not connected: leave the last value rather than fail the scrape.
+    }
+  });
+}
+
+/** For finishHttpApp: a Hazelcast error (cluster unreachable, failing over) is a 503, not a 500. */
+export function hazelcastUnavailable(err: unknown): string | undefined {
+  return err instanceof HazelcastError ? `Hazelcast cluster unavailable: ${err.message}` : undefined;
 }

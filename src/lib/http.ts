@@ -1,9 +1,8 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { TextDecoder } from 'node:util';
 import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
-import { HazelcastError } from 'hazelcast-client';
 import type { Registry } from 'prom-client';
-import { HttpError } from './errors.js';
+import { HttpError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import { httpDurationHistogram } from './metrics.js';
 
@@ -164,7 +163,14 @@ const bodyParserMessages: Record<string, string> = {
   'parameters.too.many': 'too many form fields',
 };
 
-export function finishHttpApp(app: Express, logger: Logger): void {
+/**
+ * Errors of a service's backing store that mean "try again later", not a bug: the function returns
+ * the 503's text for such an error, else undefined. A service passes its own (the Hazelcast ones,
+ * src/lib/hazelcast.ts), so this kernel does not load a client the service does not use.
+ */
+export type UnavailableError = (err: unknown) => string | undefined;
+
+export function finishHttpApp(app: Express, logger: Logger, unavailable?: UnavailableError): void {
   // Error texts never repeat what the client sent (a path, a value) nor what a library said about
   // it: such text would reflect the caller's input into logs, pages and terminals that show errors.
   app.use((_req, res) => {
@@ -179,10 +185,11 @@ export function finishHttpApp(app: Express, logger: Logger): void {
       res.status(err.status).json({ error: err.message, ...err.details });
       return;
     }
-    if (err instanceof HazelcastError) {
-      // The cluster is unreachable or failing over: a retryable condition, not a bug here.
-      logger.warn({ err: err.message, method: req.method, path: req.path }, 'Hazelcast call failed');
-      res.status(503).json({ error: `Hazelcast cluster unavailable: ${err.message}` });
+    const unavailableText = unavailable?.(err);
+    if (unavailableText !== undefined) {
+      // The store is unreachable or failing over: a retryable condition, not a bug here.
+      logger.warn({ err: errorMessage(err), method: req.method, path: req.path }, 'backing store call failed');
+      res.status(503).json({ error: unavailableText });
       return;
     }
     const withStatus = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };

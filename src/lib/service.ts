@@ -1,15 +1,13 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
-import { hazelcastSettings, instanceIdFor, serviceSettings } from './common-settings.js';
-import { HazelcastHandle, type HazelcastOptions } from './hazelcast.js';
+import { instanceIdFor, serviceSettings } from './common-settings.js';
 import { Readiness } from './http.js';
 import { serve, type RunningService } from './lifecycle.js';
 import { createLogger, type Logger } from './logger.js';
-import { createRegistry, gauge } from './metrics.js';
+import { createRegistry } from './metrics.js';
 import { readSettings, type SettingsOf, type SettingsSpec } from './settings.js';
 
-type CommonSettings = SettingsOf<ReturnType<typeof serviceSettings>>;
-type HazelcastClientSettings = SettingsOf<ReturnType<typeof hazelcastSettings>>;
+export type CommonSettings = SettingsOf<ReturnType<typeof serviceSettings>>;
 
 /** What every service's main() builds first: its validated settings, identity, logger, metrics and readiness. */
 export interface ServiceContext<S extends CommonSettings> {
@@ -43,31 +41,6 @@ export function contextFor<S extends CommonSettings>(service: string, settings: 
     metrics: createRegistry(service),
     readiness: new Readiness(readinessChecks),
   };
-}
-
-/** The service's Hazelcast client, configured from its settings and reporting into its readiness. */
-export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastClientSettings>, extra?: HazelcastOptions['extra']): HazelcastHandle {
-  const { settings } = ctx;
-  return new HazelcastHandle({
-    clusterName: settings.hazelcastCluster,
-    members: settings.hazelcastMembers,
-    instanceName: ctx.instance,
-    logger: ctx.logger,
-    readiness: ctx.readiness,
-    invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
-    ...(extra ? { extra } : {}),
-  });
-}
-
-/** A gauge of the queue's depth, read at scrape time; a scrape while disconnected keeps the last value. */
-export function queueDepthGauge(ctx: ServiceContext<CommonSettings>, hazelcast: HazelcastHandle, queueName: string): void {
-  gauge(ctx.metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
-    try {
-      g.set(await (await hazelcast.get().getQueue(queueName)).size());
-    } catch {
-      // Not connected: leave the last value rather than fail the scrape.
-    }
-  });
 }
 
 export function serveService(

@@ -1,6 +1,7 @@
 import type { Express, Response } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError, errorMessage } from '../lib/errors.js';
+import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { describeIssues, loggedMessage } from '../lib/message.js';
@@ -106,6 +107,6 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     }
   }
 
-  finishHttpApp(app, logger);
+  finishHttpApp(app, logger, hazelcastUnavailable);
   return app;
 }

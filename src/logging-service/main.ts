@@ -1,6 +1,7 @@
 import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
 import { gauge } from '../lib/metrics.js';
-import { connectHazelcast, createServiceContext, serveService } from '../lib/service.js';
+import { connectHazelcast } from '../lib/hazelcast.js';
+import { createServiceContext, serveService } from '../lib/service.js';
 import { nonEmpty, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createLoggingApp } from './app.js';

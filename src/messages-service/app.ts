@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import { applyPage, pageFrom } from '../lib/paging.js';
@@ -20,6 +21,6 @@ export function createMessagesApp(deps: MessagesDeps): Express {
     const page = pageFrom(req.query);
     res.json({ instance, count: received.size, offset: page.offset, messages: applyPage(received.list(), page).map(({ uuid, msg }) => ({ uuid, msg })) });
   });
-  finishHttpApp(app, deps.logger);
+  finishHttpApp(app, deps.logger, hazelcastUnavailable);
   return app;
 }

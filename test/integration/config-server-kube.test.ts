@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/local/local-topology.js';
 import { FakeKubeApi, RESOURCES, configMap, endpointSlice, type SliceEndpoint } from '../helpers/fake-kube-api.js';
@@ -307,5 +308,52 @@ describe('config-server Kubernetes settings at start', () => {
     const { code, output } = await exitOf(['--kube-configmap', CM], { KUBECONFIG: join(tmpdir(), 'does-not-exist-kubeconfig'), HOME: mkdtempSync(join(tmpdir(), 'home-')) });
     assert.equal(code, 1);
     assert.match(output, /cannot load the Kubernetes config \(in-cluster service account, KUBECONFIG or ~\/\.kube\/config\): ENOENT/);
+  });
+});
+
+describe('config-server loads the Kubernetes client only in the modes that use the API', () => {
+  // A module resolve hook (node:module register) that notes every import of @kubernetes/client-node:
+  // about 70 MB of memory that an idle config-server in file mode would carry for nothing.
+  const dir = mkdtempSync(join(tmpdir(), 'kube-loaded-'));
+  const hooks = join(dir, 'hooks.mjs');
+  writeFileSync(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  if (specifier.startsWith('@kubernetes/client-node')) appendFileSync(process.env.KUBE_LOADED_FILE, specifier + '\\n');
+  return next(specifier, context);
+}
+`,
+  );
+  const preload = join(dir, 'register.mjs');
+  writeFileSync(preload, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+  const api = new FakeKubeApi().resource(RESOURCES.configMaps);
+  let kubeconfig = '';
+  before(async () => {
+    await api.start();
+    kubeconfig = api.writeKubeconfig(NS);
+    api.apply(RESOURCES.configMaps, configMap(CM, { 'services.json': registryJson(['http://logging-0:8081']) }, NS));
+  });
+  after(async () => api.stop());
+
+  async function loadedIn(name: string, args: string[]): Promise<boolean> {
+    const report = join(dir, `${name}.txt`);
+    const server = await startConfigServer(kubeconfig, args, { NODE_OPTIONS: `--import ${pathToFileURL(preload).href}`, KUBE_LOADED_FILE: report });
+    try {
+      await until(server.url, 'logging-service', ['http://logging-0:8081']);
+      return existsSync(report) && readFileSync(report, 'utf8').includes('@kubernetes/client-node');
+    } finally {
+      await server.stop();
+    }
+  }
+
+  it('not with a registry file (the local topology and the chart\'s default)', async () => {
+    const file = join(dir, 'services.json');
+    writeFileSync(file, registryJson(['http://logging-0:8081']));
+    assert.equal(await loadedIn('file', ['--registry-file', file]), false);
+  });
+
+  it('with the registry in a ConfigMap read through the API', async () => {
+    assert.equal(await loadedIn('api', ['--kube-configmap', CM]), true);
   });
 });
