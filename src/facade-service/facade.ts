@@ -23,6 +23,8 @@ export interface FacadeOptions {
   inflight: () => Promise<InflightMap>;
   logger: Logger;
   loggingAttempts: number;
+  /** How long one message keeps being tried on logging-service instances (rounds over the list). */
+  loggingDeadlineMs: number;
   offerTimeoutMs: number;
   retryBackoffMs: number;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
@@ -53,6 +55,15 @@ export interface ServiceSet {
 }
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Errors raised before a request reached any server: it cannot have stored anything. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+export function neverReachedServer(err: unknown): boolean {
+  const { code, event } = err as { code?: unknown; event?: unknown };
+  if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
+  // got's TimeoutError names its phase: a lookup or connect that timed out sent nothing.
+  return code === 'ETIMEDOUT' && (event === 'lookup' || event === 'connect');
+}
 
 /** The promise's value, or a rejection after ms (the promise itself runs on; a late offer is deduplicated downstream). */
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
@@ -112,54 +123,71 @@ export class Facade {
     });
   }
 
-  /** Stores through a random logging-service; on failure tries another, never one that already failed this request. */
+  /**
+   * Stores through a random logging-service; on failure tries another, never one that already
+   * failed in this round. When a round has tried loggingAttempts instances (or all of them), the
+   * list is read again and another round starts, until loggingDeadlineMs: during a rolling restart
+   * every listed name can be briefly unreachable (one instance draining, the others' new pods
+   * behind cluster DNS's cached addresses of the old ones). Every retry carries the same UUID, so
+   * the logging-service stores the message once whichever attempts landed.
+   */
   private async log(message: LoggedMessage): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' }> {
-    const { http, directory, logger, loggingAttempts, retryBackoffMs, counters } = this.options;
-    const instances = await directory.instances('logging-service');
-    const failed = new Set<string>();
+    const { http, directory, logger, loggingAttempts, loggingDeadlineMs, retryBackoffMs, counters } = this.options;
+    const now = this.options.now ?? Date.now;
+    const deadline = now() + loggingDeadlineMs;
     const errors: Array<{ url: string; error: string }> = [];
     // Whether some attempt may have stored the message after all: it reached the instance but its
     // answer was lost, late or an error (a timeout, a reset, a 5xx from a stalled cluster call).
     let mayHaveStored = false;
-    for (let attempt = 0; attempt < loggingAttempts; attempt += 1) {
-      const url = pickRandom(instances, failed);
-      if (url === undefined) break;
-      if (attempt > 0) {
-        counters.loggingRetries.inc();
-        await this.sleep(retryBackoffMs * 2 ** (attempt - 1));
-      }
-      try {
-        const response = await http.post(`${url}/logging`, { json: message, responseType: 'json', throwHttpErrors: false });
-        const body = (response.body ?? {}) as LoggingAnswer;
-        if (response.statusCode === 201 || response.statusCode === 200) {
-          // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
-          // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
-          const created = response.statusCode === 201 || mayHaveStored;
-          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
+    let attempts = 0;
+    rounds: for (;;) {
+      const instances = await directory.instances('logging-service');
+      const failed = new Set<string>();
+      for (let inRound = 0; inRound < loggingAttempts; inRound += 1) {
+        const url = pickRandom(instances, failed);
+        if (url === undefined) break;
+        if (attempts > 0) {
+          if (now() >= deadline) break rounds;
+          counters.loggingRetries.inc();
+          await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
         }
-        if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
-        if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
-          // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
-          throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
+        attempts += 1;
+        try {
+          const response = await http.post(`${url}/logging`, { json: message, responseType: 'json', throwHttpErrors: false });
+          const body = (response.body ?? {}) as LoggingAnswer;
+          if (response.statusCode === 201 || response.statusCode === 200) {
+            // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
+            // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
+            const created = response.statusCode === 201 || mayHaveStored;
+            return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
+          }
+          if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
+          if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
+            // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
+            throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
+          }
+          throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
+        } catch (err) {
+          if (err instanceof HttpError) throw err;
+          if (!neverReachedServer(err)) mayHaveStored = true;
+          failed.add(url);
+          errors.push({ url, error: errorMessage(err) });
+          logger.warn({ url, uuid: message.uuid, attempt: attempts, err: errorMessage(err) }, 'logging-service call failed');
         }
-        throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
-      } catch (err) {
-        if (err instanceof HttpError) throw err;
-        if ((err as { code?: unknown }).code !== 'ECONNREFUSED') mayHaveStored = true;
-        failed.add(url);
-        errors.push({ url, error: errorMessage(err) });
-        logger.warn({ url, uuid: message.uuid, attempt: attempt + 1, err: errorMessage(err) }, 'logging-service call failed');
       }
+      if (now() >= deadline) break;
     }
+    // What the client sees: the last round's tries (earlier rounds repeat the same instances).
+    const tried = errors.slice(-Math.max(loggingAttempts, 1));
     if (mayHaveStored) {
       throw new HttpError(503, 'no logging-service instance confirmed storing the message; it may have been stored. Retry with an Idempotency-Key header so that a retry cannot store it twice', {
         uuid: message.uuid,
         logged: 'unknown',
         queued: false,
-        tried: errors,
+        tried,
       });
     }
-    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, queued: false, tried: errors });
+    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, queued: false, tried });
   }
 
   /**

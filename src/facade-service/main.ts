@@ -21,7 +21,9 @@ export const settingsSpec = {
   configServerUrl: setting('config-server-url', 'CONFIG_SERVER_URL', httpUrl, 'base URL of config-server', `http://127.0.0.1:${defaultPort('config-server')}`),
   instancesCacheMs: setting('instances-cache-ms', 'INSTANCES_CACHE_MS', positiveInt, 'how long an instance list from config-server is used before asking again', 5000),
   requestTimeoutMs: setting('request-timeout-ms', 'REQUEST_TIMEOUT_MS', positiveInt, 'timeout of one call to another service', 2000),
-  loggingAttempts: setting('logging-attempts', 'LOGGING_ATTEMPTS', positiveInt, 'logging-service instances tried per message (each a different one)', 3),
+  connectTimeoutMs: setting('connect-timeout-ms', 'CONNECT_TIMEOUT_MS', positiveInt, 'timeout to open a connection to another service (a dead pod\'s address fails this fast, not after the whole request timeout)', 500),
+  loggingAttempts: setting('logging-attempts', 'LOGGING_ATTEMPTS', positiveInt, 'logging-service instances tried per round (each a different one), before the list is read again', 3),
+  loggingDeadlineMs: setting('logging-deadline-ms', 'LOGGING_DEADLINE_MS', positiveInt, 'how long one message keeps being tried on logging-service instances, in rounds over the list (rides out a rolling restart)', 10000),
   offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
   queueName: setting('queue-name', 'QUEUE_NAME', nonEmpty, 'Hazelcast queue to offer messages to', HAZELCAST.queueName),
@@ -33,7 +35,7 @@ export async function main(argv: string[]): Promise<void> {
   const { settings, logger, metrics, readiness } = ctx;
   const hazelcast = connectHazelcast(ctx);
   queueDepthGauge(ctx, hazelcast, settings.queueName);
-  const http = got.extend({ timeout: { request: settings.requestTimeoutMs }, retry: { limit: 0 } });
+  const http = got.extend({ timeout: { connect: settings.connectTimeoutMs, request: settings.requestTimeoutMs }, retry: { limit: 0 } });
   const directory = new ServiceDirectory(http, settings.configServerUrl, settings.instancesCacheMs, logger);
 
   const facade = new Facade({
@@ -43,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
     inflight: async () => (await hazelcast.ready()).getMap(settings.inflightMapName),
     logger,
     loggingAttempts: settings.loggingAttempts,
+    loggingDeadlineMs: settings.loggingDeadlineMs,
     offerTimeoutMs: settings.offerTimeoutMs,
     retryBackoffMs: settings.retryBackoffMs,
     counters: {

@@ -21,7 +21,7 @@ interface SetAnswer {
 let system: TestSystem;
 
 before(async () => {
-  system = await startSystem({ env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500' } });
+  system = await startSystem({ env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500', LOGGING_DEADLINE_MS: '4000' } });
 });
 
 after(async () => {
@@ -67,6 +67,43 @@ describe('logging-service failures', () => {
     await system.topology.startService('logging-service');
     const answer = await post('back again');
     assert.equal(answer.status, 201);
+  });
+});
+
+describe('every listed logging instance unreachable for a moment (a rolling restart\'s window)', () => {
+  it('the POST keeps trying rounds over the list and is stored once an instance answers, within LOGGING_DEADLINE_MS', async () => {
+    const [target] = loggingPorts();
+    assert.ok(target);
+    // Two addresses nobody listens on, and one where a proxy to a real instance opens 1.5 s after
+    // the POST: each round refuses fast, and only a later round can land.
+    const [deadA, deadB, late] = [await freePort(), await freePort(), await freePort()];
+    const [configUrl] = system.urls('config-server');
+    const proxy = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    try {
+      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [deadA, deadB, late].map((port) => `http://127.0.0.1:${port}`) }));
+      await eventually('config-server serves the unreachable list', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.includes(`http://127.0.0.1:${late}`) ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      const opening = new Promise<void>((resolve) => setTimeout(() => proxy.listen(late, '127.0.0.1', resolve), 1500));
+      const started = Date.now();
+      const answer = await post('after the window');
+      await opening;
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      assert.equal(answer.body.logging.instance, instanceName('logging-service', target), 'stored through the instance behind the late address');
+      assert.ok(Date.now() - started >= 1400, 'it was answered only once the instance was reachable');
+      const stored = await request<{ messages: Array<{ uuid: string }> }>(`${url(system.plan, target)}/logging`);
+      assert.equal(stored.body.messages.filter((m) => m.uuid === answer.body.uuid).length, 1, 'stored once');
+    } finally {
+      system.topology.writeRegistry();
+      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      proxy.close();
+      proxy.unref();
+    }
   });
 });
 
