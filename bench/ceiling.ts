@@ -1,11 +1,18 @@
 /**
- * The benchmark's ceiling: a bare express handler that does only what a POST must do on the
- * cluster, IMap.putIfAbsent then IQueue.offer, with no logging-service hop, no validation, no
- * logs, no metrics. Run by bench/throughput.ts as a child process on the same members (its own
- * map and queue names, so no consumer takes its items), so the facade's rate can be compared
- * with what the members allow under the same load.
+ * The benchmark's ceilings: a bare express handler that does only cluster work, with no
+ * logging-service hop, no validation, no logs, no metrics. Run by bench/throughput.ts as a child
+ * process on the same members (its own structure names, so no service touches its items), so the
+ * facade's rate can be compared with what the members allow under the same load.
  *
- *   node dist/bench/ceiling.js --port P --members host:port,... --cluster NAME
+ * --ops bare        IMap.putIfAbsent then IQueue.offer (what a POST needed before the guarantees).
+ * --ops guaranteed  the cluster calls the system makes per message today, in the same order, with
+ *                   none of the services' own work: the logging-service's get, position-list add
+ *                   and putIfAbsent; the facade's in-flight set beside the offer; and a consumer in
+ *                   this process taking batches (poll + drainTo) and, per message, the claim
+ *                   (putIfAbsent) and the in-flight delete. What the members allow for the work the
+ *                   guarantees need: the bound a faster facade could approach.
+ *
+ *   node dist/bench/ceiling.js --port P --members host:port,... --cluster NAME [--ops bare|guaranteed]
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -18,10 +25,11 @@ const { values } = parseArgs({
     members: { type: 'string' },
     cluster: { type: 'string' },
     name: { type: 'string', default: 'bench-ceiling' },
+    ops: { type: 'string', default: 'bare' },
   },
 });
-if (!values.port || !values.members || !values.cluster) {
-  console.error('usage: ceiling --port P --members host:port,... --cluster NAME');
+if (!values.port || !values.members || !values.cluster || !['bare', 'guaranteed'].includes(values.ops)) {
+  console.error('usage: ceiling --port P --members host:port,... --cluster NAME [--ops bare|guaranteed]');
   process.exit(2);
 }
 
@@ -30,16 +38,46 @@ const client = await Client.newHazelcastClient({
   network: { clusterMembers: values.members.split(',') },
   properties: { 'hazelcast.logging.level': 'WARN' },
 });
-const map = await client.getMap<string, { msg: string; loggedAt: string }>(values.name);
-const queue = await client.getQueue<{ uuid: string; msg: string }>(values.name);
+const name = values.name;
+const map = await client.getMap<string, { msg: string; entry?: string; loggedAt: string }>(name);
+const queue = await client.getQueue<{ uuid: string; msg: string; offeredAt?: number }>(name);
+const positions = await client.getList<string>(`${name}-positions`);
+const inflight = await client.getMap<string, { msg: string; offeredAt: number }>(`${name}-inflight`);
+const claims = await client.getMap<string, { instance: string; msg: string; receivedAt: number }>(`${name}-claims`);
+
+let consuming = values.ops === 'guaranteed';
+async function consume(): Promise<void> {
+  while (consuming) {
+    const first = await queue.poll(500);
+    if (!first) continue;
+    const batch: Array<{ uuid: string; msg: string }> = [first];
+    await queue.drainTo(batch, 99);
+    await Promise.all(
+      batch.map(async (item) => {
+        await claims.putIfAbsent(item.uuid, { instance: 'ceiling', msg: item.msg, receivedAt: Date.now() });
+        await inflight.delete(item.uuid);
+      }),
+    );
+  }
+}
+const consumer = consuming ? consume() : Promise.resolve();
 
 const app = express();
 app.use(express.text({ type: '*/*' }));
 app.post('/', async (req, res) => {
   const uuid = randomUUID();
   const msg = typeof req.body === 'string' ? req.body : '';
-  await map.putIfAbsent(uuid, { msg, loggedAt: new Date().toISOString() });
-  await queue.offer({ uuid, msg });
+  if (values.ops === 'bare') {
+    await map.putIfAbsent(uuid, { msg, loggedAt: new Date().toISOString() });
+    await queue.offer({ uuid, msg });
+  } else {
+    await map.get(uuid);
+    const entry = `${uuid}/${randomUUID().slice(0, 12)}`;
+    await positions.add(entry);
+    await map.putIfAbsent(uuid, { msg, entry, loggedAt: new Date().toISOString() });
+    const offeredAt = Date.now();
+    await Promise.all([inflight.set(uuid, { msg, offeredAt }), queue.offer({ uuid, msg, offeredAt })]);
+  }
   res.status(201).json({ uuid, msg });
 });
 const server = app.listen(Number(values.port), '127.0.0.1', () => console.log(`ceiling listening on ${values.port}`));
@@ -48,7 +86,8 @@ server.keepAliveTimeout = 65_000;
 const stop = () => {
   server.close();
   server.closeAllConnections();
-  void client.shutdown().then(() => process.exit(0));
+  consuming = false;
+  void consumer.finally(() => client.shutdown()).then(() => process.exit(0));
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -216,7 +216,9 @@ async function main(): Promise<void> {
       await kube.kubectl(['delete', 'pod', '-l', selector('hazelcast'), '--wait=false']);
       let facadeMs = Number.NaN;
       const facadeBack = (async () => {
-        await sleep(1000);
+        // Counted only once every old member is gone: while they hand over gracefully they still
+        // answer, and a 201 from them says nothing about the recovery.
+        await kube.waitFor('the old members to be gone', async () => !(await kube.pods(selector('hazelcast'))).some((p) => before.has(p.uid)), 120_000, 250);
         for (;;) {
           const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'after-restart' }), timeoutMs: 5000 }).catch(() => ({ status: 0 }));
           if (answer.status === 201) return (facadeMs = Date.now() - started);
