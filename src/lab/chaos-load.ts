@@ -4,6 +4,7 @@
  * time when it fails or is refused, so a restarting facade costs time, not messages; a request is
  * an error only once its retries ran out. Every acknowledged (2xx) UUID goes into the ledger.
  */
+import { sleep } from './wait.js';
 import { errorMessage } from '../lib/errors.js';
 
 export interface LoadOptions {
@@ -46,7 +47,6 @@ export interface Attempt {
   outcome: string;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A 4xx other than these is the client's own mistake: sending it again cannot help. */
 const RETRIABLE_4XX = new Set([408, 425, 429]);

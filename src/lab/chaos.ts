@@ -215,19 +215,18 @@ class Killer {
   }
 
   /** The member owning the queue's partition, as the drill finds it (partitions are assigned on first use). */
-  private async owner(): Promise<MemberRef> {
+  private async owner(): Promise<{ owner: MemberRef; partitionId: number }> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const { owner } = await this.env.queuePartition(this.queueName);
-      if (owner) return owner;
+      const { owner, partitionId } = await this.env.queuePartition(this.queueName);
+      if (owner) return { owner, partitionId };
       if (Date.now() > deadline) throw new Error(`the partition of "${this.queueName}" has no owner`);
       await sleep(100);
     }
   }
 
   private async killMember(step: KillStep): Promise<KillRecord> {
-    const owner = await this.owner();
-    const { partitionId } = await this.env.queuePartition(this.queueName);
+    const { owner, partitionId } = await this.owner();
     let victim = owner;
     if (step.target === 'member-other') {
       const other = (await this.env.members()).find((member) => member.uuid !== owner.uuid);

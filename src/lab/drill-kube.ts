@@ -13,6 +13,7 @@
  * client), so the drill has no Hazelcast client and needs only a kubeconfig and a port-forward to
  * the facade: it runs from a laptop. @kubernetes/client-node is loaded only when this mode runs.
  */
+import { sleep } from './wait.js';
 import { Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
@@ -79,7 +80,6 @@ export interface KubeSettings {
   kill: KubeKill;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 const namedMember = z.object({ uuid: z.string().min(1), address: z.string().min(1) });
 const queueAnswer = z.object({ queue: z.string(), size: z.number().int().min(0), partitionId: z.number().int().min(0), owner: namedMember.nullable(), members: z.array(namedMember) });

@@ -86,8 +86,6 @@ export interface HazelcastOptions {
   invocationTimeoutMs: number;
   /** Whether the client object exists yet (the handle's check; readiness waits for it). */
   isCreated?: () => boolean;
-  /** Service-specific client settings (e.g. flake ID generators). */
-  extra?: Pick<ClientConfig, 'flakeIdGenerators'>;
 }
 
 /** Sends the client's own log lines through pino, so every line a service writes is JSON. */
@@ -159,7 +157,6 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
       },
     ],
     customLogger: pinoBridge(logger),
-    ...options.extra,
   };
 }
 
@@ -220,7 +217,7 @@ export class HazelcastHandle {
 type HazelcastClientSettings = SettingsOf<ReturnType<typeof hazelcastSettings>>;
 
 /** The service's Hazelcast client, configured from its settings and reporting into its readiness. */
-export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastClientSettings>, extra?: HazelcastOptions['extra']): HazelcastHandle {
+export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastClientSettings>): HazelcastHandle {
   const { settings } = ctx;
   return new HazelcastHandle({
     clusterName: settings.hazelcastCluster,
@@ -229,7 +226,6 @@ export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastC
     logger: ctx.logger,
     readiness: ctx.readiness,
     invocationTimeoutMs: settings.hazelcastInvocationTimeoutMs,
-    ...(extra ? { extra } : {}),
   });
 }
 

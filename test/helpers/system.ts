@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalTopology, facadeUrl, freePlan, url, type LocalPlan, type StartOptions } from '../../src/local/local-topology.js';
+import { LocalTopology, facadeUrl, freePlan, freePort, url, type LocalPlan, type StartOptions } from '../../src/local/local-topology.js';
+import type { ManagedProcess } from '../../src/local/processes.js';
 import type { ServiceName } from '../../src/lib/topology.js';
 
 export interface TestSystem {
@@ -12,6 +13,12 @@ export interface TestSystem {
   urls(service: ServiceName): string[];
   /** Directory of the processes' log files (kept after the run for post-mortems). */
   logDir: string;
+  /**
+   * One more instance of a service on a free port, beside the system's own, with extra
+   * environment; `readyPath` replaces its readiness check (e.g. /healthz for an instance that
+   * cannot become ready). Stop it with topology.group.stop(name).
+   */
+  startExtra(service: ServiceName, name: string, env: Record<string, string>, readyPath?: string): Promise<{ port: number; base: string; managed: ManagedProcess }>;
   stop(): Promise<void>;
 }
 
@@ -36,6 +43,15 @@ export async function startSystem(options: StartOptions = {}): Promise<TestSyste
     facade: facadeUrl(plan),
     urls: (service) => plan.ports[service].map((port) => url(plan, port)),
     logDir,
+    startExtra: async (service, name, env, readyPath) => {
+      const port = await freePort();
+      const base = url(plan, port);
+      const spec = topology.serviceSpec(service, port);
+      spec.name = name;
+      spec.env = { ...spec.env, ...env };
+      if (readyPath) spec.ready = async () => (await request(`${base}${readyPath}`)).status === 200;
+      return { port, base, managed: await topology.group.start(spec) };
+    },
     // Tests end with SIGKILL: graceful shutdown of three members would only add seconds.
     stop: () => topology.stop('SIGKILL'),
   };

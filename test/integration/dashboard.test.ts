@@ -231,12 +231,7 @@ describe('GET /dashboard/events', () => {
   });
 
   it('SIGTERM ends the open streams at once, so the facade exits after its delay, not at the 30 s fallback', async () => {
-    const port = await freePort();
-    const spec = system.topology.serviceSpec('facade-service', port);
-    spec.name = 'facade-with-page';
-    spec.env = { ...spec.env, SHUTDOWN_DELAY_MS: '1000' };
-    const managed = await system.topology.group.start(spec);
-    const base = url(system.plan, port);
+    const { base, managed } = await system.startExtra('facade-service', 'facade-with-page', { SHUTDOWN_DELAY_MS: '1000' });
     const stream = await openStream(base);
     assert.equal(stream.status, 200);
     const signalled = Date.now();

@@ -318,12 +318,7 @@ describe('messages-service outage and shutdown', () => {
 describe('the queue step failing after logging succeeded', () => {
   it('answers 503 saying the message was logged, and a retry with the same Idempotency-Key completes it once', async () => {
     // A facade that can reach the logging-services but never the Hazelcast cluster.
-    const port = await freePort();
-    const spec = system.topology.serviceSpec('facade-service', port);
-    spec.name = 'facade-without-cluster';
-    spec.env = { ...spec.env, HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' };
-    spec.ready = async () => (await request(`${url(system.plan, port)}/healthz`)).status === 200;
-    await system.topology.group.start(spec);
+    const { port } = await system.startExtra('facade-service', 'facade-without-cluster', { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' }, '/healthz');
     try {
       const headers = { 'idempotency-key': `queue-down-${Date.now()}` };
       const failed = await postJson<{ error: string; uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'half done' }, headers);
@@ -349,12 +344,7 @@ describe('the queue step failing after logging succeeded', () => {
 
 describe('graceful shutdown of the facade', () => {
   it('on SIGTERM answers unready at once, keeps serving for SHUTDOWN_DELAY_MS, then exits 0', async () => {
-    const port = await freePort();
-    const spec = system.topology.serviceSpec('facade-service', port);
-    spec.name = 'facade-draining';
-    spec.env = { ...spec.env, SHUTDOWN_DELAY_MS: '2000' };
-    const managed = await system.topology.group.start(spec);
-    const base = url(system.plan, port);
+    const { base, managed } = await system.startExtra('facade-service', 'facade-draining', { SHUTDOWN_DELAY_MS: '2000' });
     assert.equal((await request(`${base}/readyz`)).status, 200);
     const signalled = Date.now();
     managed.child.kill('SIGTERM');

@@ -70,9 +70,50 @@ helm.sh/chart: {{ include "mqlab.chart" .root }}
 }
 {{- end -}}
 
+{{/* A hazelcast.* value, or its default when the values lack the key: `helm upgrade --reuse-values`
+from a release made by an older chart reuses that release's values. The defaults are those of
+values.yaml, kept in this one place. (dict "root" $ "key" "name") */}}
+{{- define "mqlab.hazelcastValue" -}}
+{{- $defaults := dict "discovery" "kubernetes-api" "mergeFirstRunDelaySeconds" 30 "mergeNextRunDelaySeconds" 20 "shareProcessNamespace" true -}}
+{{- $h := .root.Values.hazelcast -}}
+{{- if hasKey $h .key -}}{{ index $h .key }}{{- else -}}{{ index $defaults .key }}{{- end -}}
+{{- end -}}
+
 {{/* Whether the members discover each other through the API server (and so need a Role and a token). */}}
 {{- define "mqlab.memberApiDiscovery" -}}
-{{- if eq (.Values.hazelcast.discovery | default "kubernetes-api") "kubernetes-api" -}}true{{- end -}}
+{{- if eq (include "mqlab.hazelcastValue" (dict "root" . "key" "discovery")) "kubernetes-api" -}}true{{- end -}}
+{{- end -}}
+
+{{/* A component's ServiceAccount; its token is mounted only in pods that ask for it. (dict "root" $ "component" "x") */}}
+{{- define "mqlab.serviceAccount" -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ include "mqlab.componentName" . }}
+  namespace: {{ include "mqlab.namespace" .root }}
+  labels:
+    {{- include "mqlab.labels" . | nindent 4 }}
+automountServiceAccountToken: false
+{{- end -}}
+
+{{/* Binds a component's Role to its ServiceAccount (both named after the component). (dict "root" $ "component" "x") */}}
+{{- define "mqlab.roleBinding" -}}
+{{- $name := include "mqlab.componentName" . -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  namespace: {{ include "mqlab.namespace" .root }}
+  labels:
+    {{- include "mqlab.labels" . | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $name }}
+    namespace: {{ include "mqlab.namespace" .root }}
 {{- end -}}
 
 {{- define "mqlab.rbacEnabled" -}}

@@ -34,7 +34,6 @@ export interface DashboardOptions {
 export interface Dashboard {
   router: Router;
   /** Open event streams now. */
-  clients(): number;
   /** Ends every event stream and refuses new ones (a facade shutting down must not wait for them). */
   close(): Promise<void>;
 }
@@ -87,7 +86,6 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   return {
     router,
-    clients: () => streams.size,
     async close() {
       closed = true;
       for (const res of streams) res.end();

@@ -358,9 +358,9 @@ export class DashboardSampler {
   }
 
   /**
-   * A logging-service reads its whole map to answer even a page, so the page is asked again only
-   * when this facade has queued something since, or after loggingMaxAgeMs (for posts through other
-   * facade replicas); an idle system with a page open costs one map read per that period.
+   * The page is asked again only when this facade has queued something since, or after
+   * loggingMaxAgeMs (for posts through other facade replicas): an idle system with the page open
+   * then costs one logging read per that period, not one a second.
    */
   private async loggingPage(instances: InstanceView[]): Promise<Awaited<ReturnType<DashboardSampler['readLogging']>>> {
     const posts = this.lastPosts?.total;
