@@ -279,9 +279,15 @@ async function main(): Promise<void> {
       if (phases.has('half')) {
         const rate = Math.max(1, Math.round(full.rps / 2));
         progress(`POST at half rate (${rate}/s)`);
+        // CPU per POST where the cores are not saturated: what a message costs without the
+        // queueing for a core (and the cold caches of many processes taking turns) at full speed.
+        const halfCpu = cpuMeter(system, { 'bench (autocannon)': process.pid });
         const half = await postLoad(facadePost, durationS, { overallRate: rate });
+        const halfUsed = perRequest(halfCpu(), half.total);
+        summary.half_cpu_us_per_msg = halfUsed.byName;
         Object.assign(summary, { half_load_rps: half.rps, p99_ms_half_load: half.p99, p50_ms_half_load: half.p50, half_errors: half.errors });
         rows.push([`POST /facade at half rate (${rate}/s): msgs/s | p50 | p99 ms | errors`, `${half.rps} | ${half.p50} | ${half.p99} | ${half.errors}`]);
+        rows.push([`CPU µs per POST at half rate (all processes ${halfUsed.totalUs})`, halfUsed.text]);
       }
     }
 

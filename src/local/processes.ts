@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 
 export interface ProcessSpec {
   name: string;
@@ -132,8 +132,26 @@ export class ProcessGroup {
     const color = COLORS[this.colorIndex++ % COLORS.length] ?? 0;
     const label = process.stdout.isTTY ? `\x1b[${color}m${spec.name.padEnd(18)}|\x1b[0m ` : `${spec.name.padEnd(18)}| `;
     for (const stream of [child.stdout, child.stderr]) {
-      if (!stream) continue;
-      createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${label}${line}\n`));
+      if (stream) relayLines(stream, label);
     }
   }
+}
+
+/**
+ * Writes a child's output to this process's stdout with every line labelled: one write per chunk
+ * the child wrote (its logger gathers lines into chunks), not one per line. A line split across
+ * chunks is held until its end arrives.
+ */
+export function relayLines(stream: Readable, label: string, out: { write(text: string): unknown } = process.stdout): void {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    if (lines.length > 0) out.write(lines.map((line) => `${label}${line.replace(/\r$/, '')}\n`).join(''));
+  });
+  stream.on('end', () => {
+    if (partial) out.write(`${label}${partial}\n`);
+    partial = '';
+  });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { ProcessGroup } from '../../src/local/processes.js';
+import { ProcessGroup, relayLines } from '../../src/local/processes.js';
 
 describe('ProcessGroup', () => {
   it('says which command is missing instead of waiting for a process that never started', async () => {
@@ -26,5 +27,19 @@ describe('ProcessGroup', () => {
     }
     await group.stopAll('SIGTERM', 5000, (name) => name === 'service');
     assert.ok((exitedAt.get('service') ?? Infinity) < (exitedAt.get('member') ?? 0), JSON.stringify([...exitedAt]));
+  });
+});
+
+describe('relayLines', () => {
+  it('labels every line, writes once per chunk and holds a line split across chunks until it ends', async () => {
+    const input = new PassThrough();
+    const writes: string[] = [];
+    relayLines(input, 'svc| ', { write: (text: string) => writes.push(text) });
+    input.write('one\ntwo\r\nthr');
+    input.write('ee\n');
+    input.end('tail without newline');
+    await new Promise((resolve) => input.on('end', resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(writes, ['svc| one\nsvc| two\n', 'svc| three\n', 'svc| tail without newline\n']);
   });
 });
