@@ -1,6 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { TextDecoder } from 'node:util';
-import express, { type ErrorRequestHandler, type Express, type Request } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
@@ -203,4 +203,21 @@ export function finishHttpApp(app: Express, logger: Logger, unavailable?: Unavai
     res.status(500).json({ error: 'internal error' });
   };
   app.use(onError);
+}
+
+/** Resolves when a response that refused more data (write answered false) can take it again, or has closed. */
+export function drained(res: Response): Promise<void> {
+  return new Promise((resolve) => {
+    if (res.destroyed) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

@@ -25,6 +25,13 @@ export const loggedMessage = z.object(
 
 export type LoggedMessage = z.infer<typeof loggedMessage>;
 
+/**
+ * Sent with POST /logging as `true` when the UUID was just made by the caller and this is its first
+ * write: the logging-service may then skip checking for a stored copy (src/logging-service/store.ts).
+ * A hint only: a wrong one changes nothing stored.
+ */
+export const FRESH_UUID_HEADER = 'fresh-uuid';
+
 /** First problem of a failed parse, as one line a client can read. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');

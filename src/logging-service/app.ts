@@ -2,29 +2,12 @@ import type { Express, Response } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
-import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import { createHttpApp, drained, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
-import { describeIssues, loggedMessage } from '../lib/message.js';
+import { FRESH_UUID_HEADER, describeIssues, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
 import { pageFrom } from '../lib/paging.js';
 import type { ListedMessage, MessageStore } from './store.js';
-
-/** Resolves when a response that refused more data can take it again, or has closed. */
-function drained(res: Response): Promise<void> {
-  return new Promise((resolve) => {
-    if (res.destroyed) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
 
 const shown = ({ uuid, msg, loggedBy }: ListedMessage) => ({ uuid, msg, loggedBy });
 
@@ -45,7 +28,7 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     if (!req.is('application/json')) throw new HttpError(415, 'send JSON: {"uuid": "...", "msg": "..."}');
     const parsed = loggedMessage.safeParse(req.body);
     if (!parsed.success) throw new HttpError(400, describeIssues(parsed.error));
-    const outcome = await store.store(parsed.data);
+    const outcome = await store.store(parsed.data, req.get(FRESH_UUID_HEADER) === 'true');
     logged.inc({ outcome: outcome.kind });
     const { uuid, msg } = parsed.data;
     if (outcome.kind === 'conflict') {

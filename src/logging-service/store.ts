@@ -95,10 +95,19 @@ export class MessageStore {
     return { messages, positions };
   }
 
-  async store(message: LoggedMessage): Promise<StoreOutcome> {
+  /**
+   * Stores the message once. `fresh` is the caller's word that the UUID was just made and this is
+   * its first write (the facade's first try of a POST without an Idempotency-Key): then the check
+   * for a stored record is skipped, one cluster round trip of three. The word is never trusted for
+   * correctness: if it is wrong, putIfAbsent still answers duplicate or conflict and keeps the
+   * stored record; the element appended for it is a gap, which listings skip.
+   */
+  async store(message: LoggedMessage, fresh = false): Promise<StoreOutcome> {
     const { messages, positions } = await this.structures();
-    const existing = await messages.get(message.uuid);
-    if (existing !== null && existing !== undefined) return outcomeOf(existing, { ...existing, msg: message.msg });
+    if (!fresh) {
+      const existing = await messages.get(message.uuid);
+      if (existing !== null && existing !== undefined) return outcomeOf(existing, { ...existing, msg: message.msg });
+    }
     const entry = positionEntry(message.uuid, randomBytes(6).toString('hex'));
     await positions.add(entry);
     const attempted: StoredMessage = { msg: message.msg, entry, loggedBy: this.instance, loggedAt: new Date().toISOString() };

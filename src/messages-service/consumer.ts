@@ -23,6 +23,13 @@ export interface ConsumerOptions {
    * instead of one per item; a consumer that dies mid-batch leaves each of them to redelivery.
    */
   maxBatch?: number;
+  /**
+   * A polled item offered longer ago than this waited on the queue, so others may wait behind it:
+   * only then is the rest drained in the same round. A fresh item means the poll was waiting for
+   * it, and draining would be a round trip that almost always brings nothing (default 50).
+   */
+  backlogAfterMs?: number;
+  now?: () => number;
   /** Pause after a failed poll, doubled up to maxBackoffMs while failures continue. */
   backoffMs: number;
   maxBackoffMs: number;
@@ -128,7 +135,7 @@ export class QueueConsumer {
         const item = await queue.poll(this.options.pollTimeoutMs);
         backoff = this.options.backoffMs;
         if (item === null || item === undefined) continue;
-        const batch = [item, ...(await this.drainMore(queue))];
+        const batch = [item, ...(this.waitedOnQueue(item) ? await this.drainMore(queue) : [])];
         this.step = 'message';
         await Promise.all(batch.map((taken) => this.accept(taken)));
       } catch (err) {
@@ -146,6 +153,13 @@ export class QueueConsumer {
     }
     this.step = 'other';
     logger.info('consumer stopped');
+  }
+
+  /** Whether the item sat on the queue for a while (an item without a readable offer time counts as one that did). */
+  private waitedOnQueue(item: unknown): boolean {
+    const { offeredAt } = (typeof item === 'object' && item !== null ? item : {}) as { offeredAt?: unknown };
+    if (typeof offeredAt !== 'number') return true;
+    return (this.options.now ?? Date.now)() - offeredAt > (this.options.backlogAfterMs ?? 50);
   }
 
   /** What else waits, up to the batch size; a failed drain only ends the batch early (items it took and lost are redelivered). */

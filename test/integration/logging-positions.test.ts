@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'hazelcast-client';
 import { LocalTopology, freePlan, instanceName, url } from '../../src/local/local-topology.js';
+import { FRESH_UUID_HEADER } from '../../src/lib/message.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
 import { READ_CHUNK, positionEntry, positionsName, type StoredMessage } from '../../src/logging-service/store.js';
 import { postJson, request } from '../helpers/system.js';
@@ -119,6 +120,28 @@ describe('logging-service paged and streamed reads over the position list', () =
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'm1' })).status, 200);
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'other' })).status, 409);
     assert.equal(await positions.size(), length);
+  });
+
+  it('the fresh-uuid hint skips the check for a new UUID, and a wrong hint changes nothing stored', async () => {
+    const positions = await hz.getList<string>(positionsName(HAZELCAST.mapName));
+    const messages = await hz.getMap<string, StoredMessage>(HAZELCAST.mapName);
+    const length = await positions.size();
+    const listedBefore = (await request<Listed>(`${loggingA}/logging`)).body.messages.map((m) => m.uuid);
+    const fresh = randomUUID();
+    const hint = { [FRESH_UUID_HEADER]: 'true' };
+    assert.equal((await postJson(`${loggingA}/logging`, { uuid: fresh, msg: 'fresh' }, hint)).status, 201);
+    assert.equal(await positions.size(), length + 1);
+    // The hint on a UUID that is stored: the same answers as without it, the stored record kept.
+    const storedUuid = stored[2] ?? '';
+    const record = await messages.get(storedUuid);
+    assert.equal((await postJson(`${loggingA}/logging`, { uuid: storedUuid, msg: 'm2' }, hint)).status, 200);
+    const conflict = await postJson<{ error: string }>(`${loggingA}/logging`, { uuid: storedUuid, msg: 'other' }, hint);
+    assert.equal(conflict.status, 409);
+    assert.deepEqual(await messages.get(storedUuid), record);
+    // What the wrong hints cost: an element each, which listings skip (each message listed once, in its place).
+    assert.equal(await positions.size(), length + 3);
+    const listedAfter = (await request<Listed>(`${loggingA}/logging`)).body.messages.map((m) => m.uuid);
+    assert.deepEqual(listedAfter, [...listedBefore, fresh]);
   });
 
   it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {
