@@ -217,7 +217,8 @@ async function loggingCount(system: TestSystem): Promise<number> {
 async function wholeSet(target: string, expected: number, field: (body: unknown) => unknown[] | undefined): Promise<{ ms: number; mb: number; status: number; complete: boolean }> {
   const started = Date.now();
   const response = await fetch(target, { signal: AbortSignal.timeout(120_000) });
-  const text = await response.text();
+  // An answer broken off in the middle (a service failed after it began) is an incomplete one.
+  const text = await response.text().catch(() => '');
   const ms = Date.now() - started;
   let listed = -1;
   try {

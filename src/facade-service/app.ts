@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import { pageFrom } from '../lib/paging.js';
 import type { Facade } from './facade.js';
 import { messageFromBody, uuidFor } from './input.js';
+import { writeWholeSets } from './whole-sets.js';
 
 export interface FacadeDeps {
   instance: string;
@@ -26,14 +27,24 @@ export function createFacadeApp(deps: FacadeDeps): Express {
 
   app.post('/facade', async (req, res) => {
     const msg = messageFromBody(req);
-    const uuid = uuidFor(req.get('idempotency-key'));
-    const result = await facade.post({ uuid, msg });
+    const key = req.get('idempotency-key');
+    const uuid = uuidFor(key);
+    const result = await facade.post({ uuid, msg }, key === undefined);
     logger.info({ uuid, logging: result.logging.instance, status: result.status }, 'message accepted');
     res.status(result.status === 'created' ? 201 : 200).json(result);
   });
 
   app.get('/facade', async (req, res) => {
-    const sets = await facade.read(pageFrom(req.query));
+    const page = pageFrom(req.query);
+    if (page.limit === undefined) {
+      const opened = await facade.openWholeSets(page.offset);
+      if ('error' in opened.logging && 'error' in opened.messages) {
+        throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: opened.logging.error, messages: opened.messages.error });
+      }
+      await writeWholeSets(res, opened, page.offset, logger);
+      return;
+    }
+    const sets = await facade.read(page);
     if (sets.logging.error && sets.messages.error) {
       throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
     }

@@ -1,9 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Got } from 'got';
 import type { Counter } from 'prom-client';
 import { inflightValue, type InflightRecord, type QueueItem } from '../lib/delivery.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { LoggedMessage } from '../lib/message.js';
+import { FRESH_UUID_HEADER, type LoggedMessage } from '../lib/message.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
@@ -27,6 +28,8 @@ export interface FacadeOptions {
   loggingDeadlineMs: number;
   offerTimeoutMs: number;
   retryBackoffMs: number;
+  /** Whole-set reads: the longest wait for an answer's headers, and between two of its chunks. */
+  readIdleTimeoutMs: number;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -45,14 +48,21 @@ interface LoggingAnswer {
   error?: string;
 }
 
+/** A listed message as the service that holds it lists it (a logging-service adds loggedBy). */
+export type ListedMessage = { uuid: string; msg: string; loggedBy?: string };
+
 export interface ServiceSet {
   url: string | null;
   instance: string | null;
   /** Everything that instance holds; messages may be one page of it. */
   count: number;
-  messages: Array<{ uuid: string; msg: string }>;
+  offset: number;
+  messages: ListedMessage[];
   error?: string;
 }
+
+/** One service's whole set opened for streaming: the answer whose body is still to be read, or why none could be opened. */
+export type OpenedSet = { url: string; body: Readable; idleMs: number } | { error: string };
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -87,8 +97,9 @@ export class Facade {
     this.sleep = options.sleep ?? sleepFor;
   }
 
-  async post(message: LoggedMessage): Promise<PostResult> {
-    const logged = await this.log(message);
+  /** freshUuid: the UUID was made for this request (no Idempotency-Key), so no earlier write of it can exist. */
+  async post(message: LoggedMessage, freshUuid = false): Promise<PostResult> {
+    const logged = await this.log(message, freshUuid);
     await this.deliver({ ...message, offeredAt: (this.options.now ?? Date.now)() });
     return { uuid: message.uuid, msg: message.msg, status: logged.status, logging: { url: logged.url, instance: logged.instance } };
   }
@@ -131,7 +142,7 @@ export class Facade {
    * behind cluster DNS's cached addresses of the old ones). Every retry carries the same UUID, so
    * the logging-service stores the message once whichever attempts landed.
    */
-  private async log(message: LoggedMessage): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' }> {
+  private async log(message: LoggedMessage, freshUuid: boolean): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' }> {
     const { http, directory, logger, loggingAttempts, loggingDeadlineMs, retryBackoffMs, counters } = this.options;
     const now = this.options.now ?? Date.now;
     const deadline = now() + loggingDeadlineMs;
@@ -153,7 +164,9 @@ export class Facade {
         }
         attempts += 1;
         try {
-          const response = await http.post(`${url}/logging`, { json: message, responseType: 'json', throwHttpErrors: false });
+          // Only the first try of a new UUID says so: a retry may follow a write that landed.
+          const headers = freshUuid && attempts === 1 ? { [FRESH_UUID_HEADER]: 'true' } : undefined;
+          const response = await http.post(`${url}/logging`, { json: message, headers, responseType: 'json', throwHttpErrors: false });
           const body = (response.body ?? {}) as LoggingAnswer;
           if (response.statusCode === 201 || response.statusCode === 200) {
             // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
@@ -213,19 +226,64 @@ export class Facade {
     }
   }
 
-  /** GET: the logging set from one random logging-service, the messages set from one random messages-service. */
+  /** GET of a page: the logging set from one random logging-service, the messages set from one random messages-service. */
   async read(page: Page = { offset: 0 }): Promise<{ logging: ServiceSet; messages: ServiceSet }> {
     const query = pageQueryString(page);
-    const [logging, messages] = await Promise.all([this.readFrom('logging-service', `/logging${query}`), this.readFrom('messages-service', `/messages${query}`)]);
+    const from = async (service: string, path: string): Promise<ServiceSet> => {
+      const answer = await this.fromSomeInstance(service, async (url) => {
+        const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
+        return response.body as { instance?: string; count?: number; offset?: number; messages?: ListedMessage[] };
+      });
+      if ('error' in answer) return { url: null, instance: null, count: 0, offset: page.offset, messages: [], error: answer.error };
+      const { url, value: body } = answer;
+      const messages = (body.messages ?? []).map(({ uuid, msg, loggedBy }) => (loggedBy === undefined ? { uuid, msg } : { uuid, msg, loggedBy }));
+      return { url, instance: body.instance ?? url, count: body.count ?? messages.length, offset: body.offset ?? page.offset, messages };
+    };
+    const [logging, messages] = await Promise.all([from('logging-service', `/logging${query}`), from('messages-service', `/messages${query}`)]);
     return { logging, messages };
   }
 
-  private async readFrom(service: string, path: string): Promise<ServiceSet> {
+  /**
+   * GET of the whole sets: both answers opened (headers received) but not read, so the caller can
+   * pass them on as they arrive instead of holding 100,000 messages. readIdleTimeoutMs bounds the
+   * wait for headers and, while a set is read, each pause between chunks; not the whole transfer,
+   * which grows with the set.
+   */
+  async openWholeSets(offset: number): Promise<{ logging: OpenedSet; messages: OpenedSet }> {
+    const query = pageQueryString({ offset });
+    const open = async (service: string, path: string): Promise<OpenedSet> => {
+      const answer = await this.fromSomeInstance(service, (url) => this.openStream(`${url}${path}`));
+      return 'error' in answer ? answer : { url: answer.url, body: answer.value, idleMs: this.options.readIdleTimeoutMs };
+    };
+    const [logging, messages] = await Promise.all([open('logging-service', `/logging${query}`), open('messages-service', `/messages${query}`)]);
+    return { logging, messages };
+  }
+
+  private openStream(target: string): Promise<Readable> {
+    // Bounded here until the headers; the reader bounds each pause (an answer opened but not yet
+    // read, while the other set is written, is idle on purpose and must not time out).
+    const body = this.options.http.stream(target, { timeout: { request: undefined, response: this.options.readIdleTimeoutMs } });
+    // Until the caller reads it, a failure must not count as unhandled; reading it rethrows the error.
+    body.on('error', () => undefined);
+    return new Promise<Readable>((resolve, reject) => {
+      body.once('response', (response: { statusCode: number }) => {
+        if (response.statusCode === 200) resolve(body);
+        else {
+          body.destroy();
+          reject(new Error(`answered ${response.statusCode}`));
+        }
+      });
+      body.once('error', (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))));
+    });
+  }
+
+  /** The first of the service's instances (in random order) whose call succeeds, or why none did. */
+  private async fromSomeInstance<T>(service: string, call: (url: string) => Promise<T>): Promise<{ url: string; value: T } | { error: string }> {
     let instances: string[];
     try {
       instances = await this.options.directory.instances(service);
     } catch (err) {
-      return { url: null, instance: null, count: 0, messages: [], error: errorMessage(err) };
+      return { error: errorMessage(err) };
     }
     const failed = new Set<string>();
     const errors: string[] = [];
@@ -233,21 +291,12 @@ export class Facade {
       const url = pickRandom(instances, failed);
       if (url === undefined) break;
       try {
-        const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
-        const body = response.body as { instance?: string; count?: number; messages?: Array<{ uuid: string; msg: string }> };
-        const messages = (body.messages ?? []).map(({ uuid, msg }) => ({ uuid, msg }));
-        return { url, instance: body.instance ?? url, count: body.count ?? messages.length, messages };
+        return { url, value: await call(url) };
       } catch (err) {
         failed.add(url);
         errors.push(`${url}: ${errorMessage(err)}`);
       }
     }
-    return {
-      url: null,
-      instance: null,
-      count: 0,
-      messages: [],
-      error: instances.length === 0 ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})`,
-    };
+    return { error: instances.length === 0 ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})` };
   }
 }

@@ -48,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     loggingDeadlineMs: settings.loggingDeadlineMs,
     offerTimeoutMs: settings.offerTimeoutMs,
     retryBackoffMs: settings.retryBackoffMs,
+    readIdleTimeoutMs: settings.requestTimeoutMs,
     counters: {
       enqueued: counter(metrics, 'mqlab_messages_enqueued_total', 'messages offered to the queue'),
       loggingRetries: counter(metrics, 'mqlab_logging_retries_total', 'logging-service calls retried on another instance'),

@@ -5,6 +5,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
+import { FRESH_UUID_HEADER } from '../../src/lib/message.js';
 import type { QueueInfo } from '../../src/lib/hazelcast.js';
 import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 
@@ -140,8 +141,10 @@ describe('a logging-service that takes the request and never answers', () => {
  * Armed per request, not per connection: the facade keeps connections alive, so a request may
  * arrive on a connection opened before the proxies were armed.
  */
-async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: number[]; rearm(): void; close(): void }> {
+async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: number[]; heads: string[]; rearm(): void; close(): void }> {
   let armed = true;
+  // The head of every request that passed, in order (a body arrives in the same chunk or the next).
+  const heads: string[] = [];
   const servers: Server[] = [];
   const ports: number[] = [];
   for (const target of targets) {
@@ -149,6 +152,8 @@ async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: num
       const upstream = connect(target, '127.0.0.1');
       let swallowing = false;
       client.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('latin1');
+        if (/^[A-Z]+ \//.test(text)) heads.push(text.slice(0, text.indexOf('\r\n\r\n')).toLowerCase());
         if (armed) {
           armed = false;
           swallowing = true; // this request's answer, and anything after it on this connection, is dropped
@@ -173,6 +178,7 @@ async function proxiesLosingFirstAnswer(targets: number[]): Promise<{ ports: num
   }
   return {
     ports,
+    heads,
     rearm: () => {
       armed = true;
     },
@@ -206,6 +212,11 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
       assert.ok(entry, 'the message is stored');
       assert.notEqual(entry.loggedBy, fresh.body.logging.instance, 'stored by the attempt whose answer was lost, answered by the retry');
       assert.ok([...behind.values()].includes(entry.loggedBy));
+      // Only the first try of the new UUID told the logging-service it is new; the retry did not,
+      // so the retry's check found the first write instead of appending a second element.
+      const freshHeads = proxies.heads.filter((head) => head.startsWith('post /logging'));
+      assert.equal(freshHeads.length, 2);
+      assert.deepEqual(freshHeads.map((head) => head.includes(`\r\n${FRESH_UUID_HEADER}: true`)), [true, false]);
 
       proxies.rearm();
       const headers = { 'idempotency-key': `lost-answer-${Date.now()}` };
@@ -216,11 +227,62 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
       assert.equal(repeated.status, 200, JSON.stringify(repeated.body));
       assert.equal(repeated.body.status, 'duplicate');
       assert.equal(repeated.body.uuid, keyed.body.uuid);
+      // A keyed POST's UUID may be stored already: none of its tries says it is new.
+      const keyedHeads = proxies.heads.filter((head) => head.startsWith('post /logging')).slice(2);
+      assert.ok(keyedHeads.length >= 3, JSON.stringify(keyedHeads));
+      assert.ok(keyedHeads.every((head) => !head.includes(FRESH_UUID_HEADER)));
     } finally {
       system.topology.writeRegistry();
       await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
       await new Promise((resolve) => setTimeout(resolve, 800));
       proxies.close();
+    }
+  });
+});
+
+describe('a logging-service answer cut off in the middle of a whole-set GET', () => {
+  it('the facade cuts its own answer instead of ending a short list that looks complete', async () => {
+    const [target] = loggingPorts();
+    assert.ok(target);
+    for (let i = 0; i < 5; i += 1) assert.equal((await post(`before the cut ${i}`)).status, 201);
+    // Passes the request on, and of the answer its headers and a few bytes of the body, then closes.
+    const cutting = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      let received = Buffer.alloc(0);
+      client.pipe(upstream);
+      upstream.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        const headersEnd = received.indexOf('\r\n\r\n');
+        if (headersEnd === -1) return;
+        client.end(received.subarray(0, headersEnd + 4 + 20));
+        upstream.destroy();
+      });
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
+    const address = cutting.address();
+    assert.ok(address && typeof address === 'object');
+    const [configUrl] = system.urls('config-server');
+    try {
+      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [`http://127.0.0.1:${address.port}`] }));
+      await eventually('config-server serves the cutting proxy', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${address.port}`) ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      await assert.rejects(request(`${system.facade}/facade`), 'the answer is broken off, not ended');
+      // The same read through the real instance is complete, and the facade is unharmed.
+      system.topology.writeRegistry();
+      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      const whole = await request<{ partial: boolean; logging: { url: string; count: number; messages: Array<{ uuid: string; loggedBy: string }> } }>(`${system.facade}/facade`);
+      assert.equal(whole.status, 200);
+      assert.equal(whole.body.partial, false);
+      assert.equal(whole.body.logging.messages.length, whole.body.logging.count);
+      assert.ok(whole.body.logging.messages.every((m) => m.loggedBy.startsWith('logging-')));
+    } finally {
+      system.topology.writeRegistry();
+      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      cutting.close();
+      cutting.unref();
     }
   });
 });

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client, type IQueue } from 'hazelcast-client';
+import { LocalTopology, freePlan } from '../../src/local/local-topology.js';
+import { createLogger } from '../../src/lib/logger.js';
+import type { LoggedMessage } from '../../src/lib/message.js';
+import { QueueConsumer, type PollableQueue } from '../../src/messages-service/consumer.js';
+import { eventually } from '../helpers/system.js';
+
+type Item = LoggedMessage & { offeredAt: number };
+
+/**
+ * The consumer's rounds on a real member: an item that sat on the queue brings the rest of the
+ * backlog in the same round (one drainTo per batch, not a poll per item), while an item the poll
+ * was waiting for is handled alone, without a drain that would bring nothing.
+ */
+describe('queue consumer batching', () => {
+  let topology: LocalTopology;
+  let hz: Awaited<ReturnType<typeof Client.newHazelcastClient>>;
+  let queue: IQueue<Item>;
+  const drains: number[] = [];
+  const polls: number[] = [];
+  const received: string[] = [];
+  let consumer: QueueConsumer;
+
+  before(async () => {
+    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-consumer-'));
+    const plan = await freePlan(workDir);
+    const memberPort = plan.hazelcastPorts[0] ?? 0;
+    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
+    await topology.startMembers([memberPort]);
+    hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
+    queue = await hz.getQueue<Item>(`consumer-test-${randomUUID()}`);
+    // The real queue, with its calls counted.
+    const counted: PollableQueue = {
+      poll: async (timeoutMs) => {
+        const item = await queue.poll(timeoutMs);
+        if (item !== null) polls.push(1);
+        return item;
+      },
+      drainTo: async (items, max) => {
+        const taken = await queue.drainTo(items as Item[], max);
+        drains.push(taken);
+        return taken;
+      },
+    };
+    consumer = new QueueConsumer({
+      queue: async () => counted,
+      logger: createLogger('test', 'consumer-test', 'warn'),
+      onMessage: async (message) => {
+        received.push(message.uuid);
+      },
+      pollTimeoutMs: 500,
+      maxBatch: 100,
+      // Wider than the default 50 ms, so a slow machine's poll wake-up is not mistaken for a backlog.
+      backlogAfterMs: 1000,
+      backoffMs: 50,
+      maxBackoffMs: 200,
+    });
+  });
+
+  after(async () => {
+    await consumer?.stop();
+    await hz?.shutdown();
+    await topology?.stop('SIGKILL');
+  });
+
+  it('takes a backlog of 250 in batches: a poll, then drains of up to 99 more', async () => {
+    const backlog = Array.from({ length: 250 }, (_, i) => ({ uuid: randomUUID(), msg: `m${i}`, offeredAt: Date.now() - 5000 }));
+    await queue.addAll(backlog);
+    consumer.start();
+    await eventually('the backlog is received', async () => (received.length >= 250 ? true : undefined), 20_000, 50);
+    assert.deepEqual(received, backlog.map((item) => item.uuid));
+    assert.ok(polls.length <= 4, `polls that brought an item: ${polls.length}`);
+    assert.ok(drains.some((taken) => taken === 99), `drains: ${drains.join(',')}`);
+  });
+
+  it('handles an item the poll was waiting for alone, with no drain', async () => {
+    const drainsBefore = drains.length;
+    for (let i = 0; i < 5; i += 1) {
+      const uuid = randomUUID();
+      await queue.offer({ uuid, msg: `fresh ${i}`, offeredAt: Date.now() });
+      await eventually(`fresh item ${i} received`, async () => (received.includes(uuid) ? true : undefined), 5000, 10);
+    }
+    assert.equal(drains.length, drainsBefore, 'no drain after a fresh item');
+  });
+});
