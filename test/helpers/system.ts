@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTopology, facadeUrl, freePlan, freePort, url, type LocalPlan, type StartOptions } from '../../src/local/local-topology.js';
+import { Client } from 'hazelcast-client';
+import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import type { ManagedProcess } from '../../src/local/processes.js';
 import type { ServiceName } from '../../src/lib/topology.js';
 
@@ -20,6 +22,17 @@ export interface TestSystem {
    */
   startExtra(service: ServiceName, name: string, env: Record<string, string>, readyPath?: string): Promise<{ port: number; base: string; managed: ManagedProcess }>;
   stop(): Promise<void>;
+}
+
+/** One real Hazelcast member on a free port (the rest of the plan's ports free for services), and a client of it. */
+export async function startOneMember(prefix: string): Promise<{ topology: LocalTopology; plan: LocalPlan; hz: HazelcastClient; workDir: string }> {
+  const workDir = mkdtempSync(join(tmpdir(), `mqlab-${prefix}-`));
+  const plan = await freePlan(workDir);
+  const memberPort = plan.hazelcastPorts[0] ?? 0;
+  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
+  await topology.startMembers([memberPort]);
+  const hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
+  return { topology, plan, hz, workDir };
 }
 
 /**

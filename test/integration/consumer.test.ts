@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client, type IQueue } from 'hazelcast-client';
-import { LocalTopology, freePlan } from '../../src/local/local-topology.js';
+import type { IQueue } from 'hazelcast-client';
+import type { HazelcastClient } from '../../src/lib/hazelcast.js';
+import type { LocalTopology } from '../../src/local/local-topology.js';
 import { createLogger } from '../../src/lib/logger.js';
 import type { LoggedMessage } from '../../src/lib/message.js';
 import { QueueConsumer, type PollableQueue } from '../../src/messages-service/consumer.js';
-import { eventually } from '../helpers/system.js';
+import { eventually, startOneMember } from '../helpers/system.js';
 
 type Item = LoggedMessage & { offeredAt: number };
 
@@ -20,7 +18,7 @@ type Item = LoggedMessage & { offeredAt: number };
  */
 describe('queue consumer batching', () => {
   let topology: LocalTopology;
-  let hz: Awaited<ReturnType<typeof Client.newHazelcastClient>>;
+  let hz: HazelcastClient;
   let queue: IQueue<Item>;
   const drains: number[] = [];
   const polls: number[] = [];
@@ -28,12 +26,7 @@ describe('queue consumer batching', () => {
   let consumer: QueueConsumer;
 
   before(async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-consumer-'));
-    const plan = await freePlan(workDir);
-    const memberPort = plan.hazelcastPorts[0] ?? 0;
-    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
-    await topology.startMembers([memberPort]);
-    hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
+    ({ topology, hz } = await startOneMember('consumer'));
     queue = await hz.getQueue<Item>(`consumer-test-${randomUUID()}`);
     // The real queue, with its calls counted.
     const counted: PollableQueue = {

@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from 'hazelcast-client';
-import { LocalTopology, freePlan, instanceName, url } from '../../src/local/local-topology.js';
+import type { HazelcastClient } from '../../src/lib/hazelcast.js';
+import { instanceName, url, type LocalPlan, type LocalTopology } from '../../src/local/local-topology.js';
 import { FRESH_UUID_HEADER } from '../../src/lib/message.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
 import { READ_CHUNK, positionEntry, positionsName, type StoredMessage } from '../../src/logging-service/store.js';
-import { postJson, request } from '../helpers/system.js';
+import { postJson, request, startOneMember } from '../helpers/system.js';
 
 type Listed = { count: number; offset: number; messages: Array<{ uuid: string; msg: string }> };
 
@@ -20,7 +17,7 @@ type Listed = { count: number; offset: number; messages: Array<{ uuid: string; m
  */
 describe('logging-service paged and streamed reads over the position list', () => {
   let topology: LocalTopology;
-  let hz: Awaited<ReturnType<typeof Client.newHazelcastClient>>;
+  let hz: HazelcastClient;
   let loggingA: string;
   let loggingB: string;
   let nameA: string;
@@ -28,16 +25,13 @@ describe('logging-service paged and streamed reads over the position list', () =
   const total = READ_CHUNK + 300;
 
   before(async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-positions-'));
-    const plan = await freePlan(workDir);
-    const memberPort = plan.hazelcastPorts[0] ?? 0;
-    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
-    await topology.startMembers([memberPort]);
+    const started = await startOneMember('positions');
+    ({ topology, hz } = started);
+    const plan: LocalPlan = started.plan;
     const ports = plan.ports['logging-service'].slice(0, 2);
     await topology.startService('logging-service', ports);
     [loggingA, loggingB] = ports.map((port) => url(plan, port)) as [string, string];
     nameA = instanceName('logging-service', ports[0] ?? 0);
-    hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
   });
 
   after(async () => {
