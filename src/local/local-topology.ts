@@ -36,16 +36,31 @@ export function labPlan(workDir: string): LocalPlan {
   };
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Free ports are drawn from 20000-29999: below the kernel's ephemeral range (32768 and up on
+ * Linux), where every outgoing connection takes its local port, so a port found free cannot be
+ * taken by some client's connection before the process that was given it binds it (a port from
+ * listen(0) could, and a test then failed on EADDRINUSE); and below Kubernetes' NodePort range.
+ * The check binds every interface, as the chart's services do.
+ */
+const FREE_PORT_RANGE = { from: 20000, to: 29999 };
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  const span = FREE_PORT_RANGE.to - FREE_PORT_RANGE.from + 1;
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    const port = FREE_PORT_RANGE.from + Math.floor(Math.random() * span);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found in ${FREE_PORT_RANGE.from}-${FREE_PORT_RANGE.to}`);
 }
 
 /** The same shape on free ports and a cluster name of its own, so tests never meet a running system. */
