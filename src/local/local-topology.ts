@@ -54,11 +54,16 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
+/** Ports this process has handed out: never again, since the first may not be bound yet. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
   const span = FREE_PORT_RANGE.to - FREE_PORT_RANGE.from + 1;
   for (let attempt = 0; attempt < 200; attempt += 1) {
     const port = FREE_PORT_RANGE.from + Math.floor(Math.random() * span);
-    if (await bindable(port)) return port;
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
   throw new Error(`no free port found in ${FREE_PORT_RANGE.from}-${FREE_PORT_RANGE.to}`);
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
+import { freePort } from '../../src/local/local-topology.js';
 import { ProcessGroup, relayLines } from '../../src/local/processes.js';
 
 describe('ProcessGroup', () => {
@@ -41,5 +42,14 @@ describe('relayLines', () => {
     await new Promise((resolve) => input.on('end', resolve));
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(writes, ['svc| one\nsvc| two\n', 'svc| three\n', 'svc| tail without newline\n']);
+  });
+});
+
+describe('freePort', () => {
+  it('never hands out a port twice, and only ports below the kernel\'s ephemeral range', async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 300; i += 1) ports.push(await freePort());
+    assert.equal(new Set(ports).size, ports.length);
+    assert.ok(ports.every((port) => port >= 20000 && port <= 29999));
   });
 });
