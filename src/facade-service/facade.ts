@@ -61,6 +61,11 @@ export interface ServiceSet {
   error?: string;
 }
 
+/** What a GET shows for a service none of whose instances answered. */
+export function unansweredSet(offset: number, error: string): ServiceSet {
+  return { url: null, instance: null, count: 0, offset, messages: [], error };
+}
+
 /** One service's whole set opened for streaming: the answer whose body is still to be read, or why none could be opened. */
 export type OpenedSet = { url: string; body: Readable; idleMs: number } | { error: string };
 
@@ -234,7 +239,7 @@ export class Facade {
         const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
         return response.body as { instance?: string; count?: number; offset?: number; messages?: ListedMessage[] };
       });
-      if ('error' in answer) return { url: null, instance: null, count: 0, offset: page.offset, messages: [], error: answer.error };
+      if ('error' in answer) return unansweredSet(page.offset, answer.error);
       const { url, value: body } = answer;
       const messages = (body.messages ?? []).map(({ uuid, msg, loggedBy }) => (loggedBy === undefined ? { uuid, msg } : { uuid, msg, loggedBy }));
       return { url, instance: body.instance ?? url, count: body.count ?? messages.length, offset: body.offset ?? page.offset, messages };

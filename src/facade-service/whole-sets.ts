@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import { errorMessage } from '../lib/errors.js';
 import { drained } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
-import type { OpenedSet } from './facade.js';
+import { unansweredSet, type OpenedSet } from './facade.js';
 
 const OPEN_BRACE = 0x7b;
 const isSpace = (byte: number) => byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
@@ -35,7 +35,7 @@ export async function writeWholeSets(res: Response, sets: { logging: OpenedSet; 
 
 async function writeSet(res: Response, set: OpenedSet, offset: number): Promise<void> {
   if ('error' in set) {
-    res.write(JSON.stringify({ url: null, instance: null, count: 0, offset, messages: [], error: set.error }));
+    res.write(JSON.stringify(unansweredSet(offset, set.error)));
     return;
   }
   res.write(`{"url":${JSON.stringify(set.url)},`);

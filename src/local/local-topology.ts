@@ -61,9 +61,11 @@ export async function freePort(): Promise<number> {
   const span = FREE_PORT_RANGE.to - FREE_PORT_RANGE.from + 1;
   for (let attempt = 0; attempt < 200; attempt += 1) {
     const port = FREE_PORT_RANGE.from + Math.floor(Math.random() * span);
-    if (handedOut.has(port) || !(await bindable(port))) continue;
+    if (handedOut.has(port)) continue;
+    // Taken before the check, so that calls running side by side never draw the same port.
     handedOut.add(port);
-    return port;
+    if (await bindable(port)) return port;
+    handedOut.delete(port);
   }
   throw new Error(`no free port found in ${FREE_PORT_RANGE.from}-${FREE_PORT_RANGE.to}`);
 }
@@ -71,20 +73,11 @@ export async function freePort(): Promise<number> {
 /** The same shape on free ports and a cluster name of its own, so tests never meet a running system. */
 export async function freePlan(workDir: string, clusterName = `mqlab-test-${process.pid}-${Date.now()}`): Promise<LocalPlan> {
   const plan = labPlan(workDir);
-  const taken = new Set<number>();
-  const next = async () => {
-    for (;;) {
-      const port = await freePort();
-      if (!taken.has(port)) {
-        taken.add(port);
-        return port;
-      }
-    }
-  };
   plan.clusterName = clusterName;
-  plan.hazelcastPorts = [await next(), await next(), await next()];
+  // freePort never hands out a port twice, so the plan's ports are distinct.
+  plan.hazelcastPorts = [await freePort(), await freePort(), await freePort()];
   for (const name of Object.keys(plan.ports) as ServiceName[]) {
-    plan.ports[name] = await Promise.all(plan.ports[name].map(() => next()));
+    plan.ports[name] = await Promise.all(plan.ports[name].map(() => freePort()));
   }
   return plan;
 }

@@ -71,6 +71,25 @@ describe('logging-service failures', () => {
   });
 });
 
+/**
+ * Points the logging-service list at these URLs (the rest of the registry as the system has it):
+ * returns once config-server serves it and the facade's cached list (300 ms) has expired.
+ */
+async function routeLoggingTo(urls: string[]): Promise<void> {
+  const [configUrl] = system.urls('config-server');
+  writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': urls }));
+  await eventually('config-server serves the new logging list', async () => (JSON.stringify((await request<string[]>(`${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined), 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 800));
+}
+
+/** The system's own registry again, served by config-server and past the facade's cache. */
+async function restoreRegistry(): Promise<void> {
+  const [configUrl] = system.urls('config-server');
+  system.topology.writeRegistry();
+  await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 800));
+}
+
 describe('every listed logging instance unreachable for a moment (a rolling restart\'s window)', () => {
   it('the POST keeps trying rounds over the list and is stored once an instance answers, within LOGGING_DEADLINE_MS', async () => {
     const [target] = loggingPorts();
@@ -78,7 +97,6 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
     // Two addresses nobody listens on, and one where a proxy to a real instance opens 1.5 s after
     // the POST: each round refuses fast, and only a later round can land.
     const [deadA, deadB, late] = [await freePort(), await freePort(), await freePort()];
-    const [configUrl] = system.urls('config-server');
     const proxy = createServer((client) => {
       const upstream = connect(target, '127.0.0.1');
       client.pipe(upstream).pipe(client);
@@ -86,9 +104,7 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
       upstream.on('error', () => client.destroy());
     });
     try {
-      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [deadA, deadB, late].map((port) => `http://127.0.0.1:${port}`) }));
-      await eventually('config-server serves the unreachable list', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.includes(`http://127.0.0.1:${late}`) ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      await routeLoggingTo([deadA, deadB, late].map((port) => `http://127.0.0.1:${port}`));
       const opening = new Promise<void>((resolve) => setTimeout(() => proxy.listen(late, '127.0.0.1', resolve), 1500));
       const started = Date.now();
       const answer = await post('after the window');
@@ -99,9 +115,7 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
       const stored = await request<{ messages: Array<{ uuid: string }> }>(`${url(system.plan, target)}/logging`);
       assert.equal(stored.body.messages.filter((m) => m.uuid === answer.body.uuid).length, 1, 'stored once');
     } finally {
-      system.topology.writeRegistry();
-      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await restoreRegistry();
       proxy.close();
       proxy.unref();
     }
@@ -115,19 +129,15 @@ describe('a logging-service that takes the request and never answers', () => {
     await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
     const address = hung.address();
     assert.ok(address && typeof address === 'object');
-    const [configUrl] = system.urls('config-server');
     try {
-      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [`http://127.0.0.1:${address.port}`] }));
-      await eventually('config-server serves the hung instance', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${address.port}`) ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      await routeLoggingTo([`http://127.0.0.1:${address.port}`]);
       const answer = await post('into the void');
       assert.equal(answer.status, 503, JSON.stringify(answer.body));
       assert.equal(answer.body.logged, 'unknown');
       assert.equal(answer.body.queued, false);
       assert.match(answer.body.error ?? '', /may have been stored.*Idempotency-Key/);
     } finally {
-      system.topology.writeRegistry();
-      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      await restoreRegistry();
       hung.close();
       hung.unref();
     }
@@ -196,12 +206,9 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
     const [first, second] = loggingPorts();
     assert.ok(first && second);
     const proxies = await proxiesLosingFirstAnswer([first, second]);
-    const [configUrl] = system.urls('config-server');
     const behind = new Map(proxies.ports.map((port, i) => [port, instanceName('logging-service', [first, second][i] ?? 0)]));
     try {
-      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': proxies.ports.map((port) => `http://127.0.0.1:${port}`) }));
-      await eventually('config-server serves the proxies', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${proxies.ports[0]}`) ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      await routeLoggingTo(proxies.ports.map((port) => `http://127.0.0.1:${port}`));
 
       const fresh = await post('answer lost, write landed');
       assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
@@ -232,9 +239,7 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
       assert.ok(keyedHeads.length >= 3, JSON.stringify(keyedHeads));
       assert.ok(keyedHeads.every((head) => !head.includes(FRESH_UUID_HEADER)));
     } finally {
-      system.topology.writeRegistry();
-      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await restoreRegistry();
       proxies.close();
     }
   });
@@ -263,24 +268,18 @@ describe('a logging-service answer cut off in the middle of a whole-set GET', ()
     await new Promise<void>((resolve) => cutting.listen(0, '127.0.0.1', resolve));
     const address = cutting.address();
     assert.ok(address && typeof address === 'object');
-    const [configUrl] = system.urls('config-server');
     try {
-      writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': [`http://127.0.0.1:${address.port}`] }));
-      await eventually('config-server serves the cutting proxy', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body[0]?.endsWith(`:${address.port}`) ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+      await routeLoggingTo([`http://127.0.0.1:${address.port}`]);
       await assert.rejects(request(`${system.facade}/facade`), 'the answer is broken off, not ended');
       // The same read through the real instance is complete, and the facade is unharmed.
-      system.topology.writeRegistry();
-      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      await restoreRegistry();
       const whole = await request<{ partial: boolean; logging: { url: string; count: number; messages: Array<{ uuid: string; loggedBy: string }> } }>(`${system.facade}/facade`);
       assert.equal(whole.status, 200);
       assert.equal(whole.body.partial, false);
       assert.equal(whole.body.logging.messages.length, whole.body.logging.count);
       assert.ok(whole.body.logging.messages.every((m) => m.loggedBy.startsWith('logging-')));
     } finally {
-      system.topology.writeRegistry();
-      await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+      await restoreRegistry();
       cutting.close();
       cutting.unref();
     }
