@@ -348,12 +348,20 @@ async function main(): Promise<void> {
       const starting = system.topology.startService('messages-service');
       let first: { at: number; count: number } | undefined;
       let done: number | undefined;
+      // Started with the first message, when both consumers run: the CPU each process spends per drained message.
+      let drainCpu: (() => Record<string, number>) | undefined;
+      let drainCpuUsed: Record<string, number> = {};
       const deadline = Date.now() + 300_000;
       while (done === undefined && Date.now() < deadline) {
         const count = await messagesCount(system).catch(() => 0);
-        if (count > heldBefore && !first) first = { at: Date.now(), count };
-        if (count >= heldBefore + uuids.length + waitingBefore) done = Date.now();
-        else await sleep(20);
+        if (count > heldBefore && !first) {
+          first = { at: Date.now(), count };
+          drainCpu = cpuMeter(system);
+        }
+        if (count >= heldBefore + uuids.length + waitingBefore) {
+          done = Date.now();
+          drainCpuUsed = drainCpu?.() ?? {};
+        } else await sleep(20);
       }
       await starting;
       const perS = first && done !== undefined && done > first.at ? Math.round((uuids.length - (first.count - heldBefore)) / ((done - first.at) / 1000)) : Number.NaN;
@@ -365,6 +373,9 @@ async function main(): Promise<void> {
       }
       const missing = uuids.filter((uuid) => !seen.has(uuid)).length;
       const twice = uuids.filter((uuid) => (seen.get(uuid) ?? 0) > 1).length;
+      const drainUsed = perRequest(drainCpuUsed, uuids.length - ((first?.count ?? heldBefore) - heldBefore));
+      summary.drain_cpu_us_per_msg = drainUsed.byName;
+      rows.push(['drain: CPU µs per message (each process)', `${drainUsed.totalUs}: ${drainUsed.text}`]);
       Object.assign(summary, { drain_msgs_per_s: perS, drain_messages: uuids.length, drain_missing: missing, drain_duplicated: twice, drain_claimed_once: missing === 0 && twice === 0 && done !== undefined });
       rows.push([`drain: ${uuids.length} queued (${queued} on the queue, ${posted.non2xx + posted.errors} POSTs failed), 2 consumers started: msgs/s`, `${perS} (missing ${missing}, held twice ${twice})`]);
     }
