@@ -30,6 +30,14 @@ export interface FacadeOptions {
   retryBackoffMs: number;
   /** Whole-set reads: the longest wait for an answer's headers, and between two of its chunks. */
   readIdleTimeoutMs: number;
+  /**
+   * By service name, a URL that reaches some ready instance of it (in Kubernetes a ClusterIP
+   * Service, which the cluster re-routes within a second of a pod's change), tried once a round of
+   * the listed instances has failed. The listed names are per-pod DNS names, which cluster DNS
+   * answers from its cache for up to its TTL (30 s in kubeadm's CoreDNS): just after a rolling
+   * restart every listed name can still point at a replaced pod.
+   */
+  fallbacks?: Readonly<Partial<Record<string, string>>>;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -156,47 +164,65 @@ export class Facade {
     // answer was lost, late or an error (a timeout, a reset, a 5xx from a stalled cluster call).
     let mayHaveStored = false;
     let attempts = 0;
+    /** One try on one instance: its answer when it stored the message, undefined when it failed (noted for the next tries). */
+    const tryInstance = async (url: string): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' } | undefined> => {
+      if (attempts > 0) {
+        counters.loggingRetries.inc();
+        await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
+      }
+      attempts += 1;
+      try {
+        // Only the first try of a new UUID says so: a retry may follow a write that landed.
+        const headers = freshUuid && attempts === 1 ? { [FRESH_UUID_HEADER]: 'true' } : undefined;
+        const response = await http.post(`${url}/logging`, { json: message, headers, responseType: 'json', throwHttpErrors: false });
+        const body = (response.body ?? {}) as LoggingAnswer;
+        if (response.statusCode === 201 || response.statusCode === 200) {
+          // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
+          // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
+          const created = response.statusCode === 201 || mayHaveStored;
+          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
+        }
+        if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
+        if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
+          // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
+          throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
+        }
+        throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
+      } catch (err) {
+        if (err instanceof HttpError) throw err;
+        if (!neverReachedServer(err)) mayHaveStored = true;
+        errors.push({ url, error: errorMessage(err) });
+        logger.warn({ url, uuid: message.uuid, attempt: attempts, err: errorMessage(err) }, 'logging-service call failed');
+        return undefined;
+      }
+    };
+    const fallback = this.options.fallbacks?.['logging-service'];
     rounds: for (;;) {
       const instances = await directory.instances('logging-service');
+      if (instances.length === 0 && fallback === undefined) {
+        // Nothing to try until the list changes: wait for it instead of spinning on the cached list.
+        if (now() >= deadline) break;
+        await this.sleep(Math.min(retryBackoffMs * 4, 1000));
+        continue;
+      }
       const failed = new Set<string>();
       for (let inRound = 0; inRound < loggingAttempts; inRound += 1) {
         const url = pickRandom(instances, failed);
         if (url === undefined) break;
-        if (attempts > 0) {
-          if (now() >= deadline) break rounds;
-          counters.loggingRetries.inc();
-          await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
-        }
-        attempts += 1;
-        try {
-          // Only the first try of a new UUID says so: a retry may follow a write that landed.
-          const headers = freshUuid && attempts === 1 ? { [FRESH_UUID_HEADER]: 'true' } : undefined;
-          const response = await http.post(`${url}/logging`, { json: message, headers, responseType: 'json', throwHttpErrors: false });
-          const body = (response.body ?? {}) as LoggingAnswer;
-          if (response.statusCode === 201 || response.statusCode === 200) {
-            // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
-            // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
-            const created = response.statusCode === 201 || mayHaveStored;
-            return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
-          }
-          if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
-          if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
-            // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
-            throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
-          }
-          throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
-        } catch (err) {
-          if (err instanceof HttpError) throw err;
-          if (!neverReachedServer(err)) mayHaveStored = true;
-          failed.add(url);
-          errors.push({ url, error: errorMessage(err) });
-          logger.warn({ url, uuid: message.uuid, attempt: attempts, err: errorMessage(err) }, 'logging-service call failed');
-        }
+        if (attempts > 0 && now() >= deadline) break rounds;
+        const stored = await tryInstance(url);
+        if (stored) return stored;
+        failed.add(url);
+      }
+      if (fallback !== undefined) {
+        if (now() >= deadline) break;
+        const stored = await tryInstance(fallback);
+        if (stored) return stored;
       }
       if (now() >= deadline) break;
     }
     // What the client sees: the last round's tries (earlier rounds repeat the same instances).
-    const tried = errors.slice(-Math.max(loggingAttempts, 1));
+    const tried = errors.slice(-(Math.max(loggingAttempts, 1) + (fallback === undefined ? 0 : 1)));
     if (mayHaveStored) {
       throw new HttpError(503, 'no logging-service instance confirmed storing the message; it may have been stored. Retry with an Idempotency-Key header so that a retry cannot store it twice', {
         uuid: message.uuid,
@@ -282,7 +308,7 @@ export class Facade {
     });
   }
 
-  /** The first of the service's instances (in random order) whose call succeeds, or why none did. */
+  /** The first of the service's instances (in random order), then its fallback, whose call succeeds, or why none did. */
   private async fromSomeInstance<T>(service: string, call: (url: string) => Promise<T>): Promise<{ url: string; value: T } | { error: string }> {
     let instances: string[];
     try {
@@ -302,6 +328,14 @@ export class Facade {
         errors.push(`${url}: ${errorMessage(err)}`);
       }
     }
-    return { error: instances.length === 0 ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})` };
+    const fallback = this.options.fallbacks?.[service];
+    if (fallback !== undefined) {
+      try {
+        return { url: fallback, value: await call(fallback) };
+      } catch (err) {
+        errors.push(`${fallback}: ${errorMessage(err)}`);
+      }
+    }
+    return { error: instances.length === 0 && fallback === undefined ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})` };
   }
 }

@@ -4,7 +4,7 @@ import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
 import { counter } from '../lib/metrics.js';
 import { connectHazelcast, queueDepthGauge, queueInfo } from '../lib/hazelcast.js';
 import { createServiceContext, serveService } from '../lib/service.js';
-import { httpUrl, nonEmpty, positiveInt, setting } from '../lib/settings.js';
+import { httpUrl, nonEmpty, optionalHttpUrl, positiveInt, setting } from '../lib/settings.js';
 import { HAZELCAST, defaultPort } from '../lib/topology.js';
 import { createFacadeApp } from './app.js';
 import { createDashboard } from './dashboard/routes.js';
@@ -24,6 +24,8 @@ export const settingsSpec = {
   connectTimeoutMs: setting('connect-timeout-ms', 'CONNECT_TIMEOUT_MS', positiveInt, 'timeout to open a connection to another service (a dead pod\'s address fails this fast, not after the whole request timeout)', 500),
   loggingAttempts: setting('logging-attempts', 'LOGGING_ATTEMPTS', positiveInt, 'logging-service instances tried per round (each a different one), before the list is read again', 3),
   loggingDeadlineMs: setting('logging-deadline-ms', 'LOGGING_DEADLINE_MS', positiveInt, 'how long one message keeps being tried on logging-service instances, in rounds over the list (rides out a rolling restart)', 10000),
+  loggingFallbackUrl: setting('logging-fallback-url', 'LOGGING_FALLBACK_URL', optionalHttpUrl, 'a URL that reaches some ready logging-service (the chart: a ClusterIP Service), tried after every listed instance failed in a round; empty: none', ''),
+  messagesFallbackUrl: setting('messages-fallback-url', 'MESSAGES_FALLBACK_URL', optionalHttpUrl, 'the same for a GET\'s messages-service set', ''),
   offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
   queueName: setting('queue-name', 'QUEUE_NAME', nonEmpty, 'Hazelcast queue to offer messages to', HAZELCAST.queueName),
@@ -49,6 +51,10 @@ export async function main(argv: string[]): Promise<void> {
     offerTimeoutMs: settings.offerTimeoutMs,
     retryBackoffMs: settings.retryBackoffMs,
     readIdleTimeoutMs: settings.requestTimeoutMs,
+    fallbacks: {
+      ...(settings.loggingFallbackUrl ? { 'logging-service': settings.loggingFallbackUrl } : {}),
+      ...(settings.messagesFallbackUrl ? { 'messages-service': settings.messagesFallbackUrl } : {}),
+    },
     counters: {
       enqueued: counter(metrics, 'mqlab_messages_enqueued_total', 'messages offered to the queue'),
       loggingRetries: counter(metrics, 'mqlab_logging_retries_total', 'logging-service calls retried on another instance'),

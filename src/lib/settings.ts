@@ -97,6 +97,8 @@ export const httpUrl = z
   .url('must be a URL')
   .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
   .transform((value) => value.replace(/\/+$/, ''));
+/** An http(s) URL, or empty for none. */
+export const optionalHttpUrl = z.union([z.literal(''), httpUrl]);
 /** host:port, comma-separated. */
 export const memberList = z
   .string()

@@ -20,9 +20,14 @@ interface SetAnswer {
 }
 
 let system: TestSystem;
+/** The facade's LOGGING_FALLBACK_URL: nothing listens there unless a test opens it. */
+let fallbackPort: number;
 
 before(async () => {
-  system = await startSystem({ env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500', LOGGING_DEADLINE_MS: '4000' } });
+  fallbackPort = await freePort();
+  system = await startSystem({
+    env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500', LOGGING_DEADLINE_MS: '4000', LOGGING_FALLBACK_URL: `http://127.0.0.1:${fallbackPort}` },
+  });
 });
 
 after(async () => {
@@ -118,6 +123,64 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
       await restoreRegistry();
       proxy.close();
       proxy.unref();
+    }
+  });
+});
+
+/** A TCP proxy from a local port to a logging-service instance (a stand-in for the address that still reaches one). */
+function proxyTo(target: number): Server {
+  return createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+}
+
+describe('every listed logging name stale (just after a rolling restart), the fallback URL answers', () => {
+  it('POST is stored through LOGGING_FALLBACK_URL, and GET /facade reads the logging set from it, paged and whole', async () => {
+    const [target] = loggingPorts();
+    assert.ok(target);
+    const dead = [await freePort(), await freePort(), await freePort()].map((port) => `http://127.0.0.1:${port}`);
+    const proxy = proxyTo(target);
+    await new Promise<void>((resolve) => proxy.listen(fallbackPort, '127.0.0.1', resolve));
+    try {
+      await routeLoggingTo(dead);
+      const answer = await post('through the fallback');
+      assert.equal(answer.status, 201, JSON.stringify(answer.body));
+      assert.equal(answer.body.status, 'created');
+      assert.equal(answer.body.logging.instance, instanceName('logging-service', target));
+      const stored = await request<{ messages: Array<{ uuid: string }> }>(`${url(system.plan, target)}/logging`);
+      assert.equal(stored.body.messages.filter((m) => m.uuid === answer.body.uuid).length, 1, 'stored once');
+      const fallback = `http://127.0.0.1:${fallbackPort}`;
+      const page = await request<{ logging: { url: string | null; error?: string } }>(`${system.facade}/facade?limit=5`);
+      assert.equal(page.body.logging.url, fallback, JSON.stringify(page.body.logging));
+      assert.equal(page.body.logging.error, undefined);
+      const whole = await request<{ logging: { url: string | null; messages: Array<{ uuid: string }> } }>(`${system.facade}/facade`);
+      assert.equal(whole.body.logging.url, fallback);
+      assert.ok(whole.body.logging.messages.some((m) => m.uuid === answer.body.uuid));
+    } finally {
+      await restoreRegistry();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('with no logging instance listed and the fallback down, POST waits out LOGGING_DEADLINE_MS without blocking the facade, then answers 503', async () => {
+    try {
+      await routeLoggingTo([]);
+      const posting = post('no one listed').then((answer) => ({ answer, at: Date.now() }));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const health = await request(`${system.facade}/healthz`);
+      const healthAt = Date.now();
+      const { answer, at } = await posting;
+      assert.equal(health.status, 200);
+      assert.ok(healthAt < at, 'the facade answered /healthz while the POST was still waiting for an instance');
+      assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      assert.match(answer.body.error ?? '', /no logging-service instance could store the message/);
+      // Refused connections reached no server: nothing can have been stored.
+      assert.equal(answer.body.logged, false);
+    } finally {
+      await restoreRegistry();
     }
   });
 });
