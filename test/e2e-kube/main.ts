@@ -276,6 +276,17 @@ async function main(): Promise<void> {
         byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1);
       }
       if (lost.length > 0) log(`   lost, by the restart they were posted during: ${JSON.stringify(Object.fromEntries(byPhase))}`);
+      // Failed answers, by the restart they were posted during, with the first bodies: the facade's 503 names each instance it tried and why.
+      const failedByPhase = new Map<string, Ledger['errors']>();
+      for (const error of ledger.errors) {
+        const phase = [...phases].reverse().find((p) => p.from <= Date.parse(error.at))?.workload ?? '?';
+        failedByPhase.set(phase, [...(failedByPhase.get(phase) ?? []), error]);
+      }
+      for (const [phase, errors] of failedByPhase) log(`   ${errors.length} failed during ${phase}; first: ${JSON.stringify(errors.slice(0, 2))}`);
+      const fallbackUrl = `http://${name('logging')}-ready`;
+      const throughFallback = Object.entries(ledger.storedThrough).filter(([through]) => through.startsWith(fallbackUrl)).reduce((sum, [, count]) => sum + count, 0);
+      numbers.rollout_stored_through_fallback = throughFallback;
+      log(`   stored through the logging fallback Service: ${throughFallback} of ${ledger.acked.length}`);
       numbers.rollout_errors = ledger.errors.length;
       numbers.rollout_posts = ledger.sent;
       numbers.lost = (Number(numbers.lost) || 0) + lost.length;
