@@ -72,8 +72,17 @@ async function buildImage(): Promise<string> {
   const tag = `mqlab:e2e-${Date.now().toString(36)}`;
   const kubeLocal = resolve(process.env.KUBE_LOCAL_DIR ?? join(ROOT, '..', 'shared', 'kube-local'));
   if (existsSync(join(kubeLocal, 'image.sh'))) {
-    const out = await must('bash', [join(kubeLocal, 'image.sh'), tag], { cwd: ROOT, timeoutMs: 900_000 });
-    return out.trim().split('\n').at(-1) ?? tag;
+    // Tried up to three times: image.sh's import check (`ctr images ls | grep -qx` under pipefail)
+    // fails whenever grep exits before ctr has written everything; a rebuild reuses podman's cache.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const out = await must('bash', [join(kubeLocal, 'image.sh'), tag], { cwd: ROOT, timeoutMs: 900_000 });
+        return out.trim().split('\n').at(-1) ?? tag;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        log(`   image.sh failed (attempt ${attempt} of 3), trying again: ${String(err).slice(-300)}`);
+      }
+    }
   }
   const context = (await must('kubectl', ['config', 'current-context'])).trim();
   if (context.startsWith('kind-')) {
@@ -320,6 +329,30 @@ async function main(): Promise<void> {
       await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } })]);
       await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
       return `edit served after ${(seenMs / 1000).toFixed(1)} s; helm upgrade kept it, release deployed`;
+    });
+
+    await check('every listed logging name unreachable: a POST is stored through the logging-ready Service (the facade\'s fallback)', async () => {
+      // Still in api mode: the registry's logging list is edited to names no pod has (NXDOMAIN, as a
+      // replaced pod's name can be while DNS caches its absence), the rest left as it is.
+      const registry = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'jsonpath={.data.services\\.json}'])) as Record<string, string[]>;
+      const nowhere = [7, 8, 9].map((i) => `http://${name('logging')}-${i}.${name('logging')}:8081`);
+      await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify({ ...registry, 'logging-service': nowhere }, null, 2) } })]);
+      try {
+        await kube.waitFor('config-server to serve the unreachable names', async () => JSON.stringify(await configServerList('logging-service')) === JSON.stringify(nowhere), 30_000, 250);
+        // Past the facade's cached list (INSTANCES_CACHE_MS, 5 s).
+        await sleep(6000);
+        const facade = await facadeForward.ensure();
+        const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'through the fallback' }), timeoutMs: 20_000 });
+        assert.equal(answer.status, 201, answer.text);
+        const body = answer.body as { uuid: string; logging: { url: string; instance: string } };
+        assert.ok(body.logging.url.startsWith(`http://${name('logging')}-ready.`), `stored through ${body.logging.url}`);
+        assert.match(body.logging.instance, new RegExp(`^${name('logging')}-[0-2]$`));
+        assert.ok((await loggingUuids()).has(body.uuid), 'the message is in the logging map');
+        return `stored through ${body.logging.url} by ${body.logging.instance}`;
+      } finally {
+        await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } })]);
+        await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
+      }
     });
 
     await check('registry mode endpointslices: scaling logging-service is served without any edit', async () => {
