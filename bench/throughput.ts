@@ -68,6 +68,23 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/**
+ * Proportional set size and private anonymous memory, MB (/proc/<pid>/smaps_rollup). RSS counts in
+ * every process the pages of the node binary that all of them share (45-49 MB of each idle
+ * service here); PSS charges each shared page to its sharers in equal parts, so the PSS of all the
+ * services adds up to what they cost together.
+ */
+function memoryOf(pid: number | undefined): { pss: number; anon: number } {
+  if (pid === undefined) return { pss: Number.NaN, anon: Number.NaN };
+  try {
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
+    return { pss: Math.round(kb('Pss') / 1024), anon: Math.round(kb('Anonymous') / 1024) };
+  } catch {
+    return { pss: Number.NaN, anon: Number.NaN };
+  }
+}
+
 /** The Node service processes (not the members) and their current pids. */
 function nodeServices(system: TestSystem): Array<{ name: string; pid: number | undefined }> {
   return system.topology.group
@@ -260,6 +277,14 @@ async function main(): Promise<void> {
     summary.idle_rss_mb = idle;
     summary.idle_rss_mb_max = Math.max(...Object.values(idle));
     rows.push(['idle RSS MB (each Node service)', Object.entries(idle).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+    const idleMemory = Object.fromEntries(nodeServices(system).map(({ name, pid }) => [name, memoryOf(pid)]));
+    summary.idle_pss_mb = Object.fromEntries(Object.entries(idleMemory).map(([n, m]) => [n, m.pss]));
+    summary.idle_pss_mb_total = Object.values(idleMemory).reduce((sum, m) => sum + m.pss, 0);
+    summary.idle_anon_mb = Object.fromEntries(Object.entries(idleMemory).map(([n, m]) => [n, m.anon]));
+    rows.push([
+      'idle PSS MB, shared pages split among their sharers (private anonymous MB)',
+      `${Object.entries(idleMemory).map(([n, m]) => `${n} ${m.pss} (${m.anon})`).join(', ')}; all ${String(summary.idle_pss_mb_total)}`,
+    ]);
 
     if (phases.has('post') || phases.has('half')) {
       progress('POST at full speed');
