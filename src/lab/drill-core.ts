@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { MemberRef } from '../lib/hazelcast.js';
 import { errorMessage } from '../lib/errors.js';
 
-import type { MemberHealth } from '../local/local-topology.js';
+import { isSafe, type MemberHealth } from '../local/local-topology.js';
 import { sleep, waitUntil } from './wait.js';
 
 export type { MemberHealth, MemberRef };
@@ -365,7 +365,7 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
     'the cluster to be safe (every partition owned and backed up, no migrations)',
     async () => {
       const answers = await Promise.all((await env.members()).map((m) => env.health(m)));
-      return answers.length > 0 && answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0 && h.nodeState === 'ACTIVE');
+      return answers.length > 0 && answers.every((h) => isSafe(h));
     },
     120_000,
     200,

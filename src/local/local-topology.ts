@@ -125,6 +125,14 @@ export interface MemberHealth {
   clusterSize: number;
 }
 
+/**
+ * A member that can lose another without losing data: active, every partition owned and backed up
+ * (clusterSafe), no migration pending, and, when given, seeing a cluster of that size.
+ */
+export function isSafe(health: MemberHealth, clusterSize?: number): boolean {
+  return health.nodeState === 'ACTIVE' && health.clusterSafe && health.migrationQueueSize === 0 && (clusterSize === undefined || health.clusterSize === clusterSize);
+}
+
 export async function memberHealth(host: string, port: number): Promise<MemberHealth> {
   const response = await fetch(`http://${host}:${port}/hazelcast/health`, { signal: AbortSignal.timeout(2000) });
   if (response.status !== 200) throw new Error(`member ${host}:${port} health answered ${response.status}`);
@@ -231,7 +239,7 @@ export class LocalTopology {
       `a safe cluster of ${ports.length}`,
       async () => {
         const answers = await Promise.all(ports.map((port) => memberHealth(this.plan.host, port)));
-        return answers.every((h) => h.clusterSafe && h.migrationQueueSize === 0 && h.clusterSize === ports.length && h.nodeState === 'ACTIVE');
+        return answers.every((h) => isSafe(h, ports.length));
       },
       timeoutMs,
     );
