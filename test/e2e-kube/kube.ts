@@ -1,5 +1,6 @@
 /** What the end-to-end suite needs from a cluster: kubectl and helm as commands, a port-forward, pods' state. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { sleep, waitUntil } from '../../src/lab/wait.js';
 
 export interface RunResult {
   code: number;
@@ -37,7 +38,7 @@ export async function must(command: string, args: readonly string[], options: Pa
   return result.stdout;
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 export interface PodState {
   name: string;
@@ -82,18 +83,9 @@ export class Kube {
   }
 
   /** Polls until check() is true; throws with the last state after timeoutMs. */
-  async waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 500): Promise<number> {
-    const started = Date.now();
-    let last = '';
-    for (;;) {
-      try {
-        if (await check()) return Date.now() - started;
-      } catch (err) {
-        last = err instanceof Error ? err.message : String(err);
-      }
-      if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${(timeoutMs / 1000).toFixed(0)} s waiting for ${what}${last ? ` (${last.slice(0, 300)})` : ''}`);
-      await sleep(intervalMs);
-    }
+  /** Polls check every intervalMs until true; answers how long that took (ms). */
+  waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 500): Promise<number> {
+    return waitUntil(what, check, timeoutMs, intervalMs);
   }
 }
 
