@@ -15,7 +15,7 @@ import { createServer } from 'node:http';
 const facade = process.env.FACADE_URL;
 const rate = Number(process.env.RATE ?? '20');
 const limit = Number(process.env.CONCURRENCY ?? '8');
-const ledger = { started: new Date().toISOString(), sent: 0, acked: [], errors: [], statuses: {}, storedThrough: {} };
+const ledger = { started: new Date().toISOString(), sent: 0, acked: [], errors: [], statuses: {} };
 let inflight = 0;
 let stopping = false;
 const idle = [];
@@ -29,11 +29,7 @@ async function post(n) {
     ledger.statuses[response.status] = (ledger.statuses[response.status] ?? 0) + 1;
     let body = {};
     try { body = JSON.parse(text); } catch {}
-    if ((response.status === 201 || response.status === 200) && typeof body.uuid === 'string') {
-      ledger.acked.push([body.uuid, at]);
-      const through = String(body.logging && body.logging.url);
-      ledger.storedThrough[through] = (ledger.storedThrough[through] ?? 0) + 1;
-    }
+    if ((response.status === 201 || response.status === 200) && typeof body.uuid === 'string') ledger.acked.push([body.uuid, at, String(body.logging && body.logging.url)]);
     else ledger.errors.push({ at: new Date(at).toISOString(), status: response.status, error: text.slice(0, 300) });
   } catch (err) {
     ledger.statuses.network = (ledger.statuses.network ?? 0) + 1;
@@ -64,12 +60,10 @@ console.log('load: ' + rate + '/s to ' + facade);
 export interface Ledger {
   started: string;
   sent: number;
-  /** [uuid, when the POST was sent (ms since the epoch)] */
-  acked: Array<[string, number]>;
+  /** [uuid, when the POST was sent (ms since the epoch), the logging URL the facade stored it through (a listed pod name, or its fallback Service)] */
+  acked: Array<[string, number, string]>;
   errors: Array<{ at: string; status: number; error: string }>;
   statuses: Record<string, number>;
-  /** Acknowledged POSTs by the logging URL the facade stored them through (a listed pod name, or its fallback Service). */
-  storedThrough: Record<string, number>;
   inflight: number;
   stopping: boolean;
 }

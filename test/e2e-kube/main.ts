@@ -276,26 +276,24 @@ async function main(): Promise<void> {
       const stored = await loggingUuids();
       const perInstance = await Promise.all((await kube.pods(selector('logging'))).map(async (p) => `${p.name}: ${(JSON.parse(await kube.proxyGet(p.name, 8081, '/logging?limit=1')) as { count: number }).count}`));
       log(`   logging map size as each logging-service sees it: ${perInstance.join(', ')}`);
+      // Which restart a POST was sent during (the pod's clock and ours are the same host's here; near enough elsewhere).
+      const phaseOf = (at: number) => [...phases].reverse().find((p) => p.from <= at)?.workload ?? '?';
+      const countByPhase = (times: readonly number[]) => {
+        const counts = new Map<string, number>();
+        for (const at of times) counts.set(phaseOf(at), (counts.get(phaseOf(at)) ?? 0) + 1);
+        return JSON.stringify(Object.fromEntries(counts));
+      };
       const lostEntries = ledger.acked.filter(([uuid]) => !stored.has(uuid));
       const lost = lostEntries.map(([uuid]) => uuid);
-      // Which restart each lost message was posted during (the pod's clock and ours are the same host's here; near enough elsewhere).
-      const byPhase = new Map<string, number>();
-      for (const [, at] of lostEntries) {
-        const phase = [...phases].reverse().find((p) => p.from <= at)?.workload ?? '?';
-        byPhase.set(phase, (byPhase.get(phase) ?? 0) + 1);
-      }
-      if (lost.length > 0) log(`   lost, by the restart they were posted during: ${JSON.stringify(Object.fromEntries(byPhase))}`);
+      if (lost.length > 0) log(`   lost, by the restart they were posted during: ${countByPhase(lostEntries.map(([, at]) => at))}`);
       // Failed answers, by the restart they were posted during, with the first bodies: the facade's 503 names each instance it tried and why.
       const failedByPhase = new Map<string, Ledger['errors']>();
-      for (const error of ledger.errors) {
-        const phase = [...phases].reverse().find((p) => p.from <= Date.parse(error.at))?.workload ?? '?';
-        failedByPhase.set(phase, [...(failedByPhase.get(phase) ?? []), error]);
-      }
+      for (const error of ledger.errors) failedByPhase.set(phaseOf(Date.parse(error.at)), [...(failedByPhase.get(phaseOf(Date.parse(error.at))) ?? []), error]);
       for (const [phase, errors] of failedByPhase) log(`   ${errors.length} failed during ${phase}; first: ${JSON.stringify(errors.slice(0, 2))}`);
       const fallbackUrl = `http://${name('logging')}-ready`;
-      const throughFallback = Object.entries(ledger.storedThrough).filter(([through]) => through.startsWith(fallbackUrl)).reduce((sum, [, count]) => sum + count, 0);
-      numbers.rollout_stored_through_fallback = throughFallback;
-      log(`   stored through the logging fallback Service: ${throughFallback} of ${ledger.acked.length}`);
+      const throughFallback = ledger.acked.filter(([, , through]) => through.startsWith(fallbackUrl)).map(([, at]) => at);
+      numbers.rollout_stored_through_fallback = throughFallback.length;
+      log(`   stored through the logging fallback Service: ${throughFallback.length} of ${ledger.acked.length}${throughFallback.length > 0 ? `, by the restart they were posted during: ${countByPhase(throughFallback)}` : ''}`);
       numbers.rollout_errors = ledger.errors.length;
       numbers.rollout_posts = ledger.sent;
       numbers.lost = (Number(numbers.lost) || 0) + lost.length;
