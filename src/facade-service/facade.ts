@@ -197,29 +197,22 @@ export class Facade {
       }
     };
     const fallback = this.options.fallbacks?.['logging-service'];
+    /** One round: up to loggingAttempts different listed instances in random order, then the fallback. */
+    const roundOf = (instances: readonly string[]): string[] => {
+      const picks: string[] = [];
+      for (let url = pickRandom(instances); url !== undefined && picks.length < loggingAttempts; url = pickRandom(instances, new Set(picks))) picks.push(url);
+      return fallback === undefined ? picks : [...picks, fallback];
+    };
     rounds: for (;;) {
-      const instances = await directory.instances('logging-service');
-      if (instances.length === 0 && fallback === undefined) {
-        // Nothing to try until the list changes: wait for it instead of spinning on the cached list.
-        if (now() >= deadline) break;
-        await this.sleep(Math.min(retryBackoffMs * 4, 1000));
-        continue;
-      }
-      const failed = new Set<string>();
-      for (let inRound = 0; inRound < loggingAttempts; inRound += 1) {
-        const url = pickRandom(instances, failed);
-        if (url === undefined) break;
+      const round = roundOf(await directory.instances('logging-service'));
+      for (const url of round) {
         if (attempts > 0 && now() >= deadline) break rounds;
         const stored = await tryInstance(url);
         if (stored) return stored;
-        failed.add(url);
-      }
-      if (fallback !== undefined) {
-        if (now() >= deadline) break;
-        const stored = await tryInstance(fallback);
-        if (stored) return stored;
       }
       if (now() >= deadline) break;
+      // Nothing to try until the list changes: wait for it instead of spinning on the cached list.
+      if (round.length === 0) await this.sleep(Math.min(retryBackoffMs * 4, 1000));
     }
     // What the client sees: the last round's tries (earlier rounds repeat the same instances).
     const tried = errors.slice(-(Math.max(loggingAttempts, 1) + (fallback === undefined ? 0 : 1)));

@@ -76,6 +76,16 @@ describe('logging-service failures', () => {
   });
 });
 
+/** A TCP proxy from a local port to a logging-service instance (a stand-in for the address that still reaches one). */
+function proxyTo(target: number): Server {
+  return createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+}
+
 /**
  * Points the logging-service list at these URLs (the rest of the registry as the system has it):
  * returns once config-server serves it and the facade's cached list (300 ms) has expired.
@@ -102,12 +112,7 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
     // Two addresses nobody listens on, and one where a proxy to a real instance opens 1.5 s after
     // the POST: each round refuses fast, and only a later round can land.
     const [deadA, deadB, late] = [await freePort(), await freePort(), await freePort()];
-    const proxy = createServer((client) => {
-      const upstream = connect(target, '127.0.0.1');
-      client.pipe(upstream).pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
+    const proxy = proxyTo(target);
     try {
       await routeLoggingTo([deadA, deadB, late].map((port) => `http://127.0.0.1:${port}`));
       const opening = new Promise<void>((resolve) => setTimeout(() => proxy.listen(late, '127.0.0.1', resolve), 1500));
@@ -126,16 +131,6 @@ describe('every listed logging instance unreachable for a moment (a rolling rest
     }
   });
 });
-
-/** A TCP proxy from a local port to a logging-service instance (a stand-in for the address that still reaches one). */
-function proxyTo(target: number): Server {
-  return createServer((client) => {
-    const upstream = connect(target, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-}
 
 describe('every listed logging name stale (just after a rolling restart), the fallback URL answers', () => {
   it('POST is stored through LOGGING_FALLBACK_URL, and GET /facade reads the logging set from it, paged and whole', async () => {
