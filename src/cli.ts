@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (a
   up: { summary: 'the whole system on the lab ports, in the foreground', load: () => import('./local/up.js') },
   lab: { summary: 'lab Part 1 against a running system', load: () => import('./lab/part1.js') },
   drill: { summary: 'lab Part 2: kill the member owning the queue, prove nothing is lost', load: () => import('./lab/drill.js') },
+  fill: { summary: 'post until the store refuses; every acknowledged message still stored, every member alive', load: () => import('./lab/fill.js') },
   chaos: { summary: 'steady load while every kind of process is killed in turn; every acknowledged message accounted for', load: () => import('./lab/chaos.js') },
 };
 

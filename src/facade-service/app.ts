@@ -4,6 +4,7 @@ import { HttpError, errorMessage } from '../lib/errors.js';
 import { hazelcastUnavailable, type QueueInfo } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
+import type { StoreGauge } from '../lib/store/usage.js';
 import { pageFrom } from '../lib/paging.js';
 import type { Facade } from './facade.js';
 import { messageFromBody, uuidFor } from './input.js';
@@ -15,6 +16,8 @@ export interface FacadeDeps {
   metrics: Registry;
   readiness: Readiness;
   facade: Facade;
+  /** The store's capacity: a POST is refused (507) before anything is written once it is full. */
+  gauge: StoreGauge;
   /** The queue's size, partition owner and the member list (throws a 503 HttpError while not connected). */
   queueInfo: () => Promise<QueueInfo>;
   /** The live page at / and its /dashboard/ routes (dashboard/routes.ts). */
@@ -29,7 +32,8 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     const msg = messageFromBody(req);
     const key = req.get('idempotency-key');
     const uuid = uuidFor(key);
-    const result = await facade.post({ uuid, msg }, key === undefined);
+    deps.gauge.admit(Buffer.byteLength(msg, 'utf8'));
+    const result = await facade.post({ uuid, msg });
     logger.info({ uuid, logging: result.logging.instance, status: result.status }, 'message accepted');
     res.status(result.status === 'created' ? 201 : 200).json(result);
   });

@@ -1,27 +1,21 @@
 import type { Readable } from 'node:stream';
 import type { Got } from 'got';
 import type { Counter } from 'prom-client';
-import { inflightValue, type InflightRecord, type QueueItem } from '../lib/delivery.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { FRESH_UUID_HEADER, type LoggedMessage } from '../lib/message.js';
+import { OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
+import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
 export interface OfferableQueue {
-  offer(item: QueueItem): Promise<boolean>;
-}
-
-/** The part of the in-flight IMap the facade writes (see src/lib/delivery.ts). */
-export interface InflightMap {
-  set(key: string, value: InflightRecord): Promise<void>;
+  offer(item: Buffer): Promise<boolean>;
 }
 
 export interface FacadeOptions {
   http: Got;
   directory: ServiceDirectory;
   queue: () => Promise<OfferableQueue>;
-  inflight: () => Promise<InflightMap>;
   logger: Logger;
   loggingAttempts: number;
   /** How long one message keeps being tried on logging-service instances (rounds over the list). */
@@ -47,14 +41,19 @@ export interface PostResult {
   uuid: string;
   msg: string;
   status: 'created' | 'duplicate';
+  /** Its place in the log's order (what `?offset=` pages by). */
+  position: number;
   logging: { url: string; instance: string };
 }
 
 interface LoggingAnswer {
   status?: string;
   instance?: string;
+  position?: number;
   error?: string;
 }
+
+type Logged = { url: string; instance: string; status: 'created' | 'duplicate'; position: number };
 
 /** A listed message as the service that holds it lists it (a logging-service adds loggedBy). */
 export type ListedMessage = { uuid: string; msg: string; loggedBy?: string };
@@ -110,41 +109,34 @@ export class Facade {
     this.sleep = options.sleep ?? sleepFor;
   }
 
-  /** freshUuid: the UUID was made for this request (no Idempotency-Key), so no earlier write of it can exist. */
-  async post(message: LoggedMessage, freshUuid = false): Promise<PostResult> {
-    const logged = await this.log(message, freshUuid);
-    await this.deliver({ ...message, offeredAt: (this.options.now ?? Date.now)() });
-    return { uuid: message.uuid, msg: message.msg, status: logged.status, logging: { url: logged.url, instance: logged.instance } };
+  async post(message: LoggedMessage): Promise<PostResult> {
+    const logged = await this.log(message);
+    await this.deliver({ uuid: message.uuid, position: logged.position, offeredAt: (this.options.now ?? Date.now)() });
+    return { uuid: message.uuid, msg: message.msg, status: logged.status, position: logged.position, logging: { url: logged.url, instance: logged.instance } };
   }
 
   /**
-   * Records the message as in flight and offers it, both before the client hears 201: from then on
-   * a consumer that dies between poll and record cannot lose it (the redelivery sweep finds the
-   * record). The two calls run side by side to save a round trip; if the consumer records the
-   * message before the in-flight write lands, the stale record is cleared by the sweep, which
-   * finds the message already received.
+   * Offers the message's reference (its text is in the log once) before the client hears 201. The
+   * log is the outbox: a message logged here but never claimed by a consumer (this offer failed, or
+   * a consumer died between taking it and claiming it) is offered again by the messages-services'
+   * reconciler, so a 503 after logging still ends in a delivery.
    */
-  private async deliver(item: QueueItem & { offeredAt: number }): Promise<void> {
+  private async deliver(ref: QueueRef): Promise<void> {
     const deadline = Date.now() + this.options.offerTimeoutMs;
-    const [tracked, queued] = await Promise.allSettled([
-      this.untilDeadline(deadline, 'in-flight record', item.uuid, async () => {
-        await (await this.options.inflight()).set(item.uuid, inflightValue(item));
-        return true;
-      }),
-      this.untilDeadline(deadline, 'queue offer', item.uuid, async () => {
-        if (!(await (await this.options.queue()).offer(item))) throw new Error('queue is full');
+    try {
+      await this.untilDeadline(deadline, 'queue offer', ref.uuid, async () => {
+        if (!(await (await this.options.queue()).offer(encodeQueueRef(ref)))) throw new Error('queue is full');
         this.options.counters.enqueued.inc();
         return true;
-      }),
-    ]);
-    if (tracked.status === 'fulfilled' && queued.status === 'fulfilled') return;
-    const cause = [tracked, queued].flatMap((outcome) => (outcome.status === 'rejected' ? [errorMessage(outcome.reason)] : [])).join('; ');
-    throw new HttpError(503, 'the message was logged but could not be queued for delivery; retry with the same Idempotency-Key to complete it', {
-      uuid: item.uuid,
-      logged: true,
-      queued: queued.status === 'fulfilled',
-      cause,
-    });
+      });
+    } catch (err) {
+      throw new HttpError(503, 'the message was logged but could not be queued yet; it will be delivered once the queue answers again (a retry with the same Idempotency-Key is safe)', {
+        uuid: ref.uuid,
+        logged: true,
+        queued: false,
+        cause: errorMessage(err),
+      });
+    }
   }
 
   /**
@@ -155,7 +147,7 @@ export class Facade {
    * behind cluster DNS's cached addresses of the old ones). Every retry carries the same UUID, so
    * the logging-service stores the message once whichever attempts landed.
    */
-  private async log(message: LoggedMessage, freshUuid: boolean): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' }> {
+  private async log(message: LoggedMessage): Promise<Logged> {
     const { http, directory, logger, loggingAttempts, loggingDeadlineMs, retryBackoffMs, counters } = this.options;
     const now = this.options.now ?? Date.now;
     const deadline = now() + loggingDeadlineMs;
@@ -165,24 +157,24 @@ export class Facade {
     let mayHaveStored = false;
     let attempts = 0;
     /** One try on one instance: its answer when it stored the message, undefined when it failed (noted for the next tries). */
-    const tryInstance = async (url: string): Promise<{ url: string; instance: string; status: 'created' | 'duplicate' } | undefined> => {
+    const tryInstance = async (url: string): Promise<Logged | undefined> => {
       if (attempts > 0) {
         counters.loggingRetries.inc();
         await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
       }
       attempts += 1;
       try {
-        // Only the first try of a new UUID says so: a retry may follow a write that landed.
-        const headers = freshUuid && attempts === 1 ? { [FRESH_UUID_HEADER]: 'true' } : undefined;
-        const response = await http.post(`${url}/logging`, { json: message, headers, responseType: 'json', throwHttpErrors: false });
+        const response = await http.post(`${url}/logging`, { json: message, headers: { [OUTBOX_HEADER]: 'true' }, responseType: 'json', throwHttpErrors: false });
         const body = (response.body ?? {}) as LoggingAnswer;
-        if (response.statusCode === 201 || response.statusCode === 200) {
+        if ((response.statusCode === 201 || response.statusCode === 200) && typeof body.position === 'number') {
           // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
           // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
           const created = response.statusCode === 201 || mayHaveStored;
-          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate' };
+          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate', position: body.position };
         }
         if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
+        // Full: every instance shares the store, so another would refuse too. Nothing was stored.
+        if (response.statusCode === 507) throw new HttpError(507, body.error ?? 'the store is full', { ...(response.body as object), uuid: message.uuid, logged: mayHaveStored ? 'unknown' : false, queued: false });
         if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
           // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
           throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
@@ -231,7 +223,7 @@ export class Facade {
    * Runs a cluster call, retrying until the deadline: while a member dies, a call in flight fails
    * (offer and friends are not idempotent, so the client does not re-send them) until the backup is
    * promoted. A retried offer that had in fact succeeded leaves a second copy, which the consumers'
-   * claim drops; a retried in-flight write just writes the same record again.
+   * claim drops.
    */
   private async untilDeadline<T>(deadline: number, what: string, uuid: string, call: () => Promise<T>): Promise<T> {
     const { logger, retryBackoffMs, counters } = this.options;

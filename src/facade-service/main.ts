@@ -1,11 +1,12 @@
 import got from 'got';
 import { errorMessage } from '../lib/errors.js';
-import { hazelcastSettings, serviceSettings } from '../lib/common-settings.js';
+import { hazelcastSettings, serviceSettings, storeSettings } from '../lib/common-settings.js';
 import { counter } from '../lib/metrics.js';
 import { connectHazelcast, queueDepthGauge, queueInfo } from '../lib/hazelcast.js';
 import { createServiceContext, serveService } from '../lib/service.js';
-import { httpUrl, nonEmpty, optionalHttpUrl, positiveInt, setting } from '../lib/settings.js';
-import { HAZELCAST, defaultPort } from '../lib/topology.js';
+import { httpUrl, optionalHttpUrl, positiveInt, setting } from '../lib/settings.js';
+import { openLog, storeGauge } from '../lib/store/service.js';
+import { defaultPort } from '../lib/topology.js';
 import { createFacadeApp } from './app.js';
 import { createDashboard } from './dashboard/routes.js';
 import { DashboardSampler, counterTotal } from './dashboard/state.js';
@@ -18,6 +19,7 @@ const NEEDED_SERVICES = ['logging-service', 'messages-service'] as const;
 export const settingsSpec = {
   ...serviceSettings(defaultPort(SERVICE)),
   ...hazelcastSettings(),
+  ...storeSettings(),
   configServerUrl: setting('config-server-url', 'CONFIG_SERVER_URL', httpUrl, 'base URL of config-server', `http://127.0.0.1:${defaultPort('config-server')}`),
   instancesCacheMs: setting('instances-cache-ms', 'INSTANCES_CACHE_MS', positiveInt, 'how long an instance list from config-server is used before asking again', 5000),
   requestTimeoutMs: setting('request-timeout-ms', 'REQUEST_TIMEOUT_MS', positiveInt, 'timeout of one call to another service', 2000),
@@ -28,8 +30,6 @@ export const settingsSpec = {
   messagesFallbackUrl: setting('messages-fallback-url', 'MESSAGES_FALLBACK_URL', optionalHttpUrl, 'the same for a GET\'s messages-service set', ''),
   offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
-  queueName: setting('queue-name', 'QUEUE_NAME', nonEmpty, 'Hazelcast queue to offer messages to', HAZELCAST.queueName),
-  inflightMapName: setting('inflight-map-name', 'INFLIGHT_MAP_NAME', nonEmpty, 'Hazelcast IMap of messages offered but not yet recorded by a consumer (for redelivery)', HAZELCAST.inflightMapName),
 };
 
 export async function main(argv: string[]): Promise<void> {
@@ -44,7 +44,6 @@ export async function main(argv: string[]): Promise<void> {
     http,
     directory,
     queue: async () => (await hazelcast.ready()).getQueue(settings.queueName),
-    inflight: async () => (await hazelcast.ready()).getMap(settings.inflightMapName),
     logger,
     loggingAttempts: settings.loggingAttempts,
     loggingDeadlineMs: settings.loggingDeadlineMs,
@@ -79,11 +78,13 @@ export async function main(argv: string[]): Promise<void> {
   const readQueue = () => queueInfo(hazelcast.connectedClient(), settings.queueName);
   const sampler = new DashboardSampler({ ...ctx, queueInfo: readQueue, postsTotal: () => counterTotal(metrics, 'mqlab_messages_enqueued_total'), http, configServerUrl: settings.configServerUrl });
   const dashboard = createDashboard({ sampler, readiness });
-  const app = createFacadeApp({ ...ctx, facade, queueInfo: readQueue, dashboard: dashboard.router });
+  const gauge = storeGauge(ctx, hazelcast, openLog(settings, hazelcast));
+  const app = createFacadeApp({ ...ctx, facade, gauge, queueInfo: readQueue, dashboard: dashboard.router });
+  gauge.start();
   sampler.start();
   await serveService(ctx, app, {
     onShutdownStart: [() => dashboard.close()],
-    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), () => hazelcast.shutdown(), async () => directory.close()],
+    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), async () => gauge.stop(), () => hazelcast.shutdown(), async () => directory.close()],
   });
   await refresh();
 }

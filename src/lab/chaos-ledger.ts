@@ -64,13 +64,15 @@ export function classify(acked: Iterable<string>, logged: readonly string[], set
 
 interface ListAnswer {
   instance?: string;
+  start?: number;
   count?: number;
   messages?: Array<{ uuid?: string }>;
 }
 
 /**
  * Every item of a listing GET (GET /logging, GET /messages), page by page of the largest size the
- * services answer, until `count` items are read or a page comes back empty.
+ * services answer. Offsets are positions: a page covers MAX_PAGE of them (gaps make it shorter),
+ * from the listing's start to start + count.
  */
 export async function readAllPages(base: string, timeoutMs = 30_000): Promise<InstanceSet> {
   const uuids: string[] = [];
@@ -81,9 +83,9 @@ export async function readAllPages(base: string, timeoutMs = 30_000): Promise<In
     if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
     const body = (await response.json()) as ListAnswer;
     instance = body.instance ?? instance;
-    const page = body.messages ?? [];
-    for (const item of page) if (typeof item.uuid === 'string') uuids.push(item.uuid);
-    offset += page.length;
-    if (page.length === 0 || offset >= (body.count ?? 0)) return { instance, uuids };
+    for (const item of body.messages ?? []) if (typeof item.uuid === 'string') uuids.push(item.uuid);
+    const start = body.start ?? 0;
+    offset = Math.max(offset, start) + MAX_PAGE;
+    if (offset >= start + (body.count ?? 0)) return { instance, uuids };
   }
 }

@@ -1,5 +1,5 @@
 import { Client, HazelcastError, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger, type Member } from 'hazelcast-client';
-import { HttpError, errorMessage } from './errors.js';
+import { HttpError, StoreUnavailable, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
 import type { hazelcastSettings } from './common-settings.js';
@@ -240,7 +240,9 @@ export function queueDepthGauge(ctx: ServiceContext<CommonSettings>, hazelcast: 
   });
 }
 
-/** For finishHttpApp: a Hazelcast error (cluster unreachable, failing over) is a 503, not a 500. */
+/** For finishHttpApp: a Hazelcast error (cluster unreachable, failing over) or a store that cannot serve now is a 503, not a 500. */
 export function hazelcastUnavailable(err: unknown): string | undefined {
-  return err instanceof HazelcastError ? `Hazelcast cluster unavailable: ${err.message}` : undefined;
+  if (err instanceof HazelcastError) return `Hazelcast cluster unavailable: ${err.message}`;
+  if (err instanceof StoreUnavailable) return `the store cannot serve this now: ${err.message}`;
+  return undefined;
 }

@@ -26,11 +26,11 @@ export const loggedMessage = z.object(
 export type LoggedMessage = z.infer<typeof loggedMessage>;
 
 /**
- * Sent with POST /logging as `true` when the UUID was just made by the caller and this is its first
- * write: the logging-service may then skip checking for a stored copy (src/logging-service/store.ts).
- * A hint only: a wrong one changes nothing stored.
+ * Sent with POST /logging as `true` by the facade, which offers the message to the queue next: the
+ * log then owes it a delivery, and the redelivery reconciler offers it again if it never reaches a
+ * messages-service (docs/failover.md). A message logged without it is only logged.
  */
-export const FRESH_UUID_HEADER = 'fresh-uuid';
+export const OUTBOX_HEADER = 'outbox';
 
 /** First problem of a failed parse, as one line a client can read. */
 export function describeIssues(error: z.ZodError): string {

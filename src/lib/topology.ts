@@ -11,10 +11,12 @@ export const HAZELCAST = {
   clusterName: 'mqlab',
   /** The queue the facade offers to and the messages-services poll. */
   queueName: 'messages',
-  /** The IMap the logging-services store into. */
-  mapName: 'messages',
-  /** The IMap of messages offered but not yet recorded by a consumer (see src/lib/delivery.ts). */
-  inflightMapName: 'messages-inflight',
+  /** The base name of the store's structures (src/lib/store/names.ts: messages-log, messages-ids, ...). */
+  storeName: 'messages',
+  /** Heap of each local member, MB: the runner starts them with it and the store's capacity is derived from it. */
+  memberHeapMb: 256,
+  /** Synchronous backups of every structure. */
+  backups: 1,
   version: '5.6.0',
 } as const;
 

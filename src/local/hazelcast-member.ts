@@ -36,6 +36,9 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       '-XX:+UseSerialGC',
       '-XX:CICompilerCount=2',
       '-XX:TieredStopAtLevel=1',
+      // A member out of heap is wedged (threads dead, partitions half-served): exit at once, as a
+      // crash, so the others promote its backups and the runner (or Kubernetes) sees it go.
+      '-XX:+ExitOnOutOfMemoryError',
       ...JAVA_OPENS,
       // One line per log record, so the runner's name prefix labels every line.
       '-Djava.util.logging.SimpleFormatter.format=%1$tT.%1$tL %4$s %5$s%6$s%n',
@@ -57,7 +60,7 @@ export const settingsSpec = {
   host: setting('host', 'HAZELCAST_HOST', nonEmpty.refine((value) => isIP(value) !== 0, 'must be an IP address'), 'IP address the member binds (only this one) and advertises', '127.0.0.1'),
   members: setting('members', 'HAZELCAST_MEMBERS', memberList, 'every member of the cluster, host:port, comma-separated', hazelcastMemberAddresses().join(',')),
   clusterName: setting('cluster', 'HAZELCAST_CLUSTER_NAME', nonEmpty, 'cluster name', HAZELCAST.clusterName),
-  heapMb: setting('heap-mb', 'HAZELCAST_HEAP_MB', positiveInt.pipe(z.number().min(64)), 'JVM heap in MB', 256),
+  heapMb: setting('heap-mb', 'HAZELCAST_HEAP_MB', positiveInt.pipe(z.number().min(64)), 'JVM heap in MB', HAZELCAST.memberHeapMb),
 };
 
 /** `mqlab hazelcast --port 5701`: one member in the foreground; SIGTERM/SIGINT reach the JVM (graceful shutdown). */

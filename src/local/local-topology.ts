@@ -153,6 +153,10 @@ export class LocalTopology {
     this.registryFile = join(plan.workDir, 'registry.json');
   }
 
+  get heapMb(): number {
+    return this.options.heapMb ?? HAZELCAST.memberHeapMb;
+  }
+
   writeRegistry(registry: Record<string, string[]> = registryFor(this.plan)): void {
     writeFileSync(this.registryFile, `${JSON.stringify(registry, null, 2)}\n`);
   }
@@ -165,7 +169,7 @@ export class LocalTopology {
       host: plan.host,
       members,
       clusterName: plan.clusterName,
-      heapMb: this.options.heapMb ?? 256,
+      heapMb: this.heapMb,
       ...(this.options.memberConfigFile ? { configFile: this.options.memberConfigFile } : {}),
     });
     return {
@@ -188,6 +192,9 @@ export class LocalTopology {
         HAZELCAST_CLUSTER_NAME: plan.clusterName,
         CONFIG_SERVER_URL: configServerUrl(plan),
         REGISTRY_FILE: this.registryFile,
+        // The store's capacity is derived from the members this runner starts.
+        STORE_MEMBERS: String(plan.hazelcastPorts.length),
+        STORE_MEMBER_HEAP_MB: String(this.heapMb),
         LOG_LEVEL: this.options.logLevel ?? 'info',
         ...this.options.env,
       },
@@ -245,10 +252,18 @@ export class LocalTopology {
     );
   }
 
-  /** Services first, so they leave the cluster cleanly, then the members. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  /**
+   * Services first, so they leave the cluster cleanly, then the members. `graceMs` bounds each step
+   * (then SIGKILL): stopping everything needs no graceful hand-over between members that all go.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs?: { services: number; members: number }): Promise<void> {
     const members = new Set(this.plan.hazelcastPorts.map(memberName));
-    await this.group.stopAll(signal, undefined, (name) => !members.has(name));
+    if (graceMs === undefined) {
+      await this.group.stopAll(signal, undefined, (name) => !members.has(name));
+      return;
+    }
+    await this.group.stopAll(signal, graceMs.services, (name) => !members.has(name), (name) => members.has(name));
+    await this.group.stopAll(signal, graceMs.members);
   }
 
   private async waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {

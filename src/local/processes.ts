@@ -22,6 +22,8 @@ export interface ManagedProcess {
   logFile?: string;
   /** Set when the command could not be run at all. */
   spawnError?: Error;
+  /** Set once stop() signalled it: its exit is expected. */
+  stopping?: boolean;
 }
 
 const COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
@@ -70,6 +72,12 @@ export class ProcessGroup {
     };
     this.route(managed);
     this.processes.set(spec.name, managed);
+    child.once('exit', (code, signal) => {
+      if (managed.stopping || this.sink.kind === 'ignore') return;
+      // Said on the runner's own output: a member that ran out of heap exits (-XX:+ExitOnOutOfMemoryError) with code 3.
+      const why = code === 3 ? ' (a JVM out of heap exits so: see its log for OutOfMemoryError)' : '';
+      process.stdout.write(`${spec.name.padEnd(18)}| exited unexpectedly (${signal ?? `code ${String(code)}`})${why}\n`);
+    });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await new Promise((resolve) => setImmediate(resolve));
@@ -93,18 +101,22 @@ export class ProcessGroup {
   async stop(name: string, signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<void> {
     const managed = this.processes.get(name);
     if (!managed || !this.isRunning(name)) return;
+    managed.stopping = true;
     managed.child.kill(signal);
     const timer = setTimeout(() => managed.child.kill('SIGKILL'), graceMs);
     await managed.exited;
     clearTimeout(timer);
   }
 
-  /** Stops everything: first (all at once) the processes `stopFirst` picks, then (all at once) the rest. */
-  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000, stopFirst: (name: string) => boolean = () => false): Promise<void> {
-    const names = [...this.processes.keys()];
+  /**
+   * Stops everything: first (all at once) the processes `stopFirst` picks, then (all at once) the
+   * rest, except those `keep` picks (a later call stops them).
+   */
+  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000, stopFirst: (name: string) => boolean = () => false, keep: (name: string) => boolean = () => false): Promise<void> {
+    const names = [...this.processes.keys()].filter((name) => !keep(name));
     await Promise.all(names.filter(stopFirst).map((name) => this.stop(name, signal, graceMs)));
     await Promise.all(names.filter((name) => !stopFirst(name)).map((name) => this.stop(name, signal, graceMs)));
-    process.off('exit', this.onExit);
+    if (names.length === this.processes.size) process.off('exit', this.onExit);
   }
 
   private killAllNow(): void {

@@ -1,26 +1,33 @@
-import type { Express, Response } from 'express';
+import type { Express } from 'express';
 import type { Registry } from 'prom-client';
-import { HttpError, errorMessage } from '../lib/errors.js';
+import { HttpError } from '../lib/errors.js';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
-import { createHttpApp, drained, finishHttpApp, type Readiness } from '../lib/http.js';
+import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import { streamListing } from '../lib/listing.js';
 import type { Logger } from '../lib/logger.js';
-import { FRESH_UUID_HEADER, describeIssues, loggedMessage } from '../lib/message.js';
+import { OUTBOX_HEADER, describeIssues, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
 import { pageFrom } from '../lib/paging.js';
-import type { ListedMessage, MessageStore } from './store.js';
+import type { Entry, MessageLog } from '../lib/store/log.js';
+import type { StoreGauge } from '../lib/store/usage.js';
+import type { Retention } from './retention.js';
+import type { LogWriter } from './writer.js';
 
-const shown = ({ uuid, msg, loggedBy }: ListedMessage) => ({ uuid, msg, loggedBy });
+const shown = ({ uuid, msg, loggedBy }: Entry) => ({ uuid, msg, loggedBy });
 
 export interface LoggingDeps {
   instance: string;
   logger: Logger;
   metrics: Registry;
   readiness: Readiness;
-  store: MessageStore;
+  log: MessageLog;
+  writer: LogWriter;
+  gauge: StoreGauge;
+  retention: Retention;
 }
 
 export function createLoggingApp(deps: LoggingDeps): Express {
-  const { instance, logger, store } = deps;
+  const { instance, logger, log, writer, gauge } = deps;
   const app = createHttpApp({ service: 'logging-service', ...deps, registry: deps.metrics });
   const logged = counter(deps.metrics, 'mqlab_messages_logged_total', 'POST /logging outcomes', ['outcome']);
 
@@ -28,67 +35,50 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     if (!req.is('application/json')) throw new HttpError(415, 'send JSON: {"uuid": "...", "msg": "..."}');
     const parsed = loggedMessage.safeParse(req.body);
     if (!parsed.success) throw new HttpError(400, describeIssues(parsed.error));
-    const outcome = await store.store(parsed.data, req.get(FRESH_UUID_HEADER) === 'true');
-    logged.inc({ outcome: outcome.kind });
     const { uuid, msg } = parsed.data;
+    try {
+      gauge.admit(Buffer.byteLength(msg, 'utf8'));
+    } catch (err) {
+      logged.inc({ outcome: 'refused' });
+      throw err;
+    }
+    const outcome = await writer.store({ uuid, msg, outbox: req.get(OUTBOX_HEADER) === 'true' });
+    logged.inc({ outcome: outcome.kind });
     if (outcome.kind === 'conflict') {
       logger.warn({ uuid }, 'uuid already stored with other text');
       throw new HttpError(409, 'this uuid is already stored with another text', { uuid });
     }
-    if (outcome.kind === 'created') logger.info({ uuid, msg }, 'message stored');
+    if (outcome.kind === 'created') logger.info({ uuid, msg, position: outcome.entry.position }, 'message stored');
     else logger.info({ uuid }, 'message already stored; idempotent repeat');
     res.status(outcome.kind === 'created' ? 201 : 200).json({
       status: outcome.kind,
       uuid,
       msg,
       instance,
-      loggedBy: outcome.stored.loggedBy,
+      loggedBy: outcome.entry.loggedBy,
+      position: outcome.entry.position,
     });
   });
 
   app.get('/logging', async (req, res) => {
     const page = pageFrom(req.query);
+    const { start, end } = await log.bounds();
+    const from = Math.max(page.offset, start);
+    const head = { instance, start, count: end - start, offset: page.offset };
     if (page.limit !== undefined) {
-      const { count, messages } = await store.page({ offset: page.offset, limit: page.limit });
-      res.json({ instance, count, offset: page.offset, messages: messages.map(shown) });
+      const entries = await log.committed(from, Math.min(page.offset + page.limit, end));
+      res.json({ ...head, messages: entries.map(({ entry }) => shown(entry)) });
       return;
     }
-    await streamAll(res, page.offset);
+    await streamListing(res, head, log.from(from, end), shown, logger);
   });
 
-  /**
-   * The whole set (from offset on), written as it is read, a chunk of positions at a time, so an
-   * instance holding 100,000 messages answers them with memory for a chunk, not for the set. A
-   * failure before the first byte is the usual JSON error; after it, the connection is cut, so the
-   * client sees a broken answer rather than a short list that looks complete.
-   */
-  async function streamAll(res: Response, offset: number): Promise<void> {
-    const [count, end] = await Promise.all([store.size(), store.positionCount()]);
-    const chunks = store.from(offset, end);
-    let chunk = await chunks.next();
-    res.status(200).type('application/json');
-    res.write(`{"instance":${JSON.stringify(instance)},"count":${count},"offset":${offset},"messages":[`);
-    let first = true;
-    try {
-      while (!chunk.done) {
-        let text = '';
-        for (const message of chunk.value) {
-          text += `${first ? '' : ','}${JSON.stringify(shown(message))}`;
-          first = false;
-        }
-        // The client may have gone while the chunk was read: stop reading for nobody.
-        if (res.destroyed) return;
-        if (!res.write(text)) await drained(res);
-        chunk = await chunks.next();
-      }
-      res.end(']}');
-    } catch (err) {
-      logger.warn({ err: errorMessage(err) }, 'whole-set read failed after the answer began; connection cut');
-      res.destroy();
-    } finally {
-      await chunks.return(undefined);
-    }
-  }
+  // Retires every message before a position, as Kafka's delete-records does (the lab keeps everything unless asked).
+  app.delete('/logging', async (req, res) => {
+    const before = req.query.before;
+    if (typeof before !== 'string' || !/^[0-9]{1,15}$/.test(before)) throw new HttpError(400, 'give ?before=<position>: every message before it is retired');
+    res.json(await deps.retention.retireBefore(Number(before)));
+  });
 
   finishHttpApp(app, logger, hazelcastUnavailable);
   return app;

@@ -1,26 +1,41 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
+import { HttpError } from '../lib/errors.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
+import { streamListing } from '../lib/listing.js';
 import type { Logger } from '../lib/logger.js';
-import { applyPage, pageFrom } from '../lib/paging.js';
-import type { ReceivedMessages } from './received.js';
+import { pageFrom } from '../lib/paging.js';
+import type { Entry } from '../lib/store/log.js';
+import type { ReceivedSet } from '../lib/store/received.js';
+
+const shown = ({ uuid, msg }: Entry) => ({ uuid, msg });
 
 export interface MessagesDeps {
   instance: string;
   logger: Logger;
   metrics: Registry;
   readiness: Readiness;
-  received: ReceivedMessages;
+  /** This instance's received set, once its holder number is known (503 until then). */
+  received: () => ReceivedSet | undefined;
 }
 
 export function createMessagesApp(deps: MessagesDeps): Express {
-  const { instance, received } = deps;
+  const { instance, logger } = deps;
   const app = createHttpApp({ service: 'messages-service', ...deps, registry: deps.metrics });
-  app.get('/messages', (req, res) => {
+  app.get('/messages', async (req, res) => {
     const page = pageFrom(req.query);
-    res.json({ instance, count: received.size, offset: page.offset, messages: applyPage(received.list(), page).map(({ uuid, msg }) => ({ uuid, msg })) });
+    const received = deps.received();
+    if (!received) throw new HttpError(503, 'not connected to the store yet');
+    const [start, end] = await Promise.all([received.start(), received.end()]);
+    const from = Math.max(page.offset, start);
+    const head = { instance, start, count: end - start, offset: page.offset };
+    if (page.limit !== undefined) {
+      res.json({ ...head, messages: (await received.list(from, Math.min(page.offset + page.limit, end))).map(shown) });
+      return;
+    }
+    await streamListing(res, head, received.from(from, end), shown, logger);
   });
-  finishHttpApp(app, deps.logger, hazelcastUnavailable);
+  finishHttpApp(app, logger, hazelcastUnavailable);
   return app;
 }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { describeIssues, loggedMessage, type LoggedMessage } from '../lib/message.js';
+import { decodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 
 /** The queue calls the consumer needs: poll with a timeout (null when it runs out), and drain what else waits. */
 export interface PollableQueue {
@@ -12,15 +12,16 @@ export interface PollableQueue {
 export interface ConsumerOptions {
   queue: () => Promise<PollableQueue>;
   logger: Logger;
-  onMessage: (message: LoggedMessage) => Promise<void>;
+  /** Handles the references one round took (the first by poll, the rest drained), all at once. */
+  onBatch: (refs: QueueRef[]) => Promise<void>;
   onError?: (err: unknown) => void;
   onMalformed?: (item: unknown) => void;
   /** How long one poll may wait on the member for an item. */
   pollTimeoutMs: number;
   /**
    * Most items taken in one round: after a poll brings one, up to this many more are drained in the
-   * same round trip and handled side by side. A backlog then costs one queue call per batch
-   * instead of one per item; a consumer that dies mid-batch leaves each of them to redelivery.
+   * same round trip and claimed together. A backlog then costs one queue call per batch instead of
+   * one per item; a consumer that dies mid-batch leaves each of them to redelivery.
    */
   maxBatch?: number;
   /**
@@ -137,7 +138,7 @@ export class QueueConsumer {
         if (item === null || item === undefined) continue;
         const batch = [item, ...(this.waitedOnQueue(item) ? await this.drainMore(queue) : [])];
         this.step = 'message';
-        await Promise.all(batch.map((taken) => this.accept(taken)));
+        await this.accept(batch);
       } catch (err) {
         if (err instanceof Stopped) break;
         this.options.onError?.(err);
@@ -155,11 +156,11 @@ export class QueueConsumer {
     logger.info('consumer stopped');
   }
 
-  /** Whether the item sat on the queue for a while (an item without a readable offer time counts as one that did). */
+  /** Whether the item sat on the queue for a while (an item that is not a reference counts as one that did). */
   private waitedOnQueue(item: unknown): boolean {
-    const { offeredAt } = (typeof item === 'object' && item !== null ? item : {}) as { offeredAt?: unknown };
-    if (typeof offeredAt !== 'number') return true;
-    return (this.options.now ?? Date.now)() - offeredAt > (this.options.backlogAfterMs ?? 50);
+    const ref = decodeQueueRef(item);
+    if (!ref) return true;
+    return (this.options.now ?? Date.now)() - ref.offeredAt > (this.options.backlogAfterMs ?? 50);
   }
 
   /** What else waits, up to the batch size; a failed drain only ends the batch early (items it took and lost are redelivered). */
@@ -175,14 +176,28 @@ export class QueueConsumer {
     return more;
   }
 
-  private async accept(item: unknown): Promise<void> {
-    const parsed = loggedMessage.safeParse(item);
-    if (!parsed.success) {
+  private async accept(items: readonly unknown[]): Promise<void> {
+    const refs: QueueRef[] = [];
+    for (const item of items) {
+      const ref = decodeQueueRef(item);
+      if (ref) {
+        refs.push(ref);
+        continue;
+      }
       // A foreign or corrupt item must not stop consumption; it is logged and counted, not kept.
       this.options.onMalformed?.(item);
-      this.options.logger.error({ item: JSON.stringify(item)?.slice(0, 500), reason: describeIssues(parsed.error) }, 'malformed queue item dropped');
-      return;
+      this.options.logger.error({ item: describeItem(item) }, 'malformed queue item dropped');
     }
-    await this.options.onMessage(parsed.data);
+    if (refs.length > 0) await this.options.onBatch(refs);
+  }
+}
+
+/** A short, safe description of a foreign item for the log. */
+function describeItem(item: unknown): string {
+  if (Buffer.isBuffer(item)) return `${item.length} bytes: ${item.subarray(0, 64).toString('hex')}`;
+  try {
+    return String(JSON.stringify(item)).slice(0, 500);
+  } catch {
+    return typeof item;
   }
 }

@@ -48,7 +48,7 @@ interface DefaultValues {
   configServer: { replicas: number; port: number };
   logging: { replicas: number; port: number };
   messages: { replicas: number; port: number };
-  hazelcast: { replicas: number; clusterName: string; queueName: string; mapName: string; claimMapName: string; backupCount: number; port: number };
+  hazelcast: { replicas: number; clusterName: string; queueName: string; storeName: string; heapMb: number; backupCount: number; port: number };
   probes: { readiness: { periodSeconds: number } };
 }
 const VALUES = parseYaml(readText('helm/mqlab/values.yaml')) as DefaultValues;
@@ -72,9 +72,9 @@ test('values.yaml replica counts, ports and names are those of src/lib/topology.
   assert.equal(VALUES.hazelcast.port, HAZELCAST.ports[0]);
   assert.equal(VALUES.hazelcast.clusterName, HAZELCAST.clusterName);
   assert.equal(VALUES.hazelcast.queueName, HAZELCAST.queueName);
-  assert.equal(VALUES.hazelcast.mapName, HAZELCAST.mapName);
-  assert.equal(VALUES.hazelcast.claimMapName, messagesSettings.claimMapName.default);
-  assert.equal(VALUES.hazelcast.backupCount, 1);
+  assert.equal(VALUES.hazelcast.storeName, HAZELCAST.storeName);
+  assert.equal(VALUES.hazelcast.storeName, messagesSettings.storeName.default);
+  assert.equal(VALUES.hazelcast.backupCount, HAZELCAST.backups);
   // The seed's replica counts, as the issue asks: facade 1, config-server 1, logging 3, messages 2, hazelcast 3.
   assert.deepEqual([VALUES.facade.replicas, VALUES.configServer.replicas, VALUES.logging.replicas, VALUES.messages.replicas, VALUES.hazelcast.replicas], [1, 1, 3, 2, 3]);
 });
@@ -209,16 +209,24 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
           'cluster-name': string;
           properties: Record<string, unknown>;
           network: { join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } }; 'rest-api': { enabled: boolean; 'endpoint-groups': Record<string, { enabled: boolean }> } };
-          queue: Record<string, { 'backup-count': number }>;
-          map: Record<string, { 'backup-count': number }>;
+          queue: Record<string, Record<string, unknown>>;
+          map: Record<string, Record<string, unknown>>;
+          multimap: Record<string, Record<string, unknown>>;
+          ringbuffer: Record<string, Record<string, unknown>>;
         };
       };
       const backups = numberValue(values, 'hazelcast.backupCount', 1);
+      const asyncBackups = numberValue(values, 'hazelcast.asyncBackupCount', 0);
       assert.equal(hz.hazelcast['cluster-name'], HAZELCAST.clusterName);
-      assert.equal(hz.hazelcast.queue[HAZELCAST.queueName]?.['backup-count'], backups);
-      assert.equal(hz.hazelcast.map[HAZELCAST.mapName]?.['backup-count'], backups);
-      assert.equal(hz.hazelcast.map['messages-claims']?.['backup-count'], backups);
-      assert.equal(hz.hazelcast.map.default?.['backup-count'], backups);
+      // The store's structures are configured as the local members' (config/hazelcast.yaml), with the chart's backups.
+      const local = (parseYaml(readText('config/hazelcast.yaml')) as typeof hz).hazelcast;
+      for (const section of ['queue', 'map', 'multimap', 'ringbuffer'] as const) {
+        const withBackups = Object.fromEntries(Object.entries(local[section]).map(([key, config]) => [key, { ...config, 'backup-count': backups, 'async-backup-count': asyncBackups }]));
+        assert.deepEqual(hz.hazelcast[section], withBackups, `hazelcast.yaml ${section}`);
+      }
+      assert.equal(hz.hazelcast.ringbuffer['*-seq']?.capacity, 1);
+      assert.match(javaOpts, new RegExp(`-Xmx${numberValue(values, 'hazelcast.heapMb', 384)}m `));
+      assert.match(javaOpts, /-XX:\+ExitOnOutOfMemoryError/);
       assert.equal(hz.hazelcast.properties['hazelcast.heartbeat.interval.seconds'], 1);
       assert.equal(hz.hazelcast.properties['hazelcast.max.no.heartbeat.seconds'], 5);
       assert.equal(hz.hazelcast.properties['hazelcast.shutdownhook.policy'], 'GRACEFUL');

@@ -5,11 +5,9 @@ import type { IQueue } from 'hazelcast-client';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import type { LocalTopology } from '../../src/local/local-topology.js';
 import { createLogger } from '../../src/lib/logger.js';
-import type { LoggedMessage } from '../../src/lib/message.js';
+import { encodeQueueRef } from '../../src/lib/store/codec.js';
 import { QueueConsumer, type PollableQueue } from '../../src/messages-service/consumer.js';
 import { eventually, startOneMember } from '../helpers/system.js';
-
-type Item = LoggedMessage & { offeredAt: number };
 
 /**
  * The consumer's rounds on a real member: an item that sat on the queue brings the rest of the
@@ -19,7 +17,7 @@ type Item = LoggedMessage & { offeredAt: number };
 describe('queue consumer batching', () => {
   let topology: LocalTopology;
   let hz: HazelcastClient;
-  let queue: IQueue<Item>;
+  let queue: IQueue<Buffer>;
   const drains: number[] = [];
   const polls: number[] = [];
   const received: string[] = [];
@@ -27,7 +25,7 @@ describe('queue consumer batching', () => {
 
   before(async () => {
     ({ topology, hz } = await startOneMember('consumer'));
-    queue = await hz.getQueue<Item>(`consumer-test-${randomUUID()}`);
+    queue = await hz.getQueue<Buffer>(`consumer-test-${randomUUID()}`);
     // The real queue, with its calls counted.
     const counted: PollableQueue = {
       poll: async (timeoutMs) => {
@@ -36,7 +34,7 @@ describe('queue consumer batching', () => {
         return item;
       },
       drainTo: async (items, max) => {
-        const taken = await queue.drainTo(items as Item[], max);
+        const taken = await queue.drainTo(items as Buffer[], max);
         drains.push(taken);
         return taken;
       },
@@ -44,8 +42,8 @@ describe('queue consumer batching', () => {
     consumer = new QueueConsumer({
       queue: async () => counted,
       logger: createLogger('test', 'consumer-test', 'warn'),
-      onMessage: async (message) => {
-        received.push(message.uuid);
+      onBatch: async (refs) => {
+        received.push(...refs.map((ref) => ref.uuid));
       },
       pollTimeoutMs: 500,
       maxBatch: 100,
@@ -63,8 +61,8 @@ describe('queue consumer batching', () => {
   });
 
   it('takes a backlog of 250 in batches: a poll, then drains of up to 99 more', async () => {
-    const backlog = Array.from({ length: 250 }, (_, i) => ({ uuid: randomUUID(), msg: `m${i}`, offeredAt: Date.now() - 5000 }));
-    await queue.addAll(backlog);
+    const backlog = Array.from({ length: 250 }, (_, i) => ({ uuid: randomUUID(), position: i, offeredAt: Date.now() - 5000 }));
+    await queue.addAll(backlog.map(encodeQueueRef));
     consumer.start();
     await eventually('the backlog is received', async () => (received.length >= 250 ? true : undefined), 20_000, 50);
     assert.deepEqual(received, backlog.map((item) => item.uuid));
@@ -76,7 +74,7 @@ describe('queue consumer batching', () => {
     const drainsBefore = drains.length;
     for (let i = 0; i < 5; i += 1) {
       const uuid = randomUUID();
-      await queue.offer({ uuid, msg: `fresh ${i}`, offeredAt: Date.now() });
+      await queue.offer(encodeQueueRef({ uuid, position: 250 + i, offeredAt: Date.now() }));
       await eventually(`fresh item ${i} received`, async () => (received.includes(uuid) ? true : undefined), 5000, 10);
     }
     assert.equal(drains.length, drainsBefore, 'no drain after a fresh item');

@@ -1,14 +1,18 @@
 /**
  * Delivery does not end in a consumer's memory (issue 7): a messages-service keeps what it received
- * through kill -9 and SIGTERM (its records live in the cluster under its identity), and a message
- * taken off the queue by a consumer that dies before recording it is offered again by the
- * redelivery sweep and kept exactly once.
+ * through kill -9 and SIGTERM (its received set lives in the cluster under its identity), and a
+ * message taken off the queue by a consumer that dies before claiming it is offered again by the
+ * reconciler (the log is the outbox) and kept exactly once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { drillClient } from '../../src/lab/drill-local.js';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
+import { NO_HOLDER, decodeQueueRef } from '../../src/lib/store/codec.js';
+import { IdIndex } from '../../src/lib/store/ids.js';
+import { MessageLog } from '../../src/lib/store/log.js';
+import { storeNames } from '../../src/lib/store/names.js';
 import { eventually, postForm, request, startSystem, type TestSystem } from '../helpers/system.js';
 
 interface MessagesSet {
@@ -48,7 +52,10 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
       },
       timeoutMs,
     );
-  const inflightSize = async () => (await client.getMap(HAZELCAST.inflightMapName)).size();
+  const redeliveredTotal = async () => {
+    const metrics = await Promise.all(messagesUrls.map(async (base) => (await request<string>(`${base}/metrics`)).body));
+    return metrics.map((text) => Number(/^mqlab_redelivered_total(?:\{[^}]*\})? (\d+)/m.exec(String(text))?.[1] ?? 0)).reduce((a, b) => a + b, 0);
+  };
 
   before(async () => {
     system = await startSystem({ env: { REDELIVER_AFTER_MS: String(REDELIVER_AFTER_MS), REDELIVERY_INTERVAL_MS: '250' } });
@@ -86,30 +93,29 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
       const old = before[index]?.messages ?? [];
       assert.deepEqual(set.messages.slice(0, old.length), old, 'earlier messages stay first');
     }
-    // Every in-flight record was cleared by its consumer (or by the sweep, for a stale one).
-    await eventually('in-flight records cleared', async () => ((await inflightSize()) === 0 ? true : undefined), 15_000);
+    // Nothing was lost in flight (every kill came with the queue drained): the reconciler offered nothing again.
+    assert.equal(await redeliveredTotal(), 0);
   });
 
   it('a message polled by a consumer that dies before recording it is offered again and kept once', async () => {
     await system.topology.stopService('messages-service', system.plan.ports['messages-service'], 'SIGTERM');
     const uuids: string[] = [];
     for (let i = 1; i <= 5; i += 1) uuids.push(await post(`lost-in-flight-${i}`));
-    // What a consumer killed between poll and record leaves behind: the item is off the queue and
-    // recorded nowhere, only its in-flight record remains.
-    const queue = await client.getQueue<{ uuid: string }>(HAZELCAST.queueName);
-    const taken = await queue.poll();
+    // What a consumer killed between taking an item and claiming it leaves behind: the item is off
+    // the queue, and its message is in the log, unclaimed.
+    const queue = await client.getQueue<Buffer>(HAZELCAST.queueName);
+    const taken = decodeQueueRef(await queue.poll());
     assert.ok(taken && uuids.includes(taken.uuid), 'one of the posted messages was taken off the queue');
     assert.equal(await queue.size(), 4);
-    const records = await client.getMap('messages-claims');
-    assert.equal(await records.containsKey(taken.uuid), false, 'nobody recorded it');
+    const log = new MessageLog(async () => client, storeNames(HAZELCAST.storeName));
+    const record = IdIndex.find(await log.ids.lookup([taken.uuid]), taken.uuid);
+    assert.equal(record?.position, taken.position, 'the reference names the logged position');
+    assert.equal(record?.holder, NO_HOLDER, 'nobody claimed it');
 
     await system.topology.startService('messages-service');
     const ready = Date.now();
     await deliveredExactly(uuids);
-    console.log(`# the lost message was delivered ${Date.now() - ready} ms after the consumers were ready (REDELIVER_AFTER_MS=${REDELIVER_AFTER_MS}, sweep every 250 ms)`);
-    const metrics = await Promise.all(messagesUrls.map(async (base) => (await request<string>(`${base}/metrics`)).body));
-    const redelivered = metrics.map((text) => Number(/^mqlab_redelivered_total(?:\{[^}]*\})? (\d+)/m.exec(String(text))?.[1] ?? 0)).reduce((a, b) => a + b, 0);
-    assert.equal(redelivered, 1, 'exactly one message was offered again');
-    await eventually('in-flight records cleared', async () => ((await inflightSize()) === 0 ? true : undefined), 15_000);
+    console.log(`# the lost message was delivered ${Date.now() - ready} ms after the consumers were ready (REDELIVER_AFTER_MS=${REDELIVER_AFTER_MS}, rounds every 250 ms)`);
+    assert.equal(await redeliveredTotal(), 1, 'exactly one message was offered again');
   });
 });

@@ -39,8 +39,7 @@ describe('Facade with no logging-service instance listed (and no fallback)', () 
     const facade = new Facade({
       http: got,
       directory,
-      queue: async () => ({ offer: async (item: { uuid: string }) => Boolean(queued.push(item.uuid)) }),
-      inflight: async () => ({ set: async () => undefined }),
+      queue: async () => ({ offer: async (item: Buffer) => Boolean(queued.push(item.toString('hex'))) }),
       logger: silent,
       loggingAttempts: 3,
       loggingDeadlineMs: 600,

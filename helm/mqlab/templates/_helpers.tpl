@@ -151,11 +151,22 @@ prometheus.io/path: /metrics
 {{- end -}}
 
 {{/* Environment of every Hazelcast client. */}}
+{{- /* The Hazelcast client's and the store's settings, the same in every service: the store's capacity is derived from the members' heap, count and backups. */ -}}
 {{- define "mqlab.hazelcastEnv" -}}
 - name: HAZELCAST_MEMBERS
   value: {{ include "mqlab.hazelcastMembers" . | quote }}
 - name: HAZELCAST_CLUSTER_NAME
   value: {{ .Values.hazelcast.clusterName | quote }}
+- name: QUEUE_NAME
+  value: {{ .Values.hazelcast.queueName | quote }}
+- name: STORE_NAME
+  value: {{ .Values.hazelcast.storeName | quote }}
+- name: STORE_MEMBERS
+  value: {{ .Values.hazelcast.replicas | quote }}
+- name: STORE_BACKUPS
+  value: {{ .Values.hazelcast.backupCount | quote }}
+- name: STORE_MEMBER_HEAP_MB
+  value: {{ .Values.hazelcast.heapMb | quote }}
 {{- end -}}
 
 {{- define "mqlab.extraEnv" -}}

@@ -3,24 +3,27 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import { instanceName, url, type LocalPlan, type LocalTopology } from '../../src/local/local-topology.js';
-import { FRESH_UUID_HEADER } from '../../src/lib/message.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
-import { READ_CHUNK, positionEntry, positionsName, type StoredMessage } from '../../src/logging-service/store.js';
-import { postJson, request, startOneMember } from '../helpers/system.js';
+import { encodeLogHeader, encodeLogItem } from '../../src/lib/store/codec.js';
+import { MessageLog, READ_CHUNK } from '../../src/lib/store/log.js';
+import { BLOCK_SIZE, storeNames } from '../../src/lib/store/names.js';
+import { eventually, postJson, request, startOneMember } from '../helpers/system.js';
 
 type Listed = { count: number; offset: number; messages: Array<{ uuid: string; msg: string }> };
 
 /**
- * The logging-services' position list on a real member: pages and the streamed whole set agree,
- * span several read chunks, and what a crashed or raced write leaves in the list (an element with
- * no record, a second element for one UUID) is skipped, so each message is listed exactly once.
+ * The message log (src/lib/store/log.ts) under the logging-services, on a real member: pages and
+ * the streamed whole set agree and span several read chunks; what a crashed or raced write leaves
+ * (a position with no commit, a second write of one UUID) is skipped, so each message is listed
+ * exactly once; a filled block is compacted into one value and reads the same.
  */
-describe('logging-service paged and streamed reads over the position list', () => {
+describe('logging-service pages and whole set over the message log', () => {
   let topology: LocalTopology;
   let hz: HazelcastClient;
   let loggingA: string;
   let loggingB: string;
   let nameA: string;
+  let log: MessageLog;
   const stored: string[] = [];
   const total = READ_CHUNK + 300;
 
@@ -32,6 +35,7 @@ describe('logging-service paged and streamed reads over the position list', () =
     await topology.startService('logging-service', ports);
     [loggingA, loggingB] = ports.map((port) => url(plan, port)) as [string, string];
     nameA = instanceName('logging-service', ports[0] ?? 0);
+    log = new MessageLog(async () => hz, storeNames(HAZELCAST.storeName));
   });
 
   after(async () => {
@@ -86,56 +90,68 @@ describe('logging-service paged and streamed reads over the position list', () =
     assert.equal(page.body.messages.length, 3);
   });
 
-  it('skips what a crashed write leaves (an element, no record) and a raced second element for one UUID', async () => {
-    const positions = await hz.getList<string>(positionsName(HAZELCAST.mapName));
-    const messages = await hz.getMap<string, StoredMessage>(HAZELCAST.mapName);
+  it('skips what a crashed write leaves (positions, no commit) and a raced second write of one UUID', async () => {
     const before = (await request<Listed>(`${loggingA}/logging`)).body.messages;
-    // A write that died between its two steps: appended, never stored.
+    // A write that died between its segment and its commit: the positions are taken, the message
+    // is in the log, no record names it.
     const crashed = randomUUID();
-    await positions.add(positionEntry(crashed, 'crashed'));
-    // A second store of an existing UUID that lost the putIfAbsent race: appended again.
     const first = stored[0] ?? '';
-    assert.ok(await messages.get(first));
-    await positions.add(positionEntry(first, 'raced'));
+    const at = await log.counter.take(2);
+    // The second: a store of a UUID already committed elsewhere that lost the commit race.
+    await log.blocks.append(at, encodeLogHeader({ loggedAt: Date.now(), loggedBy: 'crashed-writer' }), [
+      encodeLogItem({ uuid: crashed, msg: 'crashed', outbox: false }),
+      encodeLogItem({ uuid: first, msg: 'm0', outbox: false }),
+    ]);
     const after = await request<Listed>(`${loggingA}/logging`);
     assert.deepEqual(after.body.messages, before);
-    assert.equal(after.body.count, total);
+    assert.equal(after.body.count, total + 2, 'count counts positions, gaps too');
     // The facade's retry of the crashed write stores it once, at a later position.
-    assert.equal((await postJson(`${loggingB}/logging`, { uuid: crashed, msg: 'retried' })).status, 201);
+    const retried = await postJson<{ position: number }>(`${loggingB}/logging`, { uuid: crashed, msg: 'retried' });
+    assert.equal(retried.status, 201);
+    assert.equal(retried.body.position, at + 2);
     const last = await request<Listed>(`${loggingA}/logging?offset=${total}&limit=10`);
     assert.deepEqual(last.body.messages.map((m) => [m.uuid, m.msg]), [[crashed, 'retried']]);
-    assert.equal(last.body.count, total + 1);
   });
 
-  it('a repeat of a stored UUID appends nothing (no gap): 200 for the same text, 409 for another', async () => {
-    const positions = await hz.getList<string>(positionsName(HAZELCAST.mapName));
-    const length = await positions.size();
+  it('a repeat of a stored UUID takes no position: 200 for the same text, 409 for another', async () => {
+    const end = await log.counter.end();
     const uuid = stored[1] ?? '';
-    assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'm1' })).status, 200);
+    const repeat = await postJson<{ status: string; position: number }>(`${loggingA}/logging`, { uuid, msg: 'm1' });
+    assert.equal(repeat.status, 200);
+    assert.equal(repeat.body.status, 'duplicate');
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'other' })).status, 409);
-    assert.equal(await positions.size(), length);
+    assert.equal(await log.counter.end(), end);
   });
 
-  it('the fresh-uuid hint skips the check for a new UUID, and a wrong hint changes nothing stored', async () => {
-    const positions = await hz.getList<string>(positionsName(HAZELCAST.mapName));
-    const messages = await hz.getMap<string, StoredMessage>(HAZELCAST.mapName);
-    const length = await positions.size();
-    const listedBefore = (await request<Listed>(`${loggingA}/logging`)).body.messages.map((m) => m.uuid);
-    const fresh = randomUUID();
-    const hint = { [FRESH_UUID_HEADER]: 'true' };
-    assert.equal((await postJson(`${loggingA}/logging`, { uuid: fresh, msg: 'fresh' }, hint)).status, 201);
-    assert.equal(await positions.size(), length + 1);
-    // The hint on a UUID that is stored: the same answers as without it, the stored record kept.
-    const storedUuid = stored[2] ?? '';
-    const record = await messages.get(storedUuid);
-    assert.equal((await postJson(`${loggingA}/logging`, { uuid: storedUuid, msg: 'm2' }, hint)).status, 200);
-    const conflict = await postJson<{ error: string }>(`${loggingA}/logging`, { uuid: storedUuid, msg: 'other' }, hint);
-    assert.equal(conflict.status, 409);
-    assert.deepEqual(await messages.get(storedUuid), record);
-    // What the wrong hints cost: an element each, which listings skip (each message listed once, in its place).
-    assert.equal(await positions.size(), length + 3);
-    const listedAfter = (await request<Listed>(`${loggingA}/logging`)).body.messages.map((m) => m.uuid);
-    assert.deepEqual(listedAfter, [...listedBefore, fresh]);
+  it('two stores of one new UUID at once: one is created, the other a duplicate at the same position', async () => {
+    const uuid = randomUUID();
+    const answers = await Promise.all([loggingA, loggingB, loggingA, loggingB].map((base) => postJson<{ status: string; position: number }>(`${base}/logging`, { uuid, msg: 'raced' })));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 201]);
+    assert.equal(new Set(answers.map((a) => a.body.position)).size, 1, 'every answer names the committed position');
+    const listed = (await request<Listed>(`${loggingA}/logging`)).body.messages.filter((m) => m.uuid === uuid);
+    assert.equal(listed.length, 1);
+  });
+
+  it('compacts a filled block into one value that reads the same', async () => {
+    const { end } = await log.bounds();
+    const block = Math.floor((end - 1) / BLOCK_SIZE) - 1;
+    const valuesOf = async (b: number) => (await hz.getMultiMap<string, Buffer>(storeNames(HAZELCAST.storeName).log)).valueCount(String(b));
+    // The logging-services compact a block they filled (COMPACT_AFTER_MS after); wait for it.
+    await eventually(`block ${block} compacted`, async () => ((await valuesOf(block)) === 1 ? true : undefined), 15_000);
+    const expected = (await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry);
+    assert.equal(expected.length > 0, true);
+    // Compacting again, twice at once, changes nothing a reader sees.
+    await Promise.all([log.blocks.compact(block), log.blocks.compact(block)]);
+    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry), expected);
+    // A late segment beside the compacted value (a writer that stalled) is read and compacted in.
+    const late = randomUUID();
+    const gapBefore = (await log.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).length;
+    assert.ok(gapBefore <= BLOCK_SIZE);
+    await log.blocks.append((block + 1) * BLOCK_SIZE - 1, encodeLogHeader({ loggedAt: Date.now(), loggedBy: 'late' }), [encodeLogItem({ uuid: late, msg: 'late', outbox: false })]);
+    assert.equal(await valuesOf(block), 2);
+    assert.equal(await log.blocks.compact(block), true);
+    assert.equal(await valuesOf(block), 1);
+    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry), expected, 'an uncommitted late item is not listed');
   });
 
   it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {

@@ -1,0 +1,41 @@
+/**
+ * Gathers calls that arrive while earlier ones are being written into one batch: concurrent
+ * requests share the cluster round trips of one write instead of each paying its own. Nothing
+ * waits for a timer: a call that finds a free slot starts a batch at once; calls that arrive while
+ * every slot is busy go together in the next batch. A failed batch fails each of its calls.
+ */
+export class Coalescer<In, Out> {
+  private waiting: Array<{ item: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
+  private running = 0;
+
+  constructor(
+    private readonly write: (items: In[]) => Promise<Out[]>,
+    private readonly options: { maxBatch: number; concurrency: number } = { maxBatch: 256, concurrency: 2 },
+  ) {}
+
+  submit(item: In): Promise<Out> {
+    return new Promise<Out>((resolve, reject) => {
+      this.waiting.push({ item, resolve, reject });
+      this.next();
+    });
+  }
+
+  /** Calls accepted but not yet answered. */
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  private next(): void {
+    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.options.maxBatch);
+      this.running += 1;
+      this.write(batch.map((call) => call.item)).then(
+        (outs) => batch.forEach((call, i) => call.resolve(outs[i] as Out)),
+        (err: unknown) => batch.forEach((call) => call.reject(err)),
+      ).finally(() => {
+        this.running -= 1;
+        this.next();
+      });
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import type { IMap } from 'hazelcast-client';
+import { StoreUnavailable } from '../errors.js';
+import { decodeIdRecords, encodeIdRecords, type IdRecord } from './codec.js';
+import { ID_BUCKETS } from './names.js';
+
+/**
+ * FNV-1a over the UUID's text, any case (`| 0x20` lower-cases A-F and leaves digits and '-'): any
+ * UUID (v4, v5, time-ordered v7) spreads evenly over the buckets.
+ */
+export function bucketOf(uuid: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < uuid.length; i += 1) {
+    hash ^= uuid.charCodeAt(i) | 0x20;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return String(hash % ID_BUCKETS);
+}
+
+/** One bucket as read: its value as stored (the compare-and-set's expected value) and its records. */
+export interface Bucket {
+  key: string;
+  value: Buffer | undefined;
+  records: IdRecord[];
+}
+
+const MAX_ATTEMPTS = 50;
+
+export class Contended extends StoreUnavailable {
+  constructor(key: string) {
+    super(`uuid bucket ${key} kept changing; gave up after ${MAX_ATTEMPTS} attempts`);
+    this.name = 'Contended';
+  }
+}
+
+/**
+ * The UUID index: every stored message's record (codec.ts IdRecord) in one of ID_BUCKETS IMap
+ * entries, by a hash of its UUID. Packing ~30 records into an entry is what keeps the index small
+ * (an IMap entry of its own per message costs ~170 bytes more). A change is a compare-and-set of
+ * the whole bucket (replaceIfSame, or putIfAbsent for a new one); two changes of one bucket at once
+ * are rare (32,768 buckets) and the loser reads again and retries.
+ */
+export class IdIndex {
+  constructor(private readonly map: () => Promise<IMap<string, Buffer>>) {}
+
+  /** The buckets of these UUIDs, read in one call. */
+  async lookup(uuids: readonly string[]): Promise<Map<string, Bucket>> {
+    const keys = [...new Set(uuids.map(bucketOf))];
+    const buckets = new Map<string, Bucket>(keys.map((key) => [key, { key, value: undefined, records: [] }]));
+    if (keys.length === 0) return buckets;
+    for (const [key, value] of await (await this.map()).getAll(keys)) {
+      buckets.set(key, { key, value, records: decodeIdRecords(value) });
+    }
+    return buckets;
+  }
+
+  /** The record of one UUID in buckets read by lookup (undefined: not stored). */
+  static find(buckets: ReadonlyMap<string, Bucket>, uuid: string): IdRecord | undefined {
+    return buckets.get(bucketOf(uuid))?.records.find((record) => record.uuid === uuid);
+  }
+
+  /**
+   * Changes one bucket: `change` gets its records and answers the records to write, or undefined
+   * when nothing needs writing. Starts from `known` (as read by lookup) and, when another change got
+   * there first, reads again and calls `change` again; answers the records as they stand at the end.
+   */
+  async update(key: string, change: (records: readonly IdRecord[]) => IdRecord[] | undefined, known?: Bucket): Promise<IdRecord[]> {
+    const map = await this.map();
+    let current = known ?? (await this.read(map, key));
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+      const next = change(current.records);
+      if (next === undefined) return current.records;
+      const value = encodeIdRecords(next);
+      let written: boolean;
+      if (current.value === undefined) written = next.length === 0 || (await map.putIfAbsent(key, value)) === null;
+      else if (next.length === 0) written = (await map.remove(key, current.value)) === true;
+      else written = await map.replaceIfSame(key, current.value, value);
+      if (written) return next;
+      current = await this.read(map, key);
+    }
+    throw new Contended(key);
+  }
+
+  private async read(map: IMap<string, Buffer>, key: string): Promise<Bucket> {
+    const value = (await map.get(key)) ?? undefined;
+    return { key, value, records: value === undefined ? [] : decodeIdRecords(value) };
+  }
+}

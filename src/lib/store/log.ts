@@ -1,0 +1,222 @@
+import { z } from 'zod';
+import { StoreUnavailable } from '../errors.js';
+import type { HazelcastClient } from '../hazelcast.js';
+import { BlockLog, type Located } from './blocks.js';
+import { NO_HOLDER, decodeLogHeader, decodeLogItem, encodeLogHeader, encodeLogItem, type IdRecord } from './codec.js';
+import { Counter } from './counter.js';
+import { IdIndex, bucketOf, type Bucket } from './ids.js';
+import { Meta } from './meta.js';
+import { BLOCK_SIZE, type StoreNames } from './names.js';
+
+/** A logged message as listed: where it is in the log, and who accepted it when. */
+export interface Entry {
+  uuid: string;
+  msg: string;
+  position: number;
+  loggedBy: string;
+  loggedAt: number;
+  /** The facade offers it to the queue: the redelivery reconciler owes it a delivery. */
+  outbox: boolean;
+}
+
+export interface AppendRequest {
+  uuid: string;
+  msg: string;
+  outbox: boolean;
+}
+
+export type AppendOutcome = { kind: 'created' | 'duplicate' | 'conflict'; entry: Entry };
+
+/**
+ * How long after its positions were taken a write may still commit. A writer checks it before the
+ * commit, so a reader can tell a position that will never commit (a crashed or stalled writer's)
+ * from one that still may: see GAP_SETTLED_MS.
+ */
+export const COMMIT_DEADLINE_MS = 10_000;
+
+/**
+ * After this long, a position with no committed message never gets one: the deadline, plus the
+ * longest a commit sent just before it can take to land (the client's invocation timeout, 30 s by
+ * default), plus room for clocks that differ between hosts.
+ */
+export const GAP_SETTLED_MS = 60_000;
+
+/** Positions read per chunk of a whole-log read. */
+export const READ_CHUNK = 8 * BLOCK_SIZE;
+
+export const LOG_START_KEY = 'log-start';
+export const logStartSchema = z.object({ start: z.number().int().nonnegative() });
+
+/**
+ * The message log (docs/storage.md): messages in the order accepted, at dense positions from a
+ * Counter, kept as segments in a BlockLog; the UUID index says which position holds each UUID.
+ *
+ * A write: (1) read the UUIDs' buckets: a UUID already there is a duplicate or a conflict, nothing
+ * written; (2) take positions for the new ones (one call for the batch); (3) write their segment;
+ * (4) commit each in its bucket (compare-and-set). The segment is written before the commit, so no
+ * committed message is missing from the log; a crash leaves at most a gap, a position no record
+ * names, which readers skip. Whether a UUID is new is decided by the commit alone: two writes of one
+ * UUID that race both write a segment, one commits, the other's position is a gap.
+ */
+export class MessageLog {
+  readonly blocks: BlockLog;
+  readonly ids: IdIndex;
+  readonly counter: Counter;
+  readonly meta: Meta;
+
+  constructor(
+    client: () => Promise<HazelcastClient>,
+    readonly names: StoreNames,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.blocks = new BlockLog(async () => (await client()).getMultiMap(names.log));
+    this.ids = new IdIndex(async () => (await client()).getMap(names.ids));
+    this.counter = new Counter(async () => (await client()).getRingbuffer(names.logCounter));
+    this.meta = new Meta(async () => (await client()).getMap(names.meta));
+  }
+
+  /** The positions the log holds: from start (the first not retired) to end (one past the last given out). */
+  async bounds(): Promise<{ start: number; end: number }> {
+    const [end, start] = await Promise.all([this.counter.end(), this.meta.get(LOG_START_KEY, logStartSchema)]);
+    return { start: Math.min(start.value?.start ?? 0, end), end };
+  }
+
+  /** Stores a batch; answers each request's outcome, in order, and the positions written. */
+  async append(
+    requests: readonly AppendRequest[],
+    loggedBy: string,
+    /** Told the bytes as soon as the segment is written, even if the commit then fails: they are in the log either way. */
+    onWritten: (bytes: number) => void = () => undefined,
+  ): Promise<{ outcomes: AppendOutcome[]; written: { start: number; count: number } | undefined }> {
+    const buckets = await this.ids.lookup(requests.map((r) => r.uuid));
+    // The first request of each UUID is the one written; a repeat within the batch is answered from it.
+    const firstOf = new Map<string, number>();
+    const fresh: number[] = [];
+    const existing = new Map<number, IdRecord>();
+    requests.forEach((request, i) => {
+      if (firstOf.has(request.uuid)) return;
+      firstOf.set(request.uuid, i);
+      const record = IdIndex.find(buckets, request.uuid);
+      if (record) existing.set(i, record);
+      else fresh.push(i);
+    });
+
+    const loggedAt = this.now();
+    const written = new Map<number, Entry>();
+    let range: { start: number; count: number } | undefined;
+    if (fresh.length > 0) {
+      const start = await this.counter.take(fresh.length);
+      range = { start, count: fresh.length };
+      fresh.forEach((i, k) => {
+        const { uuid, msg, outbox } = requests[i] as AppendRequest;
+        written.set(i, { uuid, msg, outbox, position: start + k, loggedBy, loggedAt });
+      });
+      onWritten(await this.blocks.append(
+        start,
+        encodeLogHeader({ loggedAt, loggedBy }),
+        fresh.map((i) => encodeLogItem(written.get(i) as Entry)),
+      ));
+      if (this.now() - loggedAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the log write took longer than its commit deadline; nothing was stored');
+      await this.commit([...written.values()], buckets, existing, firstOf);
+    }
+
+    // What is stored under each UUID that was not written just now (or whose write lost a race).
+    const storedAt = await this.entriesAt([...existing.values()].map((record) => record.position));
+    const outcomes = requests.map((request, i): AppendOutcome => {
+      const first = firstOf.get(request.uuid) as number;
+      const mine = written.get(first);
+      const stored = existing.has(first) ? storedAt.get((existing.get(first) as IdRecord).position) : mine;
+      if (!stored || stored.uuid !== request.uuid) throw new StoreUnavailable(`the log has no entry for ${request.uuid} at its recorded position`);
+      if (first === i && mine !== undefined && !existing.has(first)) return { kind: 'created', entry: mine };
+      return { kind: stored.msg === request.msg ? 'duplicate' : 'conflict', entry: stored };
+    });
+    return { outcomes, written: range };
+  }
+
+  /**
+   * Commits the written entries, bucket by bucket. A UUID another write committed first is not
+   * overwritten: its request moves to `existing`, and its own position stays a gap.
+   */
+  private async commit(entries: readonly Entry[], buckets: ReadonlyMap<string, Bucket>, existing: Map<number, IdRecord>, firstOf: ReadonlyMap<string, number>): Promise<void> {
+    const byBucket = new Map<string, Entry[]>();
+    for (const entry of entries) {
+      const key = bucketOf(entry.uuid);
+      byBucket.set(key, [...(byBucket.get(key) ?? []), entry]);
+    }
+    await Promise.all(
+      [...byBucket].map(async ([key, mine]) => {
+        const final = await this.ids.update(
+          key,
+          (records) => {
+            const added = mine.filter((entry) => !records.some((record) => record.uuid === entry.uuid));
+            if (added.length === 0) return undefined;
+            return [...records, ...added.map(({ uuid, position }) => ({ uuid, position, holder: NO_HOLDER, place: 0 }))];
+          },
+          buckets.get(key),
+        );
+        for (const entry of mine) {
+          const record = final.find((r) => r.uuid === entry.uuid);
+          if (record && record.position !== entry.position) existing.set(firstOf.get(entry.uuid) as number, record);
+        }
+      }),
+    );
+  }
+
+  /** The entries at these positions as written, whether committed or not (absent positions left out). */
+  async entriesAt(positions: readonly number[]): Promise<Map<number, Entry>> {
+    const wanted = new Set(positions);
+    const found = new Map<number, Entry>();
+    if (wanted.size === 0) return found;
+    const blocks = new Set([...wanted].map((p) => Math.floor(p / BLOCK_SIZE)));
+    const read = await Promise.all([...blocks].map((block) => this.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)));
+    for (const located of read.flat()) {
+      if (wanted.has(located.position) && !found.has(located.position)) found.set(located.position, entryOf(located));
+    }
+    return found;
+  }
+
+  /** The committed entries at positions from (inclusive) to end (exclusive), in order, with their records. */
+  async committed(from: number, end: number): Promise<Array<{ entry: Entry; record: IdRecord }>> {
+    return this.verify((await this.blocks.read(from, end)).map(entryOf));
+  }
+
+  /** The entries whose UUID's record names their position, each with its record. */
+  async verify(entries: readonly Entry[]): Promise<Array<{ entry: Entry; record: IdRecord }>> {
+    const buckets = await this.ids.lookup(entries.map((entry) => entry.uuid));
+    const kept: Array<{ entry: Entry; record: IdRecord }> = [];
+    for (const entry of entries) {
+      const record = IdIndex.find(buckets, entry.uuid);
+      if (record?.position === entry.position) kept.push({ entry, record });
+    }
+    return kept;
+  }
+
+  /**
+   * Every committed entry from offset to the end the log had when the read began, READ_CHUNK
+   * positions at a time (the next chunk read while the caller handles one): memory for two chunks,
+   * not for the log.
+   */
+  async *from(offset: number, end: number): AsyncGenerator<Entry[]> {
+    const fetch = (from: number) => {
+      if (from >= end) return undefined;
+      const chunk = this.committed(from, Math.min(from + READ_CHUNK, end));
+      // Awaited on the next turn; until then (or if the caller stops early) a failure must not count as unhandled.
+      chunk.catch(() => undefined);
+      return chunk;
+    };
+    let next = offset;
+    let pending = fetch(next);
+    while (pending) {
+      const chunk = await pending;
+      next += READ_CHUNK;
+      pending = fetch(next);
+      yield chunk.map(({ entry }) => entry);
+    }
+  }
+}
+
+export function entryOf(located: Located): Entry {
+  const { loggedAt, loggedBy } = decodeLogHeader(located.header);
+  const { uuid, msg, outbox } = decodeLogItem(located.item);
+  return { uuid, msg, outbox, position: located.position, loggedBy, loggedAt };
+}
