@@ -76,9 +76,16 @@ export async function main(argv: string[]): Promise<void> {
   timer.unref();
 
   const readQueue = () => queueInfo(hazelcast.connectedClient(), settings.queueName);
-  const sampler = new DashboardSampler({ ...ctx, queueInfo: readQueue, postsTotal: () => counterTotal(metrics, 'mqlab_messages_enqueued_total'), http, configServerUrl: settings.configServerUrl });
-  const dashboard = createDashboard({ sampler, readiness });
   const gauge = storeGauge(ctx, hazelcast, openLog(settings, hazelcast));
+  const sampler = new DashboardSampler({
+    ...ctx,
+    queueInfo: readQueue,
+    postsTotal: () => counterTotal(metrics, 'mqlab_messages_enqueued_total'),
+    storeUsage: () => gauge.snapshot(),
+    http,
+    configServerUrl: settings.configServerUrl,
+  });
+  const dashboard = createDashboard({ sampler, readiness });
   const app = createFacadeApp({ ...ctx, facade, gauge, queueInfo: readQueue, dashboard: dashboard.router });
   gauge.start();
   sampler.start();

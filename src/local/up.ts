@@ -1,17 +1,21 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { SERVICES, SERVICE_NAMES, type ServiceName } from '../lib/topology.js';
-import { LocalTopology, instanceName, labPlan, memberName, url } from './local-topology.js';
+import { HAZELCAST, SERVICES, SERVICE_NAMES, type ServiceName } from '../lib/topology.js';
+import { LocalTopology, freePlan, instanceName, labPlan, memberName, url } from './local-topology.js';
 import { ROOT } from './paths.js';
+import { messagesFor } from '../lib/store/usage.js';
 
-const USAGE = `usage: mqlab up [--skip <service,...>] [--log-level <level>]
+const USAGE = `usage: mqlab up [--skip <service,...>] [--log-level <level>] [--heap-mb <MB>] [--free-ports]
 
 Starts the whole system on the lab's ports: 3 Hazelcast members (5701-5703), config-server (8888),
 logging-service x3 (8081, 8083, 8085), messages-service x2 (8082, 8084), facade-service (8080).
 Each process's output is prefixed with its name. Ctrl-C stops everything.
 
-  --skip       services not to start, e.g. --skip messages-service (or: messages)
-  --log-level  log level of the services (default info)`;
+  --skip        services not to start, e.g. --skip messages-service (or: messages)
+  --log-level   log level of the services (default info)
+  --heap-mb     heap of each Hazelcast member, MB (default ${HAZELCAST.memberHeapMb}); the store's capacity
+                follows it (README.md, "Capacity")
+  --free-ports  free ports and a cluster name of its own instead of the lab's (a second system beside one)`;
 
 export function parseSkip(value: string | undefined): ServiceName[] {
   if (!value) return [];
@@ -24,14 +28,20 @@ export function parseSkip(value: string | undefined): ServiceName[] {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { skip: { type: 'string' }, 'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { skip: { type: 'string' }, 'log-level': { type: 'string' }, 'heap-mb': { type: 'string' }, 'free-ports': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     console.log(USAGE);
     return;
   }
   const skip = parseSkip(values.skip);
-  const plan = labPlan(join(ROOT, '.cache', 'run'));
-  const topology = new LocalTopology(plan, { sink: { kind: 'prefix' }, skip, logLevel: values['log-level'] ?? 'info' });
+  const heapMb = values['heap-mb'] === undefined ? HAZELCAST.memberHeapMb : Number(values['heap-mb']);
+  if (!Number.isInteger(heapMb) || heapMb < 64) throw new Error('--heap-mb: a whole number of MB, at least 64');
+  const workDir = join(ROOT, '.cache', values['free-ports'] ? `run-${process.pid}` : 'run');
+  const plan = values['free-ports'] ? await freePlan(workDir, `mqlab-up-${process.pid}`) : labPlan(workDir);
+  const topology = new LocalTopology(plan, { sink: { kind: 'prefix' }, skip, heapMb, logLevel: values['log-level'] ?? 'info' });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -66,5 +76,6 @@ export async function main(argv: string[]): Promise<void> {
       curl -s ${url(plan, plan.ports['facade-service'][0] ?? 8080)}/facade
       npm run lab        (lab Part 1 against this system)
 Registry served by config-server: ${topology.registryFile} (edit it; the change is served within a second)
+Store capacity: about ${messagesFor({ members: plan.hazelcastPorts.length, backups: HAZELCAST.backups, memberHeapMb: heapMb, capacityMb: Number(process.env.STORE_CAPACITY_MB ?? 0) || 0 }, 100).toLocaleString('en-US')} messages of 100 characters (${plan.hazelcastPorts.length} members of ${heapMb} MB); past it POSTs answer 507
 Ctrl-C stops everything.\n`);
 }

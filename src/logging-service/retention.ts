@@ -77,7 +77,7 @@ export class Retention {
     const { signal } = this.stopping;
     while (!signal.aborted) {
       try {
-        if ((await this.hasWork()) && (await this.lease.acquire())) await this.round();
+        await this.round();
       } catch (err) {
         this.options.logger.warn({ err: errorMessage(err) }, 'retention round failed; trying again next round');
       }
@@ -85,13 +85,10 @@ export class Retention {
     }
   }
 
-  /** Whether there may be anything to do: a limit is set, or something was ever retired (cleaning may be left). */
-  private async hasWork(): Promise<boolean> {
-    if (this.options.keepMessages > 0 || this.options.keepMs > 0) return true;
-    return (await this.options.log.bounds()).start > 0;
-  }
-
-  /** One round: apply the limits, then clean a few blocks. Public for tests. */
+  /**
+   * One round: apply this instance's limits (moving the start is a compare-and-set, safe from any
+   * instance at any time), then, holding the lease, clean a few blocks. Public for tests.
+   */
   async round(): Promise<void> {
     const { log, keepMessages, keepMs } = this.options;
     const { start, end } = await log.bounds();
@@ -99,7 +96,9 @@ export class Retention {
     if (keepMessages > 0 && end - start > keepMessages) target = Math.max(target, Math.floor((end - keepMessages) / BLOCK_SIZE) * BLOCK_SIZE);
     if (keepMs > 0) target = Math.max(target, await this.expiredBefore(start, end, Date.now() - keepMs));
     if (target > start) await this.retireBefore(target);
-    await this.clean();
+    // Nothing was ever retired: nothing to clean (and no lease taken).
+    if (Math.max(target, start) === 0) return;
+    if (await this.lease.acquire()) await this.clean();
   }
 
   /** The start of the first whole block from `start` on with a message at or after the cutoff. */

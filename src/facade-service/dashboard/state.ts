@@ -41,6 +41,8 @@ export interface PageState {
   facade: { instance: string; status: InstanceStatus };
   cluster: (Omit<QueueInfo, 'members'> & { connected: true; members: QueueInfo['members'] }) | { connected: false; error: string };
   store: { count: number | null; instance: string | null; error?: string };
+  /** The store's used bytes against its capacity, as this facade's gauge last sampled them (null until it has). */
+  capacity: { usedBytes: number; capacityBytes: number; full: boolean } | null;
   configServer: { ok: boolean; error?: string };
   services: Array<{ name: string; instances: InstanceView[] }>;
   messages: MessageRow[];
@@ -56,6 +58,8 @@ export interface SamplerOptions {
   queueInfo: () => Promise<QueueInfo>;
   /** Messages this facade has queued since it started (its enqueued counter). */
   postsTotal: () => Promise<number>;
+  /** The store's usage as the facade's capacity gauge last sampled it. */
+  storeUsage?: () => { usedBytes: number; capacityBytes: number; full: boolean } | undefined;
   /** For config-server and the instances; the sampler gives each call its own short timeout. */
   http: Got;
   configServerUrl: string;
@@ -104,6 +108,9 @@ export async function counterTotal(registry: Registry, name: string): Promise<nu
 }
 
 const shortError = (err: unknown) => errorMessage(err).slice(0, 200);
+
+const usageView = (usage: { usedBytes: number; capacityBytes: number; full: boolean } | undefined) =>
+  usage ? { usedBytes: Math.round(usage.usedBytes), capacityBytes: Math.round(usage.capacityBytes), full: usage.full } : null;
 
 /**
  * One shared sampler for every viewer of the page. Each second it reads the queue (depth, owner,
@@ -282,6 +289,7 @@ export class DashboardSampler {
       facade: { instance: this.options.instance, status: this.options.readiness.isShuttingDown ? 'shutting down' : this.options.readiness.isReady() ? 'ready' : 'not ready' },
       cluster: this.lastQueue,
       store: { count: logging.page?.count ?? null, instance: logging.page?.instance ?? logging.url, ...(logging.error ? { error: logging.error } : {}) },
+      capacity: usageView(this.options.storeUsage?.()),
       configServer,
       services,
       messages,

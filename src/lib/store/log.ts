@@ -77,8 +77,13 @@ export class MessageLog {
 
   /** The positions the log holds: from start (the first not retired) to end (one past the last given out). */
   async bounds(): Promise<{ start: number; end: number }> {
-    const [end, start] = await Promise.all([this.counter.end(), this.meta.get(LOG_START_KEY, logStartSchema)]);
-    return { start: Math.min(start.value?.start ?? 0, end), end };
+    const [end, start] = await Promise.all([this.counter.end(), this.start()]);
+    return { start: Math.min(start, end), end };
+  }
+
+  /** The first position not retired: every listing starts here. */
+  async start(): Promise<number> {
+    return (await this.meta.get(LOG_START_KEY, logStartSchema)).value?.start ?? 0;
   }
 
   /** Stores a batch; answers each request's outcome, in order, and the positions written. */

@@ -141,12 +141,13 @@ export class ReceivedSet {
 
   /** The messages at places from (inclusive) to end (exclusive) that this instance holds, in arrival order. */
   async list(from: number, end: number): Promise<Entry[]> {
-    const places = await this.index.blocks.read(from, end);
+    const [places, logStart] = await Promise.all([this.index.blocks.read(from, end), this.log.start()]);
     // A BlockLog's position is, in the index, the place; its item is the log position.
     const atPlaces = places.map((located) => ({ place: located.position, position: decodePositionItem(located.item) }));
-    const entries = await this.log.entriesAt(atPlaces.map((p) => p.position));
+    const entries = await this.log.entriesAt(atPlaces.map((p) => p.position).filter((position) => position >= logStart));
+    // A retired message leaves every listing at once, before the cleaning removes its records.
     const listed = atPlaces.flatMap(({ place, position }) => {
-      const entry = entries.get(position);
+      const entry = position >= logStart ? entries.get(position) : undefined;
       return entry ? [{ place, entry }] : [];
     });
     const verified = await this.log.verify(listed.map((l) => l.entry));

@@ -46,6 +46,14 @@ export function capacityBytes(model: CostModel): number {
   return Math.max(model.members - 1, 1) * usable;
 }
 
+/** Log bytes of one message beyond its text: its item's length, UUID and flags (segment headers are shared). */
+export const LOG_ITEM_OVERHEAD = 2 + 17;
+
+/** About how many messages of this many text bytes the capacity holds (the figure `mqlab up` and the docs give). */
+export function messagesFor(model: CostModel, textBytes: number): number {
+  return Math.floor(capacityBytes(model) / (copiesOf(model) * (PER_MESSAGE_BYTES + LOG_ITEM_OVERHEAD + textBytes)));
+}
+
 /** Copies of each stored byte: the backups, as far as the members allow. */
 export const copiesOf = (model: CostModel) => Math.min(model.backups + 1, Math.max(model.members, 1));
 

@@ -79,6 +79,8 @@ function addSamples(samples) {
 // --- rendering -------------------------------------------------------------------------------
 const seen = new Set();
 
+const megabytes = (bytes) => (bytes / (1024 * 1024)).toFixed(1);
+
 function renderCluster(cluster) {
   const members = $('members');
   if (!cluster.connected) {
@@ -123,7 +125,11 @@ function renderServices(state) {
 function renderMessages(state) {
   showError('store-error', state.store.error ? `logging store: ${state.store.error}` : null);
   setText('store-count', number(state.store.count));
-  setText('store-note', state.store.instance ? `as ${state.store.instance} counts it` : '');
+  setText('store-note', state.store.instance ? `positions, as ${state.store.instance} counts them` : '');
+  const capacity = state.capacity;
+  setText('store-used', capacity ? `${Math.round((100 * capacity.usedBytes) / capacity.capacityBytes)} %` : '–');
+  setText('store-capacity', capacity ? `${megabytes(capacity.usedBytes)} of ${megabytes(capacity.capacityBytes)} MB${capacity.full ? ' · full: writes refused (507)' : ''}` : '');
+  $('store-used').classList.toggle('full', Boolean(capacity?.full));
   const rows = state.messages.map((m) => {
     const fresh = !seen.has(m.uuid);
     seen.add(m.uuid);
