@@ -5,13 +5,13 @@
  * facade's rate can be compared with what the members allow under the same load.
  *
  * --ops bare        IMap.putIfAbsent then IQueue.offer (what a POST needed before the guarantees).
- * --ops guaranteed  the cluster calls the system makes per message today, in the same order, with
- *                   none of the services' own work: the logging-service's position-list add and
- *                   putIfAbsent (a fresh UUID skips its get); the facade's in-flight set beside the
- *                   offer; and a consumer in this process polling, draining more only after an item
- *                   that waited on the queue, and per message the claim (putIfAbsent) and the
- *                   in-flight delete. What the members allow for the work the guarantees need: the
- *                   bound a faster facade could approach.
+ * --ops guaranteed  the cluster calls the system makes per message today, through the store's own
+ *                   code (src/lib/store) with none of the services' HTTP, validation, logs or
+ *                   metrics: the log's write (coalesced as the logging-service does), the offer of
+ *                   the reference, and a consumer in this process polling, draining more only
+ *                   after an item that waited on the queue, and claiming each batch. What the
+ *                   members allow for the work the guarantees need: the bound a faster facade
+ *                   could approach.
  *
  *   node dist/bench/ceiling.js --port P --members host:port,... --cluster NAME [--ops bare|guaranteed]
  */
@@ -19,6 +19,11 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { Client } from 'hazelcast-client';
+import { Coalescer } from '../src/lib/coalescer.js';
+import { decodeQueueRef, encodeQueueRef } from '../src/lib/store/codec.js';
+import { MessageLog, type AppendOutcome, type AppendRequest } from '../src/lib/store/log.js';
+import { storeNames } from '../src/lib/store/names.js';
+import { ReceivedSet } from '../src/lib/store/received.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,25 +45,22 @@ const client = await Client.newHazelcastClient({
   properties: { 'hazelcast.logging.level': 'WARN' },
 });
 const name = values.name;
-const map = await client.getMap<string, { msg: string; entry?: string; loggedAt: string }>(name);
-const queue = await client.getQueue<{ uuid: string; msg: string; offeredAt?: number }>(name);
-const positions = await client.getList<string>(`${name}-positions`);
-const inflight = await client.getMap<string, { msg: string; offeredAt: number }>(`${name}-inflight`);
-const claims = await client.getMap<string, { instance: string; msg: string; receivedAt: number }>(`${name}-claims`);
+const map = await client.getMap<string, { msg: string; loggedAt: string }>(name);
+const bareQueue = await client.getQueue<{ uuid: string; msg: string }>(name);
+// The store's structures under names of its own, so no service meets them.
+const log = new MessageLog(async () => client, storeNames(name));
+const refs = await client.getQueue<Buffer>(`${name}-refs`);
+const writes = new Coalescer<AppendRequest, AppendOutcome>(async (requests) => (await log.append(requests, 'ceiling')).outcomes, { maxBatch: 256, concurrency: 2 });
 
 let consuming = values.ops === 'guaranteed';
 async function consume(): Promise<void> {
+  const received = new ReceivedSet(log, async () => client, 1);
   while (consuming) {
-    const first = await queue.poll(500);
+    const first = await refs.poll(500);
     if (!first) continue;
-    const batch: Array<{ uuid: string; msg: string }> = [first];
-    if (Date.now() - (first.offeredAt ?? 0) > 50) await queue.drainTo(batch, 99);
-    await Promise.all(
-      batch.map(async (item) => {
-        await claims.putIfAbsent(item.uuid, { instance: 'ceiling', msg: item.msg, receivedAt: Date.now() });
-        await inflight.delete(item.uuid);
-      }),
-    );
+    const batch: Buffer[] = [first];
+    if (Date.now() - (decodeQueueRef(first)?.offeredAt ?? 0) > 50) await refs.drainTo(batch, 99);
+    await received.claim(batch.flatMap((item) => decodeQueueRef(item) ?? []));
   }
 }
 const consumer = consuming ? consume() : Promise.resolve();
@@ -70,13 +72,10 @@ app.post('/', async (req, res) => {
   const msg = typeof req.body === 'string' ? req.body : '';
   if (values.ops === 'bare') {
     await map.putIfAbsent(uuid, { msg, loggedAt: new Date().toISOString() });
-    await queue.offer({ uuid, msg });
+    await bareQueue.offer({ uuid, msg });
   } else {
-    const entry = `${uuid}/${randomUUID().slice(0, 12)}`;
-    await positions.add(entry);
-    await map.putIfAbsent(uuid, { msg, entry, loggedAt: new Date().toISOString() });
-    const offeredAt = Date.now();
-    await Promise.all([inflight.set(uuid, { msg, offeredAt }), queue.offer({ uuid, msg, offeredAt })]);
+    const outcome = await writes.submit({ uuid, msg, outbox: true });
+    await refs.offer(encodeQueueRef({ uuid, position: outcome.entry.position, offeredAt: Date.now() }));
   }
   res.status(201).json({ uuid, msg });
 });
@@ -88,7 +87,16 @@ const stop = () => {
   server.closeAllConnections();
   consuming = false;
   // Leaves nothing behind on the shared members: later phases of the bench measure the services.
-  const clearAll = () => Promise.all([queue.clear(), map.clear(), positions.clear(), inflight.clear(), claims.clear()]);
+  const names = storeNames(name);
+  const clearAll = () =>
+    Promise.all([
+      bareQueue.clear(),
+      map.clear(),
+      refs.clear(),
+      client.getMultiMap(names.log).then((m) => m.clear()),
+      client.getMap(names.ids).then((m) => m.clear()),
+      client.getMultiMap(names.received).then((m) => m.clear()),
+    ]);
   void consumer
     .then(clearAll)
     .finally(() => client.shutdown())

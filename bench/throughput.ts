@@ -10,9 +10,13 @@
  *   npm run bench -- --quick          small sizes, short phases: validates the harness in ~1.5 min
  *   npm run bench -- --phases post --profile /tmp/prof    CPU profiles of every service under the POST load
  *
- * Options: --duration S (each POST phase), --warmup S, --connections N, --drain N, --sizes A,B,
- * --get-seconds S, --log-level L, --phases post,half,ceiling,ceiling-guaranteed,drain,reads, --node-args 'FLAGS' (every
- * service), --out FILE, --no-record, --note TEXT (printed under the command).
+ *   npm run bench -- --phases scale --heap-mb 384       the scale figures up to 1,000,000 stored
+ *
+ * Options: --duration S (each POST phase), --warmup S, --connections N, --drain N, --sizes A,B,C
+ * (the scale phase's store sizes; a size past the capacity of --heap-mb is left out, saying so),
+ * --heap-mb N (each member, default that of npm start), --get-seconds S, --log-level L,
+ * --phases post,half,ceiling,ceiling-guaranteed,drain,scale, --node-args 'FLAGS' (every service),
+ * --out FILE, --no-record, --note TEXT (printed under the command).
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,6 +29,8 @@ import { Client } from 'hazelcast-client';
 import { freePort, instanceName } from '../src/local/local-topology.js';
 import { ROOT } from '../src/local/paths.js';
 import { HAZELCAST } from '../src/lib/topology.js';
+import { messagesFor } from '../src/lib/store/usage.js';
+import { liveHeapBytes } from '../src/local/heap.js';
 import { request, startSystem, type TestSystem } from '../test/helpers/system.js';
 
 const { values } = parseArgs({
@@ -37,7 +43,8 @@ const { values } = parseArgs({
     sizes: { type: 'string' },
     'get-seconds': { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
-    phases: { type: 'string', default: 'post,half,ceiling,ceiling-guaranteed,drain,reads' },
+    phases: { type: 'string', default: 'post,half,ceiling,ceiling-guaranteed,drain,scale' },
+    'heap-mb': { type: 'string' },
     profile: { type: 'string' },
     'node-args': { type: 'string' },
     out: { type: 'string', default: join(ROOT, 'bench', 'results.md') },
@@ -50,7 +57,8 @@ const durationS = Number(values.duration ?? (quick ? 4 : 10));
 const warmupS = Number(values.warmup ?? (quick ? 2 : 3));
 const connections = Number(values.connections);
 const drainCount = Number(values.drain ?? (quick ? 2000 : 10_000));
-const [smallSize, largeSize] = (values.sizes ?? (quick ? '2000,10000' : '10000,100000')).split(',').map(Number) as [number, number];
+const sizes = (values.sizes ?? (quick ? '2000,10000' : '10000,100000,1000000')).split(',').map(Number);
+const heapMb = Number(values['heap-mb'] ?? HAZELCAST.memberHeapMb);
 const getSeconds = Number(values['get-seconds'] ?? (quick ? 2 : 5));
 const phases = new Set(values.phases.split(','));
 const record = !values['no-record'] && !quick && !values.profile;
@@ -256,7 +264,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] ?? 0;
   // --node-args '--max-semi-space-size=2 ...': flags for every service process (what a V8 setting buys).
   const nodeArgs = [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), ...(values['node-args']?.split(' ').filter(Boolean) ?? [])];
-  const system = await startSystem({ logLevel: values['log-level'], nodeArgs });
+  const system = await startSystem({ logLevel: values['log-level'], nodeArgs, heapMb });
   const rows: Row[] = [];
   const summary: Record<string, unknown> = {};
   const hz = await Client.newHazelcastClient({
@@ -405,26 +413,50 @@ async function main(): Promise<void> {
       rows.push([`drain: ${uuids.length} queued (${queued} on the queue, ${posted.non2xx + posted.errors} POSTs failed), 2 consumers started: msgs/s`, `${perS} (missing ${missing}, held twice ${twice})`]);
     }
 
-    if (phases.has('reads')) {
+    if (phases.has('scale')) {
       const [logging] = system.urls('logging-service');
-      for (const size of [smallSize, largeSize]) {
-        progress(`fill to ${size}, then reads`);
+      const model = { members: system.plan.hazelcastPorts.length, backups: HAZELCAST.backups, memberHeapMb: heapMb, capacityMb: 0 };
+      const holds = messagesFor(model, 'fill message 12345678'.length);
+      summary.capacity_messages = holds;
+      summary.capacity_messages_100_chars = messagesFor(model, 100);
+      summary.member_heap_mb = heapMb;
+      rows.push([`capacity at ${model.members} members of ${heapMb} MB (the high-water mark, room left to lose one)`, `${holds} messages of ${'fill message 12345678'.length} characters; ${messagesFor(model, 100)} of 100`]);
+      const members = () => system.plan.hazelcastPorts.map((port) => system.topology.group.get(`hazelcast-${port}`)?.child.pid ?? 0);
+      const heapOfMembers = async () => (await Promise.all(members().map(liveHeapBytes))).reduce((a, b) => a + b, 0);
+      const emptyHeap = await heapOfMembers();
+      const emptyCount = await loggingCount(system);
+      let largest = 0;
+      for (const size of sizes) {
+        if (size > holds * 0.95) {
+          rows.push([`scale at ${size}`, `left out: past the capacity at ${heapMb} MB heaps (run with --heap-mb ${Math.ceil((heapMb * size) / holds / 64) * 64 + 64})`]);
+          summary[`scale_${size}_skipped`] = `capacity at ${heapMb} MB heaps`;
+          continue;
+        }
+        progress(`fill to ${size}, then measure`);
         const fill = await fillStore(system, size, await loggingCount(system));
         const stored = await loggingCount(system);
+        largest = stored;
+        await sleep(3000);
+        const perMessage = Math.round(((await heapOfMembers()) - emptyHeap) / Math.max(stored - emptyCount, 1));
+        const post = await postLoad(facadePost, Math.max(2, Math.round(durationS / 2)));
         const facadePage = await getLoad(`${system.facade}/facade?limit=100`);
         const loggingPage = await getLoad(`${logging}/logging?limit=100`);
         const lastPage = await getLoad(`${logging}/logging?offset=${Math.max(0, stored - 100)}&limit=100`);
-        const key = size === largeSize ? '100k' : '10k';
+        const key = size >= 1_000_000 ? `${size / 1_000_000}m` : `${Math.round(size / 1000)}k`;
         Object.assign(summary, {
           [`stored_${key}`]: stored,
+          [`member_heap_bytes_per_msg_${key}`]: perMessage,
+          [`post_rps_${key}`]: post.rps,
           [`get_page_ms_${key}`]: facadePage.p50,
           [`get_page_p99_ms_${key}`]: facadePage.p99,
           [`logging_page_ms_${key}`]: loggingPage.p50,
           [`logging_page_p99_ms_${key}`]: loggingPage.p99,
           [`logging_last_page_ms_${key}`]: lastPage.p50,
-          [`get_errors_${key}`]: facadePage.errors + loggingPage.errors + lastPage.errors,
+          [`get_errors_${key}`]: facadePage.errors + loggingPage.errors + lastPage.errors + post.errors,
         });
         rows.push([`fill to ${stored} stored (POST /logging, 48 conns): msgs/s`, String(fill.perS)]);
+        rows.push([`member heap per stored message at ${stored}, every copy (jcmd, from the members)`, `${perMessage} bytes`]);
+        rows.push([`POST /facade at ${stored}: msgs/s | p50 | p99 ms | errors`, `${post.rps} | ${post.p50} | ${post.p99} | ${post.errors}`]);
         rows.push([`GET /facade?limit=100 at ${stored}: req/s | p50 | p99 ms | errors`, `${facadePage.rps} | ${facadePage.p50} | ${facadePage.p99} | ${facadePage.errors}`]);
         rows.push([`GET /logging?limit=100 at ${stored}: req/s | p50 | p99 ms`, `${loggingPage.rps} | ${loggingPage.p50} | ${loggingPage.p99}`]);
         rows.push([`GET /logging last page at ${stored}: req/s | p50 | p99 ms`, `${lastPage.rps} | ${lastPage.p50} | ${lastPage.p99}`]);
@@ -436,10 +468,21 @@ async function main(): Promise<void> {
       const loggingRss = rssMb(system.topology.group.get(loggingName)?.child.pid);
       const wholeFacade = await wholeSet(`${system.facade}/facade`, stored, (body) => (body as { logging?: { messages?: unknown[] } }).logging?.messages);
       const facadeRss = rssMb(system.topology.group.get(facadeName)?.child.pid);
-      Object.assign(summary, { whole_logging_ms: whole.ms, whole_logging_complete: whole.complete, logging_rss_mb_after_whole: loggingRss, whole_facade_ms: wholeFacade.ms, whole_facade_complete: wholeFacade.complete, facade_rss_mb_after_reads: facadeRss });
+      const rssAtLargest = rssOfAll(system);
+      Object.assign(summary, {
+        scale_largest: largest,
+        whole_logging_ms: whole.ms,
+        whole_logging_complete: whole.complete,
+        logging_rss_mb_after_whole: loggingRss,
+        whole_facade_ms: wholeFacade.ms,
+        whole_facade_complete: wholeFacade.complete,
+        facade_rss_mb_after_reads: facadeRss,
+        rss_mb_at_largest: rssAtLargest,
+        rss_mb_at_largest_max: Math.max(...Object.values(rssAtLargest)),
+      });
       rows.push([`whole-set GET /logging at ${stored}: ms | MB | complete`, `${whole.ms} | ${whole.mb} | ${whole.complete} (status ${whole.status}); that logging-service's RSS after: ${loggingRss} MB`]);
       rows.push([`whole-set GET /facade at ${stored}: ms | MB | complete`, `${wholeFacade.ms} | ${wholeFacade.mb} | ${wholeFacade.complete} (status ${wholeFacade.status})`]);
-      rows.push(['facade RSS MB after the reads', String(facadeRss)]);
+      rows.push([`RSS MB of each Node service at ${stored} stored, after the reads`, Object.entries(rssAtLargest).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
     }
   } finally {
     await hz.shutdown();

@@ -130,6 +130,11 @@ function cases(): Case[] {
     }
   }
 
+  // Retiring: a position as plain decimal digits, given once; anything else changes nothing.
+  for (const query of ['', '?before=', `?before=${MARK}`, '?before=1e3', '?before=0x10', '?before=-1', '?before=%2B5', '?before=99999999999999999999', '?before=1&before=2', '?offset=5']) {
+    add('bad retire position', 'logging', { method: 'DELETE', path: `/logging${query}` }, 400, /before=<position>/);
+  }
+
   // config-server names: path tricks.
   for (const name of ['..%2f..%2fetc%2fpasswd', '..%2F', '%2e%2e', '%00', `${MARK}%00logging-service`, '__proto__', 'constructor', 'hasOwnProperty', `${MARK}${'n'.repeat(8000)}`, 'logging-service%20', 'LOGGING-SERVICE', 'logging-service%2F..']) {
     add('path tricks on config-server names', 'config', { method: 'GET', path: `/services/${name}` }, 404, /unknown service name/);
@@ -142,7 +147,7 @@ function cases(): Case[] {
   // Every service, every route: wrong methods, unknown paths, malformed HTTP.
   for (const target of TARGETS) {
     for (const [method, path] of ENDPOINTS[target]) {
-      add('wrong method', target, { method: method === 'POST' ? 'PUT' : 'DELETE', path, body: `{"msg":"${MARK}"}`, headers: [['Content-Type', 'application/json']] }, 404, NO_ROUTE);
+      add('wrong method', target, { method: method === 'POST' ? 'PUT' : 'PATCH', path, body: `{"msg":"${MARK}"}`, headers: [['Content-Type', 'application/json']] }, 404, NO_ROUTE);
       add('hostile headers on every route', target, { method, path, headers: [['X-Forwarded-For', `${MARK}, 1.2.3.4`], ['Content-Type', 'application/json'], ['Idempotency-Key', `bad key ${MARK}`]], body: bytes('{"msg":"', [0xff], '"}') }, method === 'POST' ? 400 : -1);
     }
     add('unknown path', target, { method: 'GET', path: `/${MARK}` }, 404, NO_ROUTE);
