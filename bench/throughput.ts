@@ -207,6 +207,9 @@ async function startCeiling(system: TestSystem, ops: 'bare' | 'guaranteed'): Pro
   };
 }
 
+/** A fill message: 100 characters (the size the capacity targets are stated for), each one different. */
+const fillText = () => `fill message ${randomUUID()} `.padEnd(100, 'x');
+
 /**
  * Fills the logging store to `target` messages through the logging-services' own API (POST
  * /logging, 3 x 16 connections), so the records have exactly the shape and the side structures the
@@ -224,7 +227,7 @@ async function fillStore(system: TestSystem, target: number, current: number): P
         url: `${base}/logging`,
         connections: 16,
         amount,
-        requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ uuid: randomUUID(), msg: `fill message ${randomUUID().slice(0, 8)}` }) }) }],
+        requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ uuid: randomUUID(), msg: fillText() }) }) }],
       });
     }),
   );
@@ -273,6 +276,10 @@ async function main(): Promise<void> {
     properties: { 'hazelcast.logging.level': 'WARN' },
   });
   const facadePost = `${system.facade}/facade`;
+  const memberPids = () => system.plan.hazelcastPorts.map((port) => system.topology.group.get(`hazelcast-${port}`)?.child.pid ?? 0);
+  const heapOfMembers = async () => (await Promise.all(memberPids().map(liveHeapBytes))).reduce((a, b) => a + b, 0);
+  // The members' live heap with an empty store: what every stored message adds is measured from here.
+  const emptyHeap = phases.has('scale') ? await heapOfMembers() : 0;
   try {
     // Idle: RSS, and the CPU each process burns doing nothing (heartbeats, polls with a timeout,
     // timers), which a slow POST phase would otherwise charge to its requests.
@@ -416,15 +423,10 @@ async function main(): Promise<void> {
     if (phases.has('scale')) {
       const [logging] = system.urls('logging-service');
       const model = { members: system.plan.hazelcastPorts.length, backups: HAZELCAST.backups, memberHeapMb: heapMb, capacityMb: 0 };
-      const holds = messagesFor(model, 'fill message 12345678'.length);
-      summary.capacity_messages = holds;
-      summary.capacity_messages_100_chars = messagesFor(model, 100);
+      const holds = messagesFor(model, fillText().length);
+      summary.capacity_messages_100_chars = holds;
       summary.member_heap_mb = heapMb;
-      rows.push([`capacity at ${model.members} members of ${heapMb} MB (the high-water mark, room left to lose one)`, `${holds} messages of ${'fill message 12345678'.length} characters; ${messagesFor(model, 100)} of 100`]);
-      const members = () => system.plan.hazelcastPorts.map((port) => system.topology.group.get(`hazelcast-${port}`)?.child.pid ?? 0);
-      const heapOfMembers = async () => (await Promise.all(members().map(liveHeapBytes))).reduce((a, b) => a + b, 0);
-      const emptyHeap = await heapOfMembers();
-      const emptyCount = await loggingCount(system);
+      rows.push([`capacity at ${model.members} members of ${heapMb} MB (the high-water mark, room left to lose one)`, `${holds} messages of ${fillText().length} characters`]);
       let largest = 0;
       for (const size of sizes) {
         if (size > holds * 0.95) {
@@ -437,7 +439,8 @@ async function main(): Promise<void> {
         const stored = await loggingCount(system);
         largest = stored;
         await sleep(3000);
-        const perMessage = Math.round(((await heapOfMembers()) - emptyHeap) / Math.max(stored - emptyCount, 1));
+        // Everything since the empty store: the earlier phases' messages too, their queue items and received places.
+        const perMessage = Math.round(((await heapOfMembers()) - emptyHeap) / Math.max(stored, 1));
         const post = await postLoad(facadePost, Math.max(2, Math.round(durationS / 2)));
         const facadePage = await getLoad(`${system.facade}/facade?limit=100`);
         const loggingPage = await getLoad(`${logging}/logging?limit=100`);

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
 import { HAZELCAST } from '../lib/topology.js';
 import { liveHeapBytes } from '../local/heap.js';
-import { LocalTopology, freePlan, labPlan, memberHealth, memberName, url, type LocalPlan } from '../local/local-topology.js';
+import { LocalTopology, freePlan, isSafe, labPlan, memberHealth, memberName, url, type LocalPlan } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
 import { readAllPages } from './chaos-ledger.js';
 import { readOptions } from './cli-options.js';
@@ -45,6 +45,8 @@ Options:
   --size N              characters per message (default 100)
   --max-messages N      stop after this many acknowledged (default 0: until refused)
   --refused-for-ms N    refused this long without an acknowledgement ends the fill (default 3000)
+  --lose-member         once refused, kill -9 one member (its own system only) and check that the
+                        survivors take its partitions on without running out of heap
   --no-retire           skip the retire-and-accept-again step
   --record FILE         the Markdown report is appended here (default bench/fill.md; none: --no-record)
   --no-record
@@ -59,6 +61,7 @@ export interface FillArgs {
   maxMessages: number;
   refusedForMs: number;
   retire: boolean;
+  loseMember: boolean;
   record: string | undefined;
 }
 
@@ -79,11 +82,13 @@ export function parseFillArgs(argv: string[]): FillArgs | 'help' {
       'max-messages': { type: 'string', default: '0' },
       'refused-for-ms': { type: 'string', default: '3000' },
       'no-retire': { type: 'boolean', default: false },
+      'lose-member': { type: 'boolean', default: false },
       record: { type: 'string', default: join(ROOT, 'bench', 'fill.md') },
       'no-record': { type: 'boolean', default: false },
     },
   });
   if (values.help) return 'help';
+  if (values['lose-member'] && values.attach) throw new Error('--lose-member kills a member of its own system: not with --attach');
   return {
     attach: values.attach,
     heapMb: int(64, 65_536, '--heap-mb').parse(values['heap-mb']),
@@ -93,6 +98,7 @@ export function parseFillArgs(argv: string[]): FillArgs | 'help' {
     maxMessages: int(0, 100_000_000, '--max-messages').parse(values['max-messages']),
     refusedForMs: int(100, 600_000, '--refused-for-ms').parse(values['refused-for-ms']),
     retire: !values['no-retire'],
+    loseMember: values['lose-member'],
     record: values['no-record'] ? undefined : resolve(values.record),
   };
 }
@@ -111,6 +117,8 @@ export interface FillResult {
   capacity_bytes: number;
   out_of_memory: boolean;
   accepts_again_ms: number | null;
+  /** With --lose-member: the fullest survivor's live heap once it took the lost member's partitions on, % of its heap. */
+  survivor_heap_pct: number | null;
   seconds: number;
   rate: number;
   ok: boolean;
@@ -149,6 +157,8 @@ function post(target: string, json: unknown, timeoutMs = 30_000): Promise<Answer
 /** Where the system under fill is, and what the fill may read of its members. */
 interface Target {
   plan: LocalPlan;
+  /** Kills one member (kill -9) and answers the ports of the others. */
+  loseMember?: () => Promise<number[]>;
   memberPids: () => number[];
   memberLogs: () => string[];
   stop: () => Promise<void>;
@@ -173,8 +183,13 @@ async function ownSystem(args: FillArgs, progress: (line: string) => void): Prom
   }
   return {
     plan,
-    memberPids: () => plan.hazelcastPorts.flatMap((port) => topology.group.get(memberName(port))?.child.pid ?? []),
+    memberPids: () => plan.hazelcastPorts.flatMap((port) => (topology.group.isRunning(memberName(port)) ? (topology.group.get(memberName(port))?.child.pid ?? []) : [])),
     memberLogs: () => (existsSync(logDir) ? readdirSync(logDir).filter((name) => name.startsWith('hazelcast-')).map((name) => join(logDir, name)) : []),
+    loseMember: async () => {
+      const [victim, ...survivors] = plan.hazelcastPorts as [number, ...number[]];
+      await topology.stopMember(victim, 'SIGKILL');
+      return survivors;
+    },
     stop: () => topology.stop('SIGKILL'),
   };
 }
@@ -278,6 +293,19 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
   const bytesPerMessage = stored > 0 ? Math.round((after - before) / stored) : 0;
   progress(`members' live heap ${(before / 1e6).toFixed(0)} -> ${(after / 1e6).toFixed(0)} MB for ${stored} messages: ${bytesPerMessage} bytes each, every copy counted`);
 
+  let survivorHeapPct: number | null = null;
+  let expectedMembers = plan.hazelcastPorts.length;
+  if (args.loseMember && target.loseMember) {
+    const survivors = await target.loseMember();
+    expectedMembers = survivors.length;
+    progress(`killed a member (kill -9); waiting for the ${survivors.length} survivors to hold every partition and its backup again`);
+    const took = await waitUntil('a safe cluster of the survivors', async () => (await Promise.all(survivors.map((port) => memberHealth(plan.host, port)))).every((h) => isSafe(h, survivors.length)), 300_000, 500);
+    const pids = target.memberPids();
+    const heaps = await Promise.all(pids.map(liveHeapBytes));
+    survivorHeapPct = Math.round((100 * Math.max(...heaps)) / (args.heapMb * 1024 * 1024));
+    progress(`the survivors took the partitions on in ${(took / 1000).toFixed(0)} s; the fullest holds ${survivorHeapPct} % of its heap live`);
+  }
+
   progress('reading every page of GET /logging');
   const ackedCount = acked.size;
   const logged = await readAllPages(`${logging[0] as string}/logging`, 120_000);
@@ -285,7 +313,7 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
   const missing = acked.size;
 
   const healths = await Promise.all(plan.hazelcastPorts.map((port) => memberHealth(plan.host, port).catch(() => undefined)));
-  const members = healths.filter((h) => h?.nodeState === 'ACTIVE' && h.clusterSize === plan.hazelcastPorts.length).length;
+  const members = healths.filter((h) => h?.nodeState === 'ACTIVE' && h.clusterSize === expectedMembers).length;
   const outOfMemory = target.memberLogs().some((file) => readFileSync(file, 'utf8').includes('OutOfMemoryError'));
 
   let acceptsAgainMs: number | null = null;
@@ -304,7 +332,7 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
     acked: ackedCount,
     missing,
     members,
-    members_expected: plan.hazelcastPorts.length,
+    members_expected: expectedMembers,
     refused,
     errors,
     stored,
@@ -313,6 +341,7 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
     capacity_bytes: usage.capacity,
     out_of_memory: outOfMemory,
     accepts_again_ms: acceptsAgainMs,
+    survivor_heap_pct: survivorHeapPct,
     seconds: Math.round(seconds),
     rate: Math.round(stored / seconds),
     ok: false,

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { HAZELCAST, SERVICES, SERVICE_NAMES, type ServiceName } from '../lib/topology.js';
@@ -50,6 +51,8 @@ export async function main(argv: string[]): Promise<void> {
     console.log(`\n${signal}: stopping everything…`);
     // Within 10 s: services get 5 s to finish their requests, members 3 s (they all go, so nothing is handed over).
     await topology.stop('SIGTERM', { services: 5000, members: 3000 });
+    // A run on free ports leaves nothing behind (the lab's own directory keeps its registry to edit).
+    if (values['free-ports']) rmSync(workDir, { recursive: true, force: true });
     console.log('all stopped');
     process.exit(0);
   };

@@ -67,7 +67,7 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     const head = { instance, start, count: end - start, offset: page.offset };
     if (page.limit !== undefined) {
       const entries = await log.committed(from, Math.min(page.offset + page.limit, end));
-      res.json({ ...head, messages: entries.map(({ entry }) => shown(entry)) });
+      res.json({ ...head, messages: entries.map(shown) });
       return;
     }
     await streamListing(res, head, log.from(from, end), shown, logger);

@@ -1,5 +1,5 @@
 import { Coalescer } from '../lib/coalescer.js';
-import { errorMessage } from '../lib/errors.js';
+import { DelayedChores } from '../lib/chores.js';
 import type { Logger } from '../lib/logger.js';
 import { filledBlocks } from '../lib/store/blocks.js';
 import type { AppendOutcome, AppendRequest, MessageLog } from '../lib/store/log.js';
@@ -15,19 +15,24 @@ export interface WriterOptions {
   concurrency: number;
   /** How long after a block fills up it is compacted (its last writers' segments have landed by then). */
   compactAfterMs: number;
+  /** How long after a block fills up it is sealed: at least GAP_SETTLED_MS, after which no write into it can commit. */
+  sealAfterMs: number;
 }
 
 /**
  * The logging-service's side of the log: stores go through a Coalescer, so the requests that
  * arrive while a write is in flight are written together (one position range, one segment, one
- * compare-and-set per bucket); a block this instance filled up is compacted a moment later.
+ * compare-and-set per bucket); a block this instance filled up is compacted a moment later (its
+ * segments in one value) and sealed once no write into it can commit any more (its gaps dropped,
+ * and readers stop checking its messages against the UUID index).
  */
 export class LogWriter {
   private readonly batches: Coalescer<AppendRequest, AppendOutcome>;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly chores: DelayedChores;
 
   constructor(private readonly options: WriterOptions) {
     this.batches = new Coalescer((requests) => this.write(requests), { maxBatch: options.maxBatch, concurrency: options.concurrency });
+    this.chores = new DelayedChores(options.logger);
   }
 
   store(request: AppendRequest): Promise<AppendOutcome> {
@@ -37,23 +42,18 @@ export class LogWriter {
   private async write(requests: AppendRequest[]): Promise<AppendOutcome[]> {
     const { log, instance, ledger } = this.options;
     const { outcomes, written } = await log.append(requests, instance, (bytes) => ledger.add(bytes));
-    if (written) for (const block of filledBlocks(written.start, written.count)) this.compactLater(block);
+    if (written) {
+      for (const block of filledBlocks(written.start, written.count)) {
+        this.chores.later(this.options.compactAfterMs, 'compacting a log block', () => log.blocks.compact(block), { block });
+        this.chores.later(this.options.sealAfterMs, 'sealing a log block', () => log.seal(block), { block });
+      }
+    }
     return outcomes;
   }
 
-  private compactLater(block: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.options.log.blocks.compact(block).catch((err: unknown) => this.options.logger.warn({ block, err: errorMessage(err) }, 'log block not compacted'));
-    }, this.options.compactAfterMs);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
-  /** Drops pending compactions (a block left uncompacted costs memory, never data) and flushes the usage record. */
+  /** Drops pending compactions and seals (see later) and flushes the usage record. */
   async close(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.chores.close();
     await this.options.ledger.flush();
   }
 }

@@ -2,8 +2,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Counter } from 'prom-client';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { DelayedChores } from '../lib/chores.js';
 import { filledBlocks } from '../lib/store/blocks.js';
 import type { QueueRef } from '../lib/store/codec.js';
+import { GAP_SETTLED_MS } from '../lib/store/log.js';
 import type { ReceivedSet } from '../lib/store/received.js';
 
 export interface RecorderOptions {
@@ -17,6 +19,8 @@ export interface RecorderOptions {
   maxAttempts?: number;
   /** How long after a received block fills up it is compacted. */
   compactAfterMs?: number;
+  /** How long after a received block fills up it is sealed (at least GAP_SETTLED_MS). */
+  sealAfterMs?: number;
 }
 
 /**
@@ -26,9 +30,11 @@ export interface RecorderOptions {
  * redelivery reconciler offers them again.
  */
 export class Recorder {
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly chores: DelayedChores;
 
-  constructor(private readonly options: RecorderOptions) {}
+  constructor(private readonly options: RecorderOptions) {
+    this.chores = new DelayedChores(options.logger);
+  }
 
   async record(refs: readonly QueueRef[]): Promise<void> {
     const { received, logger, stopping, consumed } = this.options;
@@ -49,7 +55,12 @@ export class Recorder {
             logger.info({ uuid, heldBy: outcome === 'already-ours' ? received.holder : outcome.heldBy }, 'duplicate message dropped');
           }
         });
-        if (taken) for (const block of filledBlocks(taken.start, taken.count)) this.compactLater(block);
+        if (taken) {
+          for (const block of filledBlocks(taken.start, taken.count)) {
+            this.chores.later(this.options.compactAfterMs ?? 2000, 'compacting a received block', () => received.compact(block), { block });
+            this.chores.later(this.options.sealAfterMs ?? GAP_SETTLED_MS + 10_000, 'sealing a received block', () => received.seal(block), { block });
+          }
+        }
         return;
       } catch (err) {
         if (attempt >= maxAttempts || stopping.aborted) {
@@ -63,17 +74,7 @@ export class Recorder {
     }
   }
 
-  private compactLater(block: number): void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.options.received.compact(block).catch((err: unknown) => this.options.logger.warn({ block, err: errorMessage(err) }, 'received block not compacted'));
-    }, this.options.compactAfterMs ?? 2000);
-    timer.unref();
-    this.timers.add(timer);
-  }
-
   close(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+    this.chores.close();
   }
 }

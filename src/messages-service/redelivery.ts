@@ -29,6 +29,8 @@ export interface RoundResult {
   redelivered: number;
   /** Where the settled prefix of the log ends now. */
   cursor: number;
+  /** The round stopped at its block limit with more to read: the next one follows at once. */
+  behind: boolean;
 }
 
 export const CURSOR_KEY = 'redelivery-cursor';
@@ -86,11 +88,14 @@ export class Reconciler {
 
   private async run(): Promise<void> {
     const { signal } = this.stopping;
+    let behind = false;
     while (!signal.aborted) {
-      await delay(this.options.intervalMs, undefined, { signal }).catch(() => undefined);
+      // A walk that fell behind the writers (more logged per second than a round reads) goes on at once.
+      if (!behind) await delay(this.options.intervalMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) break;
+      behind = false;
       try {
-        if (await this.lease.acquire()) await this.round();
+        if (await this.lease.acquire()) behind = (await this.round()).behind;
       } catch (err) {
         this.options.logger.warn({ err: errorMessage(err) }, 'redelivery round failed; trying again next round');
       }
@@ -116,7 +121,11 @@ export class Reconciler {
     const to = Math.min(end, from + (this.options.blocksPerRound ?? 8) * BLOCK_SIZE);
 
     const entries = (await log.blocks.read(from, to)).map(entryOf);
-    const committed = new Map((await log.verify(entries)).map(({ entry, record }) => [entry.position, { entry, record }]));
+    // Only a message the facade logged for delivery needs its record read (is it claimed?); one
+    // posted straight to the log is settled whether it committed or not.
+    const forDelivery = entries.filter((e) => e.outbox);
+    const committed = new Map((forDelivery.length > 0 ? await log.verify(forDelivery) : []).map(({ entry, record }) => [entry.position, { entry, record }]));
+    const logOnly = new Set(entries.filter((e) => !e.outbox).map((e) => e.position));
     const writtenAt = new Map(entries.map((e) => [e.position, e.loggedAt]));
     let redelivered = 0;
     let passEnded = to >= end;
@@ -124,7 +133,8 @@ export class Reconciler {
     for (; position < to; position += 1) {
       const found = committed.get(position);
       let settled: boolean;
-      if (found) {
+      if (logOnly.has(position) && !found) settled = true;
+      else if (found) {
         const { entry, record } = found;
         if (!entry.outbox || record.holder !== NO_HOLDER) settled = true;
         else if (entry.loggedAt >= limit) {
@@ -164,7 +174,7 @@ export class Reconciler {
       await log.meta.compareAndSet(CURSOR_KEY, saved.text, { cursor: newCursor });
       for (const [uuid, at] of this.offered) if (at < now - GAP_SETTLED_MS) this.offered.delete(uuid);
     }
-    return { redelivered, cursor: newCursor };
+    return { redelivered, cursor: newCursor, behind: !passEnded };
   }
 
   /** A position no committed message holds will never get one once its writer's commit deadline has long passed. */

@@ -166,4 +166,33 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       await system.topology.group.stop('logging-retaining', 'SIGTERM');
     }
   });
+
+  it('a time limit retires whole blocks whose newest message is older than it', async () => {
+    const extra = await system.startExtra('logging-service', 'logging-expiring', { RETENTION_MS: '4000', RETENTION_INTERVAL_MS: '200' });
+    try {
+      const postMany = async (n: number) => {
+        const uuids: string[] = [];
+        for (let i = 0; i < n; i += 30) {
+          uuids.push(...(await Promise.all(Array.from({ length: Math.min(30, n - i) }, async () => {
+            const uuid = randomUUID();
+            assert.equal((await postJson(`${extra.base}/logging`, { uuid, msg: 'expiring' })).status, 201);
+            return uuid;
+          }))));
+        }
+        return uuids;
+      };
+      const old = await postMany(300);
+      // Older than the limit by the time the second batch is in; the second stays 4 s younger.
+      await new Promise((resolve) => setTimeout(resolve, 4500));
+      const fresh = await postMany(300);
+      const listed = await eventually('the old blocks retired', async () => {
+        const uuids = new Set((await readAllPages(`${logging[0] as string}/logging`)).uuids);
+        // At most the block the two batches share keeps some old ones.
+        return old.filter((uuid) => uuids.has(uuid)).length < 128 ? uuids : undefined;
+      }, 20_000, 250);
+      assert.ok(fresh.every((uuid) => listed.has(uuid)), 'the recent ones are kept');
+    } finally {
+      await system.topology.group.stop('logging-expiring', 'SIGTERM');
+    }
+  });
 });

@@ -458,6 +458,21 @@ describe('the queue step failing after logging succeeded', () => {
       await system.topology.group.stop('facade-without-cluster', 'SIGKILL');
     }
   });
+
+  it('delivers such a message even when nobody retries: the log is the outbox', async () => {
+    const { port } = await system.startExtra('facade-service', 'facade-without-cluster-2', { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' }, '/healthz');
+    try {
+      const failed = await postJson<{ uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'logged, never offered' });
+      assert.equal(failed.status, 503);
+      assert.equal(failed.body.logged, true);
+      assert.equal(failed.body.queued, false);
+      // The reconciler finds it unclaimed in the log (REDELIVER_AFTER_MS, 5 s, after it was logged) and offers it.
+      await eventually('the message delivered without a retry', async () => ((await consumedUuids()).includes(failed.body.uuid) ? true : undefined), 30_000, 250);
+      assert.equal((await consumedUuids()).filter((uuid) => uuid === failed.body.uuid).length, 1);
+    } finally {
+      await system.topology.group.stop('facade-without-cluster-2', 'SIGKILL');
+    }
+  });
 });
 
 describe('graceful shutdown of the facade', () => {

@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import { instanceName, url, type LocalPlan, type LocalTopology } from '../../src/local/local-topology.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
-import { encodeLogHeader, encodeLogItem } from '../../src/lib/store/codec.js';
+import { encodeLogHeader, encodeLogItem, encodePositionItem, encodeReceivedHeader } from '../../src/lib/store/codec.js';
+import { ReceivedSet } from '../../src/lib/store/received.js';
+import { bucketOf } from '../../src/lib/store/ids.js';
 import { MessageLog, READ_CHUNK } from '../../src/lib/store/log.js';
 import { BLOCK_SIZE, storeNames } from '../../src/lib/store/names.js';
 import { eventually, postJson, request, startOneMember } from '../helpers/system.js';
@@ -138,11 +140,11 @@ describe('logging-service pages and whole set over the message log', () => {
     const valuesOf = async (b: number) => (await hz.getMultiMap<string, Buffer>(storeNames(HAZELCAST.storeName).log)).valueCount(String(b));
     // The logging-services compact a block they filled (COMPACT_AFTER_MS after); wait for it.
     await eventually(`block ${block} compacted`, async () => ((await valuesOf(block)) === 1 ? true : undefined), 15_000);
-    const expected = (await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry);
+    const expected = (await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE));
     assert.equal(expected.length > 0, true);
     // Compacting again, twice at once, changes nothing a reader sees.
     await Promise.all([log.blocks.compact(block), log.blocks.compact(block)]);
-    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry), expected);
+    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)), expected);
     // A late segment beside the compacted value (a writer that stalled) is read and compacted in.
     const late = randomUUID();
     const gapBefore = (await log.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).length;
@@ -151,7 +153,90 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.equal(await valuesOf(block), 2);
     assert.equal(await log.blocks.compact(block), true);
     assert.equal(await valuesOf(block), 1);
-    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).map(({ entry }) => entry), expected, 'an uncommitted late item is not listed');
+    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)), expected, 'an uncommitted late item is not listed');
+  });
+
+  it('seals a block: its gaps go, its messages read the same without the UUID index', async () => {
+    // A block of its own, written by hand: a gap (never committed), a raced write of a UUID stored
+    // elsewhere, and the rest committed.
+    const { end } = await log.bounds();
+    const start = (Math.floor(end / BLOCK_SIZE) + 1) * BLOCK_SIZE;
+    assert.equal(await log.counter.take(start + BLOCK_SIZE - end), end);
+    const block = start / BLOCK_SIZE;
+    const committed = Array.from({ length: BLOCK_SIZE - 2 }, () => randomUUID());
+    const items = [randomUUID(), stored[3] ?? '', ...committed].map((uuid, i) => encodeLogItem({ uuid, msg: `sealing ${i}`, outbox: false }));
+    // In three segments, as three writers would.
+    const header = encodeLogHeader({ loggedAt: Date.now(), loggedBy: 'sealing-test' });
+    await log.blocks.append(start, header, items.slice(0, 2));
+    await log.blocks.append(start + 2, header, items.slice(2, 60));
+    await log.blocks.append(start + 60, header, items.slice(60));
+    for (const [i, uuid] of committed.entries()) {
+      await log.ids.update(bucketOf(uuid), (records) => [...records, { uuid, position: start + 2 + i, holder: 0, place: 0 }]);
+    }
+    const expected = await log.committed(start, start + BLOCK_SIZE);
+    assert.deepEqual(expected.map((e) => e.uuid), committed);
+    const valuesOf = async () => (await hz.getMultiMap<string, Buffer>(storeNames(HAZELCAST.storeName).log)).valueCount(String(block));
+    assert.equal(await valuesOf(), 3);
+
+    assert.equal(await log.seal(block), true);
+    assert.equal(await valuesOf(), 1);
+    const read = await log.blocks.read(start, start + BLOCK_SIZE);
+    assert.equal(read.length, committed.length, 'the gap and the raced write are gone');
+    assert.ok(read.every((located) => located.sealed));
+    assert.deepEqual(await log.committed(start, start + BLOCK_SIZE), expected);
+    // Sealed stays sealed: neither a second seal nor a compaction rewrites it.
+    assert.equal(await log.seal(block), false);
+    assert.equal(await log.blocks.compact(block), false);
+    // A late segment beside it (a writer that stalled past its deadline never commits) is read as a gap.
+    await log.blocks.append(start, header, [encodeLogItem({ uuid: randomUUID(), msg: 'late', outbox: false })]);
+    assert.deepEqual(await log.committed(start, start + BLOCK_SIZE), expected);
+    assert.equal(await log.seal(block), true, 'and sealed away');
+    assert.equal(await valuesOf(), 1);
+    assert.deepEqual(await log.committed(start, start + BLOCK_SIZE), expected);
+  });
+
+  it('a sealed block reads as it did, once, in one value, and stays sealed', async () => {
+    const { end } = await log.bounds();
+    const block = Math.floor((end - 1) / BLOCK_SIZE) - 2;
+    const expected = await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE);
+    assert.ok(expected.length > 0);
+    assert.equal(await log.seal(block), true);
+    const read = await log.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE);
+    assert.ok(read.every((located) => located.sealed), 'every item is in a sealed segment');
+    assert.equal(read.length, expected.length);
+    assert.deepEqual(await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE), expected);
+    assert.equal(await log.seal(block), false, 'sealed already');
+    assert.equal(await log.blocks.compact(block), false);
+    // Pages across it and its neighbours read the same as the whole set.
+    const whole = (await request<Listed>(`${loggingA}/logging`)).body.messages;
+    const page = await request<Listed>(`${loggingB}/logging?offset=${(block - 1) * BLOCK_SIZE}&limit=${3 * BLOCK_SIZE}`);
+    const ids = whole.map((m) => m.uuid);
+    const at = ids.indexOf(page.body.messages[0]?.uuid ?? '');
+    assert.deepEqual(page.body.messages, whole.slice(at, at + page.body.messages.length));
+  });
+
+  it('a received index: claims list in arrival order, once; a sealed block of places lists the same', async () => {
+    const received = new ReceivedSet(log, async () => hz, 99);
+    const { start, end } = await log.bounds();
+    const entries = (await log.committed(start, end)).slice(0, BLOCK_SIZE + 40);
+    // Claimed in two batches; the first message twice (a redelivered copy).
+    const first = await received.claim(entries.slice(0, 100).map(({ uuid, position }) => ({ uuid, position })));
+    assert.ok(first.outcomes.every((o) => o === 'new'));
+    // A place taken by an instance that died before its claim: a gap in the index.
+    await received.index.blocks.append(await received.index.counter.take(1), encodeReceivedHeader(Date.now()), [encodePositionItem(entries[100]?.position ?? 0)]);
+    const second = await received.claim([entries[0], ...entries.slice(100)].map((e) => ({ uuid: e?.uuid ?? '', position: e?.position ?? 0 })));
+    assert.equal(second.outcomes[0], 'already-ours');
+    assert.ok(second.outcomes.slice(1).every((o) => o === 'new'));
+    const listed = await received.list(0, await received.end());
+    assert.deepEqual(listed.map((e) => e.uuid), entries.map((e) => e.uuid), 'each once, in arrival order');
+    // Another holder cannot take them.
+    const other = new ReceivedSet(log, async () => hz, 98);
+    assert.deepEqual((await other.claim([{ uuid: entries[5]?.uuid ?? '', position: entries[5]?.position ?? 0 }])).outcomes, [{ heldBy: 99 }]);
+    assert.equal(await received.seal(0), true);
+    const read = await received.index.blocks.read(0, BLOCK_SIZE);
+    assert.ok(read.every((l) => l.sealed));
+    assert.equal(read.length, BLOCK_SIZE - 1, 'the unclaimed place is gone');
+    assert.deepEqual(await received.list(0, await received.end()), listed);
   });
 
   it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {

@@ -7,6 +7,8 @@ export interface Located {
   position: number;
   header: Buffer;
   item: Buffer;
+  /** It came in a sealed segment: it is committed, no need to check. */
+  sealed: boolean;
 }
 
 export const blockOf = (position: number) => Math.floor(position / BLOCK_SIZE);
@@ -76,6 +78,39 @@ export class BlockLog {
     return true;
   }
 
+  /**
+   * Replaces a block's values by sealed segments holding only the items `keep` names (by position):
+   * the committed ones, as the caller checked them once no write into the block can commit any
+   * more. Gaps are dropped, and readers trust what is left without checking it again. Safe beside
+   * other seals and compactions, as compact is.
+   */
+  async seal(block: number, keep: (items: readonly Located[]) => Promise<ReadonlySet<number>>): Promise<boolean> {
+    const map = await this.multimap();
+    const key = this.keyOf(block);
+    const { values, segments } = await this.segments(block);
+    if (values.length === 0 || (values.length === 1 && segments.every((segment) => segment.sealed))) return false;
+    const items = merged(segments, block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE);
+    const kept = await keep(items.filter((located) => !located.sealed));
+    const runs: Segment[] = [];
+    let seen = -1;
+    for (const located of items) {
+      if (located.position === seen || !(located.sealed || kept.has(located.position))) continue;
+      seen = located.position;
+      const last = runs.at(-1);
+      if (last && last.start + last.items.length === located.position && last.header.equals(located.header)) last.items.push(located.item);
+      else runs.push({ start: located.position, header: located.header, items: [located.item], sealed: true });
+    }
+    if (runs.length > 0) {
+      const sealed = Buffer.concat(runs.map(encodeSegment));
+      await map.put(key, sealed);
+      await Promise.all(values.filter((value) => !value.equals(sealed)).map((value) => map.remove(key, value)));
+    } else {
+      // Nothing committed in it (every write crashed): the block goes.
+      await Promise.all(values.map((value) => map.remove(key, value)));
+    }
+    return true;
+  }
+
   /** Removes a whole block; answers the bytes its values held (only the caller that removed them hears them). */
   async drop(block: number): Promise<number> {
     const removed = (await (await this.multimap()).removeAll(this.keyOf(block))).toArray();
@@ -83,16 +118,20 @@ export class BlockLog {
   }
 }
 
-/** The items of segments within [from, end), by position; an item seen twice at a position (an identical copy) once. */
+/**
+ * The items of segments within [from, end), by position; an item seen twice at a position (an
+ * identical copy) once, the sealed copy first.
+ */
 export function merged(segments: readonly Segment[], from: number, end: number): Located[] {
   const found: Located[] = [];
   for (const segment of segments) {
+    const sealed = segment.sealed === true;
     segment.items.forEach((item, index) => {
       const position = segment.start + index;
-      if (position >= from && position < end) found.push({ position, header: segment.header, item });
+      if (position >= from && position < end) found.push({ position, header: segment.header, item, sealed });
     });
   }
-  found.sort((a, b) => a.position - b.position);
+  found.sort((a, b) => a.position - b.position || Number(b.sealed) - Number(a.sealed));
   return found.filter((located, i) => {
     for (let j = i - 1; j >= 0 && found[j]?.position === located.position; j -= 1) {
       if (found[j]?.item.equals(located.item)) return false;
@@ -102,7 +141,7 @@ export function merged(segments: readonly Segment[], from: number, end: number):
 }
 
 /** The segments as a set: one copy of each identical segment, ordered by start. */
-function unionOf(segments: readonly Segment[]): Segment[] {
+export function unionOf(segments: readonly Segment[]): Segment[] {
   const seen = new Set<string>();
   const unique: Segment[] = [];
   for (const segment of [...segments].sort((a, b) => a.start - b.start)) {

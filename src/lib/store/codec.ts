@@ -47,17 +47,21 @@ export function uuidText(bytes: Buffer, offset = 0): string {
 /**
  * A segment: items written together at consecutive positions, with a header they share. A block's
  * value is one or more segments one after another (appends add segments; compaction concatenates
- * them), so a value is decoded by reading segments until its end.
+ * them), so a value is decoded by reading segments until its end. A *sealed* segment holds only
+ * items known to be committed (the block was checked once every write into it was settled: see
+ * BlockLog.seal), so readers need not check them again.
  *
- *   u8 version (1) | u48 start | u16 count | u16 header length | header | count × (u16 length | item)
+ *   u8 version (1, or 2: sealed) | u48 start | u16 count | u16 header length | header | count × (u16 length | item)
  */
 export interface Segment {
   start: number;
   header: Buffer;
   items: Buffer[];
+  sealed?: boolean;
 }
 
 const SEGMENT_VERSION = 1;
+const SEALED_VERSION = 2;
 const MAX_ITEMS = 0xffff;
 
 export function encodeSegment(segment: Segment): Buffer {
@@ -66,7 +70,7 @@ export function encodeSegment(segment: Segment): Buffer {
   if (header.length > 0xffff) throw new RangeError('segment header too long');
   const size = 1 + U48 + 2 + 2 + header.length + items.reduce((sum, item) => sum + 2 + item.length, 0);
   const buf = Buffer.allocUnsafe(size);
-  let at = buf.writeUInt8(SEGMENT_VERSION, 0);
+  let at = buf.writeUInt8(segment.sealed ? SEALED_VERSION : SEGMENT_VERSION, 0);
   at = writeU48(buf, start, at);
   at = buf.writeUInt16BE(items.length, at);
   at = buf.writeUInt16BE(header.length, at);
@@ -84,7 +88,8 @@ export function decodeSegments(value: Buffer): Segment[] {
   const segments: Segment[] = [];
   let at = 0;
   while (at < value.length) {
-    if (value.readUInt8(at) !== SEGMENT_VERSION) throw new CorruptValue(`segment version ${value.readUInt8(at)}`);
+    const version = value.readUInt8(at);
+    if (version !== SEGMENT_VERSION && version !== SEALED_VERSION) throw new CorruptValue(`segment version ${version}`);
     const start = readU48(value, at + 1);
     at += 1 + U48;
     if (at + 4 > value.length) throw new CorruptValue('truncated segment');
@@ -103,7 +108,7 @@ export function decodeSegments(value: Buffer): Segment[] {
       at += length;
     }
     if (header.length !== headerLength) throw new CorruptValue('truncated segment header');
-    segments.push({ start, header, items });
+    segments.push(version === SEALED_VERSION ? { start, header, items, sealed: true } : { start, header, items });
   }
   return segments;
 }

@@ -1,6 +1,6 @@
 import type { IMap } from 'hazelcast-client';
 import { StoreUnavailable } from '../errors.js';
-import { decodeIdRecords, encodeIdRecords, type IdRecord } from './codec.js';
+import { ID_RECORD_SIZE, decodeIdRecords, encodeIdRecords, readU48, uuidBytes, type IdRecord } from './codec.js';
 import { ID_BUCKETS } from './names.js';
 
 /**
@@ -16,11 +16,35 @@ export function bucketOf(uuid: string): string {
   return String(hash % ID_BUCKETS);
 }
 
-/** One bucket as read: its value as stored (the compare-and-set's expected value) and its records. */
-export interface Bucket {
-  key: string;
-  value: Buffer | undefined;
-  records: IdRecord[];
+/** One bucket as read: its value as stored (the compare-and-set's expected value) and its records (decoded when asked for). */
+export class Bucket {
+  private decoded: IdRecord[] | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly value: Buffer | undefined,
+  ) {}
+
+  get records(): IdRecord[] {
+    this.decoded ??= this.value === undefined ? [] : decodeIdRecords(this.value);
+    return this.decoded;
+  }
+
+  /**
+   * The record of one UUID, found by comparing its 16 bytes along the value: a read (a page, a
+   * whole-set chunk) looks up a hundred or a thousand UUIDs in buckets of ~30 records each, and
+   * decoding every record of every bucket would cost more than the read itself.
+   */
+  find(uuid: string, bytes = uuidBytes(uuid)): IdRecord | undefined {
+    const value = this.value;
+    if (value === undefined) return undefined;
+    for (let at = 0; at + ID_RECORD_SIZE <= value.length; at += ID_RECORD_SIZE) {
+      if (value.compare(bytes, 0, 16, at, at + 16) === 0) {
+        return { uuid, position: readU48(value, at + 16), holder: value.readUInt16BE(at + 22), place: readU48(value, at + 24) };
+      }
+    }
+    return undefined;
+  }
 }
 
 const MAX_ATTEMPTS = 50;
@@ -45,17 +69,15 @@ export class IdIndex {
   /** The buckets of these UUIDs, read in one call. */
   async lookup(uuids: readonly string[]): Promise<Map<string, Bucket>> {
     const keys = [...new Set(uuids.map(bucketOf))];
-    const buckets = new Map<string, Bucket>(keys.map((key) => [key, { key, value: undefined, records: [] }]));
+    const buckets = new Map<string, Bucket>(keys.map((key) => [key, new Bucket(key, undefined)]));
     if (keys.length === 0) return buckets;
-    for (const [key, value] of await (await this.map()).getAll(keys)) {
-      buckets.set(key, { key, value, records: decodeIdRecords(value) });
-    }
+    for (const [key, value] of await (await this.map()).getAll(keys)) buckets.set(key, new Bucket(key, value));
     return buckets;
   }
 
   /** The record of one UUID in buckets read by lookup (undefined: not stored). */
   static find(buckets: ReadonlyMap<string, Bucket>, uuid: string): IdRecord | undefined {
-    return buckets.get(bucketOf(uuid))?.records.find((record) => record.uuid === uuid);
+    return buckets.get(bucketOf(uuid))?.find(uuid);
   }
 
   /**
@@ -81,7 +103,6 @@ export class IdIndex {
   }
 
   private async read(map: IMap<string, Buffer>, key: string): Promise<Bucket> {
-    const value = (await map.get(key)) ?? undefined;
-    return { key, value, records: value === undefined ? [] : decodeIdRecords(value) };
+    return new Bucket(key, (await map.get(key)) ?? undefined);
   }
 }

@@ -180,9 +180,25 @@ export class MessageLog {
     return found;
   }
 
-  /** The committed entries at positions from (inclusive) to end (exclusive), in order, with their records. */
-  async committed(from: number, end: number): Promise<Array<{ entry: Entry; record: IdRecord }>> {
-    return this.verify((await this.blocks.read(from, end)).map(entryOf));
+  /**
+   * The committed entries at positions from (inclusive) to end (exclusive), in order: a sealed
+   * block's as they are, the others checked against their records.
+   */
+  async committed(from: number, end: number): Promise<Entry[]> {
+    const located = await this.blocks.read(from, end);
+    const open = located.filter((l) => !l.sealed).map(entryOf);
+    const checked = open.length > 0 ? (await this.verify(open)).map(({ entry }) => entry) : [];
+    if (checked.length === open.length && open.length === located.length) return checked;
+    return [...located.filter((l) => l.sealed).map(entryOf), ...checked].sort((a, b) => a.position - b.position);
+  }
+
+  /**
+   * Seals a block that filled up long enough ago that no write into it can still commit
+   * (GAP_SETTLED_MS after its last position was given out): its committed messages stay, its gaps
+   * go, and readers no longer look its messages up in the UUID index.
+   */
+  seal(block: number): Promise<boolean> {
+    return this.blocks.seal(block, async (items) => new Set((await this.verify(items.map(entryOf))).map(({ entry }) => entry.position)));
   }
 
   /** The entries whose UUID's record names their position, each with its record. */
@@ -215,7 +231,7 @@ export class MessageLog {
       const chunk = await pending;
       next += READ_CHUNK;
       pending = fetch(next);
-      yield chunk.map(({ entry }) => entry);
+      yield chunk;
     }
   }
 }

@@ -57,6 +57,8 @@ const leaseSchema = z.object({ holder: z.string(), until: z.number() });
  */
 export class Lease {
   private held = false;
+  /** Until when this holder's lease runs, as it last wrote it. */
+  private until = 0;
 
   constructor(
     private readonly meta: Meta,
@@ -66,15 +68,21 @@ export class Lease {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Takes or renews the lease; answers whether this holder has it now. */
+  /**
+   * Takes or renews the lease; answers whether this holder has it now. A lease with more than half
+   * its time left is not written again (nobody else may take it before it expires).
+   */
   async acquire(): Promise<boolean> {
-    const { text, value } = await this.meta.get(this.key, leaseSchema);
     const now = this.now();
+    if (this.held && this.until - now > this.ttlMs / 2) return true;
+    const { text, value } = await this.meta.get(this.key, leaseSchema);
     if (value && value.holder !== this.holder && value.until > now) {
       this.held = false;
       return false;
     }
-    this.held = await this.meta.compareAndSet(this.key, text, { holder: this.holder, until: now + this.ttlMs });
+    const until = now + this.ttlMs;
+    this.held = await this.meta.compareAndSet(this.key, text, { holder: this.holder, until });
+    if (this.held) this.until = until;
     return this.held;
   }
 

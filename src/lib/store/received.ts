@@ -4,7 +4,8 @@ import { BlockLog } from './blocks.js';
 import { NO_HOLDER, decodePositionItem, encodePositionItem, encodeReceivedHeader } from './codec.js';
 import { Counter } from './counter.js';
 import { IdIndex, bucketOf, type Bucket } from './ids.js';
-import { READ_CHUNK, type Entry, type MessageLog } from './log.js';
+import { StoreUnavailable } from '../errors.js';
+import { COMMIT_DEADLINE_MS, READ_CHUNK, type Entry, type MessageLog } from './log.js';
 import type { StoreNames } from './names.js';
 
 const holderSchema = z.object({ holder: z.number().int().positive() });
@@ -106,9 +107,12 @@ export class ReceivedSet {
     if (toTake.length > 0) {
       // The record's position, not the reference's: the record is what the log's listing follows.
       const positions = toTake.map((uuid) => (IdIndex.find(buckets, uuid) as { position: number }).position);
+      const takenAt = this.now();
       const first = await this.index.counter.take(toTake.length);
       taken = { start: first, count: toTake.length };
-      await this.index.blocks.append(first, encodeReceivedHeader(this.now()), positions.map(encodePositionItem));
+      await this.index.blocks.append(first, encodeReceivedHeader(takenAt), positions.map(encodePositionItem));
+      // As a log write: a claim lands within its deadline, so a place that has none by then never will (see seal).
+      if (this.now() - takenAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the received index write took longer than its commit deadline; nothing was claimed');
       const placeOf = new Map(toTake.map((uuid, i) => [uuid, first + i]));
       const byBucket = new Map<string, string[]>();
       for (const uuid of toTake) byBucket.set(bucketOf(uuid), [...(byBucket.get(bucketOf(uuid)) ?? []), uuid]);
@@ -142,17 +146,40 @@ export class ReceivedSet {
   /** The messages at places from (inclusive) to end (exclusive) that this instance holds, in arrival order. */
   async list(from: number, end: number): Promise<Entry[]> {
     const [places, logStart] = await Promise.all([this.index.blocks.read(from, end), this.log.start()]);
-    // A BlockLog's position is, in the index, the place; its item is the log position.
-    const atPlaces = places.map((located) => ({ place: located.position, position: decodePositionItem(located.item) }));
-    const entries = await this.log.entriesAt(atPlaces.map((p) => p.position).filter((position) => position >= logStart));
-    // A retired message leaves every listing at once, before the cleaning removes its records.
-    const listed = atPlaces.flatMap(({ place, position }) => {
-      const entry = position >= logStart ? entries.get(position) : undefined;
-      return entry ? [{ place, entry }] : [];
+    // In the index a position is a place, and an item a log position. A retired message leaves every
+    // listing at once, before the cleaning removes its records.
+    const atPlaces = places
+      .map((located) => ({ place: located.position, position: decodePositionItem(located.item), sealed: located.sealed }))
+      .filter(({ position }) => position >= logStart);
+    const entries = await this.log.entriesAt(atPlaces.map((p) => p.position));
+    const listed = atPlaces.flatMap(({ place, position, sealed }) => {
+      const entry = entries.get(position);
+      return entry ? [{ place, entry, sealed }] : [];
     });
-    const verified = await this.log.verify(listed.map((l) => l.entry));
+    const open = listed.filter((l) => !l.sealed);
+    const verified = open.length > 0 ? await this.log.verify(open.map((l) => l.entry)) : [];
     const mine = new Set(verified.filter(({ record }) => record.holder === this.holder).map(({ record }) => `${record.uuid}@${record.place}`));
-    return listed.filter(({ place, entry }) => mine.has(`${entry.uuid}@${place}`)).map(({ entry }) => entry);
+    return listed.filter(({ place, entry, sealed }) => sealed || mine.has(`${entry.uuid}@${place}`)).map(({ entry }) => entry);
+  }
+
+  /**
+   * Seals one block of the index once no claim into it can land any more (GAP_SETTLED_MS after its
+   * last place was taken): the places this instance holds stay, the others go, and listings no
+   * longer check them against the UUID index.
+   */
+  seal(block: number): Promise<boolean> {
+    return this.index.blocks.seal(block, async (items) => {
+      const withEntries = items.map((located) => ({ place: located.position, position: decodePositionItem(located.item) }));
+      const entries = await this.log.entriesAt(withEntries.map((p) => p.position));
+      const buckets = await this.log.ids.lookup([...entries.values()].map((entry) => entry.uuid));
+      const kept = new Set<number>();
+      for (const { place, position } of withEntries) {
+        const entry = entries.get(position);
+        const record = entry ? IdIndex.find(buckets, entry.uuid) : undefined;
+        if (record?.position === position && record.holder === this.holder && record.place === place) kept.add(place);
+      }
+      return kept;
+    });
   }
 
   /** Every message this instance holds from place offset to `end`, a chunk at a time. */
