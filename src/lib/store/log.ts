@@ -93,7 +93,8 @@ export class MessageLog {
     /** Told the bytes as soon as the segment is written, even if the commit then fails: they are in the log either way. */
     onWritten: (bytes: number) => void = () => undefined,
   ): Promise<{ outcomes: AppendOutcome[]; written: { start: number; count: number } | undefined }> {
-    const buckets = await this.ids.lookup(requests.map((r) => r.uuid));
+    // A record below the start names a retired message (its cleaning may not have come yet): the UUID is free again.
+    const [buckets, logStart] = await Promise.all([this.ids.lookup(requests.map((r) => r.uuid)), this.start()]);
     // The first request of each UUID is the one written; a repeat within the batch is answered from it.
     const firstOf = new Map<string, number>();
     const fresh: number[] = [];
@@ -102,7 +103,7 @@ export class MessageLog {
       if (firstOf.has(request.uuid)) return;
       firstOf.set(request.uuid, i);
       const record = IdIndex.find(buckets, request.uuid);
-      if (record) existing.set(i, record);
+      if (record && record.position >= logStart) existing.set(i, record);
       else fresh.push(i);
     });
 
@@ -122,7 +123,7 @@ export class MessageLog {
         fresh.map((i) => encodeLogItem(written.get(i) as Entry)),
       ));
       if (this.now() - loggedAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the log write took longer than its commit deadline; nothing was stored');
-      await this.commit([...written.values()], buckets, existing, firstOf);
+      await this.commit([...written.values()], buckets, existing, firstOf, logStart);
     }
 
     // What is stored under each UUID that was not written just now (or whose write lost a race).
@@ -142,7 +143,13 @@ export class MessageLog {
    * Commits the written entries, bucket by bucket. A UUID another write committed first is not
    * overwritten: its request moves to `existing`, and its own position stays a gap.
    */
-  private async commit(entries: readonly Entry[], buckets: ReadonlyMap<string, Bucket>, existing: Map<number, IdRecord>, firstOf: ReadonlyMap<string, number>): Promise<void> {
+  private async commit(
+    entries: readonly Entry[],
+    buckets: ReadonlyMap<string, Bucket>,
+    existing: Map<number, IdRecord>,
+    firstOf: ReadonlyMap<string, number>,
+    logStart: number,
+  ): Promise<void> {
     const byBucket = new Map<string, Entry[]>();
     for (const entry of entries) {
       const key = bucketOf(entry.uuid);
@@ -153,9 +160,13 @@ export class MessageLog {
         const final = await this.ids.update(
           key,
           (records) => {
-            const added = mine.filter((entry) => !records.some((record) => record.uuid === entry.uuid));
+            const live = (record: IdRecord) => record.position >= logStart;
+            const added = mine.filter((entry) => !records.some((record) => record.uuid === entry.uuid && live(record)));
             if (added.length === 0) return undefined;
-            return [...records, ...added.map(({ uuid, position }) => ({ uuid, position, holder: NO_HOLDER, place: 0 }))];
+            // A retired record of a UUID stored anew is replaced, not kept beside the new one.
+            const renewed = new Set(added.map((entry) => entry.uuid));
+            const kept = records.filter((record) => live(record) || !renewed.has(record.uuid));
+            return [...kept, ...added.map(({ uuid, position }) => ({ uuid, position, holder: NO_HOLDER, place: 0 }))];
           },
           buckets.get(key),
         );
