@@ -145,6 +145,11 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
       'hazelcast.client.heartbeat.timeout': 6000,
       'hazelcast.client.invocation.timeout.millis': options.invocationTimeoutMs,
       'hazelcast.client.invocation.retry.pause.millis': 250,
+      // An operation whose backup did not acknowledge it in time (a member cut off by a network
+      // split, or dying mid-call) fails instead of counting as done: its write may exist on one
+      // side only, which the merge after a split discards. The services then answer 503 (or retry)
+      // rather than acknowledge it.
+      'hazelcast.client.operation.fail.on.indeterminate.state': true,
       'hazelcast.client.statistics.enabled': false,
     },
     lifecycleListeners: [

@@ -47,6 +47,8 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       `-Dmqlab.host=${options.host}`,
       `-Dmqlab.port=${options.port}`,
       `-Dmqlab.members=${options.members.join(',')}`,
+      // A majority of the members the cluster is meant to have (config/hazelcast.yaml's split-brain protection).
+      `-Dmqlab.quorum=${Math.floor(options.members.length / 2) + 1}`,
       '-cp',
       options.jar ?? hazelcastJar(),
       'com.hazelcast.core.server.HazelcastMemberStarter',

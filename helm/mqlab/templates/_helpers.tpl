@@ -74,7 +74,7 @@ helm.sh/chart: {{ include "mqlab.chart" .root }}
 from a release made by an older chart reuses that release's values. The defaults are those of
 values.yaml, kept in this one place. (dict "root" $ "key" "name") */}}
 {{- define "mqlab.hazelcastValue" -}}
-{{- $defaults := dict "discovery" "kubernetes-api" "mergeFirstRunDelaySeconds" 30 "mergeNextRunDelaySeconds" 20 "shareProcessNamespace" true -}}
+{{- $defaults := dict "discovery" "kubernetes-api" "mergeFirstRunDelaySeconds" 30 "mergeNextRunDelaySeconds" 5 "shareProcessNamespace" true -}}
 {{- $h := .root.Values.hazelcast -}}
 {{- if hasKey $h .key -}}{{ index $h .key }}{{- else -}}{{ index $defaults .key }}{{- end -}}
 {{- end -}}
@@ -271,4 +271,15 @@ spec:
 {{- /* The URL of that Service, as the facade's LOGGING_FALLBACK_URL / MESSAGES_FALLBACK_URL. */ -}}
 {{- define "mqlab.readyServiceUrl" -}}
 {{- printf "http://%s.%s:%d" (include "mqlab.componentName" (dict "root" .root "component" (printf "%s-ready" .component))) (include "mqlab.svcDomain" .root) (int (index .root.Values .component).port) -}}
+{{- end -}}
+
+{{/* The split-brain protection's heartbeat tolerance: 2 s less than the failure detection, and at
+least two heartbeats, so a member cut off refuses before it drops anyone from its member list. */}}
+{{- define "mqlab.splitBrainToleranceMillis" -}}
+{{- $h := .Values.hazelcast -}}
+{{- $tolerance := mul (sub (int $h.maxNoHeartbeatSeconds) 2) 1000 -}}
+{{- if lt $tolerance (mul 2000 (int $h.heartbeatIntervalSeconds)) -}}
+{{- fail (printf "hazelcast.maxNoHeartbeatSeconds (%v) must be at least 2 heartbeats (heartbeatIntervalSeconds %v) plus 2 s: the split-brain protection counts members heard from within it, less 2 s" $h.maxNoHeartbeatSeconds $h.heartbeatIntervalSeconds) -}}
+{{- end -}}
+{{- $tolerance -}}
 {{- end -}}
