@@ -102,6 +102,27 @@ export class IdIndex {
     throw new Contended(key);
   }
 
+  /**
+   * Writes these buckets again as they are (a compare-and-set to the same bytes), so that what
+   * lookup read is known to stand on a side of the cluster with a quorum, backed up: a bucket read
+   * from a member just cut off from the others may hold a write that only it has (one whose caller
+   * was told it failed), which the merge after the split discards. A duplicate answer and a claim
+   * found already made rely on such a record; this write fails (503) where the record could be one.
+   */
+  async confirm(buckets: readonly Bucket[]): Promise<void> {
+    const map = await this.map();
+    await Promise.all(
+      buckets.map(async (known) => {
+        let current = known;
+        for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+          if (current.value === undefined || (await map.replaceIfSame(current.key, current.value, current.value))) return;
+          current = await this.read(map, current.key);
+        }
+        throw new Contended(known.key);
+      }),
+    );
+  }
+
   private async read(map: IMap<string, Buffer>, key: string): Promise<Bucket> {
     return new Bucket(key, (await map.get(key)) ?? undefined);
   }

@@ -4,7 +4,7 @@ import type { HazelcastClient } from '../hazelcast.js';
 import { BlockLog, type Located } from './blocks.js';
 import { NO_HOLDER, decodeLogHeader, decodeLogItem, encodeLogHeader, encodeLogItem, type IdRecord } from './codec.js';
 import { Counter } from './counter.js';
-import { IdIndex, bucketOf, type Bucket } from './ids.js';
+import { Bucket, IdIndex, bucketOf } from './ids.js';
 import { Meta } from './meta.js';
 import { BLOCK_SIZE, type StoreNames } from './names.js';
 
@@ -126,7 +126,10 @@ export class MessageLog {
       await this.commit([...written.values()], buckets, existing, firstOf, logStart);
     }
 
-    // What is stored under each UUID that was not written just now (or whose write lost a race).
+    // What is stored under each UUID that was not written just now (or whose write lost a race),
+    // confirmed first: the record may be a write the cluster is about to discard (IdIndex.confirm).
+    const found = [...existing.values()];
+    if (found.length > 0) await this.ids.confirm([...new Set(found.map((record) => bucketOf(record.uuid)))].map((key) => buckets.get(key) ?? new Bucket(key, undefined)));
     const storedAt = await this.entriesAt([...existing.values()].map((record) => record.position));
     const outcomes = requests.map((request, i): AppendOutcome => {
       const first = firstOf.get(request.uuid) as number;

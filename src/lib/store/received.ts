@@ -3,7 +3,7 @@ import type { HazelcastClient } from '../hazelcast.js';
 import { BlockLog } from './blocks.js';
 import { NO_HOLDER, decodePositionItem, encodePositionItem, encodeReceivedHeader } from './codec.js';
 import { Counter } from './counter.js';
-import { IdIndex, bucketOf, type Bucket } from './ids.js';
+import { Bucket, IdIndex, bucketOf } from './ids.js';
 import { StoreUnavailable } from '../errors.js';
 import { COMMIT_DEADLINE_MS, READ_CHUNK, type Entry, type MessageLog } from './log.js';
 import type { StoreNames } from './names.js';
@@ -118,6 +118,9 @@ export class ReceivedSet {
       for (const uuid of toTake) byBucket.set(bucketOf(uuid), [...(byBucket.get(bucketOf(uuid)) ?? []), uuid]);
       await Promise.all([...byBucket].map(([key, uuids]) => this.claimIn(key, uuids, placeOf, buckets.get(key), outcomes)));
     }
+    // A claim found already ours is one an earlier try made, maybe on a member cut off from the others: confirmed (IdIndex.confirm).
+    const ours = [...new Set(claims.filter(({ uuid }) => outcomes.get(uuid) === 'already-ours').map(({ uuid }) => bucketOf(uuid)))];
+    if (ours.length > 0) await this.log.ids.confirm(ours.map((key) => buckets.get(key) ?? new Bucket(key, undefined)));
     return { outcomes: claims.map(({ uuid }) => outcomes.get(uuid) as ClaimOutcome), taken };
   }
 
