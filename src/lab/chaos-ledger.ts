@@ -89,3 +89,68 @@ export async function readAllPages(base: string, timeoutMs = 30_000): Promise<In
     if (offset >= start + (body.count ?? 0)) return { instance, uuids };
   }
 }
+
+/** Where the ledger's sets are read: the messages-services' and the logging-services' base URLs. */
+export interface LedgerSources {
+  messages: readonly string[];
+  logging: readonly string[];
+  /** The queue's size now (NaN when it cannot be read). */
+  queueSize: () => Promise<number>;
+}
+
+export async function readSets(sources: LedgerSources): Promise<InstanceSet[]> {
+  return Promise.all(sources.messages.map((base) => readAllPages(`${base}/messages`)));
+}
+
+/** The message log through any logging-service that answers (they all read the same log). */
+export async function readLogged(sources: LedgerSources): Promise<string[]> {
+  let lastError: unknown;
+  for (const base of sources.logging) {
+    try {
+      return (await readAllPages(`${base}/logging`)).uuids;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw new Error(`no logging-service answered GET /logging: ${lastError instanceof Error ? lastError.message : String(lastError)}`);
+}
+
+export interface Drain {
+  reason: 'all delivered' | 'stable' | 'timeout';
+  ms: number;
+  queueSize: number;
+}
+
+/**
+ * Waits for the queue to drain and for any redelivery: until every acknowledged UUID arrived, or
+ * the queue stays empty with nothing new delivered for settleMs, or timeoutMs passed.
+ */
+export async function awaitDelivery(
+  sources: LedgerSources,
+  acked: ReadonlySet<string>,
+  options: { settleMs: number; timeoutMs: number },
+  progress: (line: string) => void,
+): Promise<Drain> {
+  const started = Date.now();
+  let lastDelivered = -1;
+  let lastChange = Date.now();
+  for (let shown = 0; ; ) {
+    const queueSize = await sources.queueSize().catch(() => Number.NaN);
+    const sets = await readSets(sources).catch(() => undefined);
+    if (sets) {
+      const delivered = new Set(sets.flatMap((set) => set.uuids.filter((uuid) => acked.has(uuid)))).size;
+      if (delivered !== lastDelivered) {
+        lastDelivered = delivered;
+        lastChange = Date.now();
+      }
+      if (Date.now() - shown > 5000) {
+        shown = Date.now();
+        progress(`  draining: ${delivered}/${acked.size} acknowledged UUIDs delivered, queue ${queueSize}`);
+      }
+      if (queueSize === 0 && delivered === acked.size) return { reason: 'all delivered', ms: Date.now() - started, queueSize };
+      if (queueSize === 0 && Date.now() - lastChange >= options.settleMs) return { reason: 'stable', ms: Date.now() - started, queueSize };
+    }
+    if (Date.now() - started > options.timeoutMs) return { reason: 'timeout', ms: Date.now() - started, queueSize };
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}

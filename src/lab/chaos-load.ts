@@ -43,7 +43,10 @@ export interface Failure {
 
 /** One attempt's outcome: the HTTP status, or the kind of network failure. */
 export interface Attempt {
+  /** ms from the load's start: when the answer (or the failure) came. */
   at: number;
+  /** ms from the load's start: when the attempt was sent. */
+  sentAt: number;
   outcome: string;
 }
 
@@ -141,8 +144,9 @@ export class SteadyLoad {
     let lastError = '';
     try {
       for (let attempt = 1; ; attempt += 1) {
+        const sentAt = this.now();
         const outcome = await this.attempt(key);
-        this.attempts.push({ at: this.now(), outcome: outcome.kind });
+        this.attempts.push({ at: this.now(), sentAt, outcome: outcome.kind });
         if (outcome.uuid) {
           if (attempt === 1 && outcome.status === 200) this.duplicateOnFirstAttempt += 1;
           this.acks.push({ key, uuid: outcome.uuid, status: outcome.status, attempts: attempt, firstAt, ackedAt: this.now() });

@@ -16,7 +16,7 @@ import type { MemberRef } from '../lib/hazelcast.js';
 import { HAZELCAST, type ServiceName } from '../lib/topology.js';
 import { LocalTopology, freePlan, instanceName, memberName, url, type LocalPlan } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
-import { classify, readAllPages, type Classification, type InstanceSet } from './chaos-ledger.js';
+import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
@@ -307,7 +307,7 @@ export interface ChaosResult {
   loadAverage: [number, number];
   load: { planned: number; sent: number; skippedSends: number; seconds: number; attempts: number; attemptOutcomes: Record<string, number>; retriedRequests: number; duplicateOnFirstAttempt: number; delayedSends: number; failureSamples: string[] };
   kills: KillRecord[];
-  drain: { reason: 'all delivered' | 'stable' | 'timeout'; ms: number; queueSize: number };
+  drain: Drain;
   classification: Classification;
   errors: number;
   errorPct: number;
@@ -316,21 +316,12 @@ export interface ChaosResult {
   ok: boolean;
 }
 
-async function readSets(plan: LocalPlan): Promise<InstanceSet[]> {
-  return Promise.all(plan.ports['messages-service'].map((port) => readAllPages(`${url(plan, port)}/messages`)));
-}
-
-/** The logging map through any logging-service that answers (they all read the same map). */
-async function readLogged(plan: LocalPlan): Promise<string[]> {
-  let lastError: unknown;
-  for (const port of plan.ports['logging-service']) {
-    try {
-      return (await readAllPages(`${url(plan, port)}/logging`)).uuids;
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw new Error(`no logging-service answered GET /logging: ${errorMessage(lastError)}`);
+function ledgerSources(plan: LocalPlan, env: LocalEnvironment, queueName: string): LedgerSources {
+  return {
+    messages: plan.ports['messages-service'].map((port) => url(plan, port)),
+    logging: plan.ports['logging-service'].map((port) => url(plan, port)),
+    queueSize: () => env.queueSize(queueName),
+  };
 }
 
 /** The load, the kills in turn, the drain, the classification. */
@@ -384,44 +375,12 @@ export async function runChaos(topology: LocalTopology, env: LocalEnvironment, a
   clearInterval(ticker);
   stamp(`load over after ${(load.durationMs / 1000).toFixed(1)} s: sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`);
 
-  // Wait for the queue to drain and for any redelivery: until every acknowledged UUID arrived, or
-  // the queue stays empty with nothing new delivered for settleMs.
   const ackedUuids = new Set(load.acks.map((ack) => ack.uuid));
-  const drainStart = Date.now();
-  let lastDelivered = -1;
-  let lastChange = Date.now();
-  let drain: ChaosResult['drain'] = { reason: 'timeout', ms: 0, queueSize: Number.NaN };
-  for (let shown = 0; ; ) {
-    const queueSize = await env.queueSize(args.queueName).catch(() => Number.NaN);
-    const sets = await readSets(plan).catch(() => undefined);
-    if (sets) {
-      const delivered = new Set(sets.flatMap((set) => set.uuids.filter((uuid) => ackedUuids.has(uuid)))).size;
-      if (delivered !== lastDelivered) {
-        lastDelivered = delivered;
-        lastChange = Date.now();
-      }
-      if (Date.now() - shown > 5000) {
-        shown = Date.now();
-        stamp(`  draining: ${delivered}/${ackedUuids.size} acknowledged UUIDs delivered, queue ${queueSize}`);
-      }
-      if (queueSize === 0 && delivered === ackedUuids.size) {
-        drain = { reason: 'all delivered', ms: Date.now() - drainStart, queueSize };
-        break;
-      }
-      if (queueSize === 0 && Date.now() - lastChange >= args.settleMs) {
-        drain = { reason: 'stable', ms: Date.now() - drainStart, queueSize };
-        break;
-      }
-    }
-    if (Date.now() - drainStart > args.drainTimeoutMs) {
-      drain = { reason: 'timeout', ms: Date.now() - drainStart, queueSize };
-      break;
-    }
-    await sleep(1000);
-  }
+  const sources = ledgerSources(plan, env, args.queueName);
+  const drain = await awaitDelivery(sources, ackedUuids, { settleMs: args.settleMs, timeoutMs: args.drainTimeoutMs }, stamp);
   stamp(`drain: ${drain.reason} after ${(drain.ms / 1000).toFixed(1)} s, queue ${drain.queueSize}`);
 
-  const classification = classify(ackedUuids, await readLogged(plan), await readSets(plan));
+  const classification = classify(ackedUuids, await readLogged(sources), await readSets(sources));
   for (const record of kills) {
     const until = (record.recoveredAt ?? load.now()) + 2000;
     const acks = load.acks.filter((ack) => ack.ackedAt >= record.at && ack.ackedAt <= until).map((ack) => ack.ackedAt).sort((a, b) => a - b);

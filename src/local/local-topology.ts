@@ -20,6 +20,11 @@ export interface LocalPlan {
   host: string;
   clusterName: string;
   hazelcastPorts: number[];
+  /**
+   * Each member's own address, in the order of hazelcastPorts, when the members do not all run on
+   * `host` (the partition run puts each in a network namespace of its own); else every member is on `host`.
+   */
+  memberHosts?: string[];
   ports: Record<ServiceName, number[]>;
   /** Where generated files (the registry) go. */
   workDir: string;
@@ -83,6 +88,10 @@ export async function freePlan(workDir: string, clusterName = `mqlab-test-${proc
 }
 
 export const url = (plan: LocalPlan, port: number) => `http://${plan.host}:${port}`;
+/** The address member `port` binds and advertises. */
+export const memberHost = (plan: LocalPlan, port: number) => plan.memberHosts?.[plan.hazelcastPorts.indexOf(port)] ?? plan.host;
+/** Every member as host:port, as the clients and the members' own join list name them. */
+export const memberAddresses = (plan: LocalPlan) => plan.hazelcastPorts.map((port) => `${memberHost(plan, port)}:${port}`);
 export const facadeUrl = (plan: LocalPlan) => url(plan, plan.ports['facade-service'][0] ?? 0);
 export const configServerUrl = (plan: LocalPlan) => url(plan, plan.ports['config-server'][0] ?? 0);
 export const memberName = (port: number) => `hazelcast-${port}`;
@@ -114,6 +123,8 @@ export interface StartOptions {
   nodeArgs?: readonly string[];
   /** Member config file instead of config/hazelcast.yaml (e.g. a test's variant). */
   memberConfigFile?: string;
+  /** A command prefix for member `index` (the partition run's `ip netns exec <ns>`); it must exec, so signals reach the JVM. */
+  memberPrefix?: (index: number) => string[];
 }
 
 /** What a member's /hazelcast/health answers. */
@@ -163,20 +174,19 @@ export class LocalTopology {
 
   memberSpec(port: number): ProcessSpec {
     const { plan } = this;
-    const members = plan.hazelcastPorts.map((p) => `${plan.host}:${p}`);
     const { command, args } = memberCommand({
       port,
-      host: plan.host,
-      members,
+      host: memberHost(plan, port),
+      members: memberAddresses(plan),
       clusterName: plan.clusterName,
       heapMb: this.heapMb,
       ...(this.options.memberConfigFile ? { configFile: this.options.memberConfigFile } : {}),
     });
+    const [prefixCommand, ...prefixArgs] = this.options.memberPrefix?.(plan.hazelcastPorts.indexOf(port)) ?? [];
     return {
       name: memberName(port),
-      command,
-      args,
-      ready: () => answers(`http://${plan.host}:${port}/hazelcast/health/ready`),
+      ...(prefixCommand ? { command: prefixCommand, args: [...prefixArgs, command, ...args] } : { command, args }),
+      ready: () => answers(`http://${memberHost(plan, port)}:${port}/hazelcast/health/ready`),
     };
   }
 
@@ -188,7 +198,7 @@ export class LocalTopology {
       command: process.execPath,
       args: [...SERVICE_NODE_FLAGS, ...(this.options.nodeArgs ?? []), CLI, SERVICES[service].command, '--port', String(port), '--host', plan.host, '--instance-id', name],
       env: {
-        HAZELCAST_MEMBERS: plan.hazelcastPorts.map((p) => `${plan.host}:${p}`).join(','),
+        HAZELCAST_MEMBERS: memberAddresses(plan).join(','),
         HAZELCAST_CLUSTER_NAME: plan.clusterName,
         CONFIG_SERVER_URL: configServerUrl(plan),
         REGISTRY_FILE: this.registryFile,
@@ -206,7 +216,7 @@ export class LocalTopology {
     await Promise.all(ports.map((port) => this.group.start(this.memberSpec(port))));
     // Ready members may not have found each other yet; wait until each sees the whole cluster.
     const expected = this.plan.hazelcastPorts.filter((port) => this.group.isRunning(memberName(port))).length;
-    await Promise.all(ports.map((port) => this.waitFor(`cluster of ${expected} seen by ${port}`, () => answers(`http://${this.plan.host}:${port}/hazelcast/health`, (body) => (body as { clusterSize?: number }).clusterSize === expected))));
+    await Promise.all(ports.map((port) => this.waitFor(`cluster of ${expected} seen by ${port}`, () => answers(`http://${memberHost(this.plan, port)}:${port}/hazelcast/health`, (body) => (body as { clusterSize?: number }).clusterSize === expected))));
   }
 
   async startService(service: ServiceName, ports: readonly number[] = this.plan.ports[service]): Promise<void> {
@@ -245,7 +255,7 @@ export class LocalTopology {
     await this.waitFor(
       `a safe cluster of ${ports.length}`,
       async () => {
-        const answers = await Promise.all(ports.map((port) => memberHealth(this.plan.host, port)));
+        const answers = await Promise.all(ports.map((port) => memberHealth(memberHost(this.plan, port), port)));
         return answers.every((h) => isSafe(h, ports.length));
       },
       timeoutMs,
