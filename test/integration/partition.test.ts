@@ -1,0 +1,59 @@
+/**
+ * `npm run partition` as a command, shortened (the full run, all four faults for 20 s each, is
+ * recorded in bench/partition.md): the members in network namespaces of their own, the queue's
+ * owner cut off from the other two while the clients still reach it, then frozen past the failure
+ * detection. Nothing acknowledged is lost, delivered twice or left undelivered; each fault split the
+ * cluster as its members saw it; every refused attempt was a 503 while a side lacked a quorum; the
+ * cluster healed within 30 s of each repair.
+ * Network namespaces need root: CI runs as root, and so must this suite.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { CLI } from '../../src/local/paths.js';
+import { MemberNetwork } from '../../src/local/netns.js';
+
+interface Summary {
+  acked: number;
+  lost: number;
+  not_delivered: number;
+  duplicated: number;
+  errors: number;
+  minority_writes_refused: number;
+  unexpected_failures: number;
+  scenarios: string[];
+  smallest_view: Array<number | null>;
+  heal_ms: Array<number | null>;
+  ok: boolean;
+}
+
+describe('npm run partition', { timeout: 600_000 }, () => {
+  it('a split and a freeze of the queue owner: nothing lost or doubled, the minority refuses with 503, healed within 30 s', async () => {
+    assert.equal(await MemberNetwork.available(), undefined, 'the partition run needs root and ip netns (CI has both)');
+    const record = join(mkdtempSync(join(tmpdir(), 'mqlab-partition-')), 'partition.md');
+    const child = spawn(process.execPath, [CLI, 'partition', '--scenarios', 'owner-cut,frozen', '--hold-s', '12', '--rate', '25', '--settle-ms', '10000', '--record', record], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const last = stdout.trim().split('\n').at(-1) ?? '';
+    console.log(`# ${last}`);
+    const result = JSON.parse(last) as Summary;
+    assert.equal(code, 0, `${stdout.slice(-3000)}\n${stderr.slice(-2000)}`);
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.scenarios, ['owner-cut', 'frozen']);
+    assert.ok(result.acked > 300, `acked ${result.acked}`);
+    assert.equal(result.lost, 0);
+    assert.equal(result.not_delivered, 0);
+    assert.equal(result.duplicated, 0);
+    assert.equal(result.errors, 0);
+    assert.equal(result.unexpected_failures, 0, 'every refused attempt a 503 while a fault lasted');
+    // Each fault really split the cluster as its members saw it (else the rest proves nothing).
+    assert.ok(result.smallest_view.every((size) => size !== null && size < 3), `smallest views ${JSON.stringify(result.smallest_view)}`);
+    assert.ok(result.heal_ms.every((ms) => ms !== null && ms <= 30_000), JSON.stringify(result.heal_ms));
+  });
+});
