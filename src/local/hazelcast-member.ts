@@ -13,6 +13,8 @@ export interface MemberOptions {
   heapMb: number;
   jar?: string;
   configFile?: string;
+  /** Split-brain protection's minimum cluster size; default a majority of `members`. */
+  quorum?: number;
 }
 
 // Lets Hazelcast use the JDK internals it asks for at start (faster I/O, no warning).
@@ -48,7 +50,7 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       `-Dmqlab.port=${options.port}`,
       `-Dmqlab.members=${options.members.join(',')}`,
       // A majority of the members the cluster is meant to have (config/hazelcast.yaml's split-brain protection).
-      `-Dmqlab.quorum=${Math.floor(options.members.length / 2) + 1}`,
+      `-Dmqlab.quorum=${options.quorum ?? Math.floor(options.members.length / 2) + 1}`,
       '-cp',
       options.jar ?? hazelcastJar(),
       'com.hazelcast.core.server.HazelcastMemberStarter',

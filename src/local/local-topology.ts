@@ -125,6 +125,8 @@ export interface StartOptions {
   memberConfigFile?: string;
   /** A command prefix for member `index` (the partition run's `ip netns exec <ns>`); it must exec, so signals reach the JVM. */
   memberPrefix?: (index: number) => string[];
+  /** Members a side of a split needs to serve (default: a majority of the plan's members); 1 for a test that runs a single member as its whole cluster. */
+  quorum?: number;
 }
 
 /** What a member's /hazelcast/health answers. */
@@ -181,6 +183,7 @@ export class LocalTopology {
       clusterName: plan.clusterName,
       heapMb: this.heapMb,
       ...(this.options.memberConfigFile ? { configFile: this.options.memberConfigFile } : {}),
+      ...(this.options.quorum ? { quorum: this.options.quorum } : {}),
     });
     const [prefixCommand, ...prefixArgs] = this.options.memberPrefix?.(plan.hazelcastPorts.indexOf(port)) ?? [];
     return {

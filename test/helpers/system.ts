@@ -29,7 +29,8 @@ export async function startOneMember(prefix: string): Promise<{ topology: LocalT
   const workDir = mkdtempSync(join(tmpdir(), `mqlab-${prefix}-`));
   const plan = await freePlan(workDir);
   const memberPort = plan.hazelcastPorts[0] ?? 0;
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
+  // One member is this cluster, all of it: split-brain protection's quorum is 1, not 2 of 3.
+  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1 });
   await topology.startMembers([memberPort]);
   const hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
   return { topology, plan, hz, workDir };

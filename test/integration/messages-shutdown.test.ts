@@ -16,7 +16,7 @@ async function topologyFor(prefix: string): Promise<{ topology: LocalTopology; p
   const workDir = mkdtempSync(join(tmpdir(), prefix));
   const plan = await freePlan(workDir);
   const port = plan.ports['messages-service'][0] ?? 0;
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128 });
+  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1 });
   return { topology, plan, port, name: instanceName('messages-service', port) };
 }
 
