@@ -29,6 +29,7 @@ const JAVA_OPENS = [
 
 /** The java command line of one member of the local cluster. */
 export function memberCommand(options: MemberOptions): { command: string; args: string[] } {
+  const quorum = options.quorum ?? Math.floor(options.members.length / 2) + 1;
   return {
     command: 'java',
     args: [
@@ -49,8 +50,10 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       `-Dmqlab.host=${options.host}`,
       `-Dmqlab.port=${options.port}`,
       `-Dmqlab.members=${options.members.join(',')}`,
-      // A majority of the members the cluster is meant to have (config/hazelcast.yaml's split-brain protection).
-      `-Dmqlab.quorum=${options.quorum ?? Math.floor(options.members.length / 2) + 1}`,
+      // A majority of the members the cluster is meant to have (config/hazelcast.yaml's split-brain
+      // protection); a single member that is the whole cluster has none to protect (Hazelcast's minimum is 2).
+      `-Dmqlab.splitBrainProtection=${quorum >= 2 ? 'majority' : 'none'}`,
+      `-Dmqlab.quorum=${Math.max(quorum, 2)}`,
       '-cp',
       options.jar ?? hazelcastJar(),
       'com.hazelcast.core.server.HazelcastMemberStarter',
