@@ -5,9 +5,8 @@
  * would; then every acknowledged UUID is looked for in the logging map and in every
  * messages-service. See docs/failover.md, "Chaos run".
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -20,7 +19,7 @@ import { awaitDelivery, classify, readLogged, readSets, type Classification, typ
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
-import { readOptions } from './cli-options.js';
+import { appendReport, int, readOptions } from './cli-options.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
@@ -86,8 +85,6 @@ export interface ChaosArgs {
   queueName: string;
 }
 
-const int = (min: number, max: number, what: string) =>
-  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
 
 export function parseKills(text: string): KillStep[] {
   if (text.trim() === 'none') return [];
@@ -514,11 +511,7 @@ export function chaosMarkdown(result: ChaosResult): string {
 }
 
 function record(file: string, markdown: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const header = existsSync(file)
-    ? ''
-    : '# Chaos runs\n\nWritten by `npm run chaos` (src/lab/chaos.ts; see docs/failover.md, "Chaos run"): a steady POST load with kills during it, and every acknowledged UUID looked for afterwards. Each run appends a section.\n\n';
-  appendFileSync(file, `${header}${markdown}\n`);
+  appendReport(file, '# Chaos runs\n\nWritten by `npm run chaos` (src/lab/chaos.ts; see docs/failover.md, "Chaos run"): a steady POST load with kills during it, and every acknowledged UUID looked for afterwards. Each run appends a section.\n\n', markdown);
 }
 
 export async function main(argv: string[]): Promise<void> {

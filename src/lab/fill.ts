@@ -11,14 +11,13 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
 import { HAZELCAST } from '../lib/topology.js';
 import { liveHeapBytes } from '../local/heap.js';
 import { LocalTopology, freePlan, isSafe, labPlan, memberHealth, memberName, url, type LocalPlan } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
 import { readAllPages } from './chaos-ledger.js';
-import { readOptions } from './cli-options.js';
+import { int, readOptions } from './cli-options.js';
 import { findMemberPid } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
 
@@ -65,7 +64,6 @@ export interface FillArgs {
   record: string | undefined;
 }
 
-const int = (min: number, max: number, what: string) => z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
 
 export function parseFillArgs(argv: string[]): FillArgs | 'help' {
   const { values } = parseArgs({

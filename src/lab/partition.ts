@@ -7,12 +7,10 @@
  * failure detection, then SIGCONT). Then every acknowledged UUID is classified. Needs root.
  * See docs/failover.md, "Network splits".
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
 import { HAZELCAST } from '../lib/topology.js';
 import { LocalTopology, freePlan, isSafe, memberAddresses, memberHealth, memberHost, memberName, url, type LocalPlan } from '../local/local-topology.js';
@@ -20,7 +18,7 @@ import { MemberNetwork } from '../local/netns.js';
 import { ROOT } from '../local/paths.js';
 import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
 import { SteadyLoad } from './chaos-load.js';
-import { readOptions } from './cli-options.js';
+import { appendReport, int, readOptions } from './cli-options.js';
 import { sleep, waitUntil } from './wait.js';
 
 export const SCENARIOS = ['owner-cut', 'isolated', 'flapping', 'frozen'] as const;
@@ -57,8 +55,6 @@ export interface PartitionArgs {
   heapMb: number;
 }
 
-const int = (min: number, max: number, what: string) =>
-  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
 
 export function parsePartitionArgs(argv: string[]): PartitionArgs | 'help' {
   const { values } = parseArgs({
@@ -430,9 +426,7 @@ export function partitionMarkdown(result: PartitionResult): string {
 }
 
 function record(file: string, markdown: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const header = existsSync(file) ? '' : '# Partition runs\n\nEach section is one `npm run partition` (src/lab/partition.ts), appended by the run itself.\n\n';
-  appendFileSync(file, `${header}${markdown}\n`);
+  appendReport(file, '# Partition runs\n\nEach section is one `npm run partition` (src/lab/partition.ts), appended by the run itself.\n\n', markdown);
 }
 
 export async function main(argv: string[]): Promise<void> {
