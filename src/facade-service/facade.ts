@@ -1,15 +1,18 @@
 import type { Readable } from 'node:stream';
+import { z } from 'zod';
 import type { Got } from 'got';
 import type { Counter } from 'prom-client';
+import { Coalescer } from '../lib/coalescer.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
+import { MAX_BATCH_MESSAGES, OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
 import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
 export interface OfferableQueue {
-  offer(item: Buffer): Promise<boolean>;
+  /** All or nothing (false: the queue has no room for all of them). */
+  addAll(items: Buffer[]): Promise<boolean>;
 }
 
 export interface FacadeOptions {
@@ -55,6 +58,19 @@ interface LoggingAnswer {
 
 type Logged = { url: string; instance: string; status: 'created' | 'duplicate'; position: number };
 
+/** One try's result: stored; refused, finally (the client hears it); or failed, saying whether it may have stored the message after all. */
+type Tried = { logged: Logged } | { refused: HttpError } | { failed: { url: string; error: string; mayHaveStored: boolean } };
+
+/**
+ * A batch call's body stays under the logging-service's 64 KB JSON limit: about 500 messages of 100
+ * characters; the longest message (40 KB as UTF-8) goes alone or with small ones.
+ */
+const BATCH_BODY_BYTES = 60_000;
+/** Batch calls in flight at once: more spreads one facade's load over the instances, fewer gathers more per call. */
+const BATCHES_IN_FLIGHT = 4;
+/** Queue additions in flight at once (each one addAll of what arrived meanwhile). */
+const OFFERS_IN_FLIGHT = 2;
+
 /** A listed message as the service that holds it lists it (a logging-service adds loggedBy). */
 export type ListedMessage = { uuid: string; msg: string; loggedBy?: string };
 
@@ -97,6 +113,30 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 }
 
 /**
+ * What one logging-service's answer for one message means: stored (201 created, 200 an idempotent
+ * repeat), a final refusal the client must hear (409, 507, or 502 for a 4xx that is a disagreement
+ * between services), or a failure another instance may not have (a 5xx, a 429).
+ */
+function loggingAnswer(url: string, uuid: string, statusCode: number, body: LoggingAnswer, mayHaveStored: boolean): Tried {
+  if ((statusCode === 201 || statusCode === 200) && typeof body.position === 'number') {
+    // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
+    // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
+    const created = statusCode === 201 || mayHaveStored;
+    return { logged: { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate', position: body.position } };
+  }
+  if (statusCode === 409) return { refused: new HttpError(409, 'this message id is already stored with another text', { uuid }) };
+  // Full: every instance shares the store, so another would refuse too. Nothing was stored.
+  if (statusCode === 507) return { refused: new HttpError(507, body.error ?? 'the store is full', { ...body, uuid, logged: mayHaveStored ? 'unknown' : false, queued: false }) };
+  if (statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
+    // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
+    return { refused: new HttpError(502, `logging-service rejected the message: ${body.error ?? statusCode}`, { uuid }) };
+  }
+  return { failed: { url, error: `answered ${statusCode}${body.error ? `: ${body.error}` : ''}`, mayHaveStored: true } };
+}
+
+const batchAnswer = z.object({ results: z.array(z.object({ status: z.number().int(), body: z.record(z.string(), z.unknown()) })) });
+
+/**
  * POST: the message is logged first, then queued. Logging first means a message is never on the
  * queue without being in the log; if queueing then fails, the client gets 503 naming the UUID and
  * saying it was logged, and a retry with the same Idempotency-Key completes it without a duplicate
@@ -104,9 +144,20 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
  */
 export class Facade {
   private readonly sleep: (ms: number) => Promise<void>;
+  /** First tries of concurrent POSTs go to one logging-service together (POST /logging/batch). */
+  private readonly loggingBatches: Coalescer<LoggedMessage, Tried>;
+  /** Their references go onto the queue together: one addAll, one backup, for what arrived meanwhile. */
+  private readonly offers: Coalescer<Buffer, void>;
 
   constructor(private readonly options: FacadeOptions) {
     this.sleep = options.sleep ?? sleepFor;
+    this.loggingBatches = new Coalescer((messages) => this.logBatch(messages), {
+      maxBatch: MAX_BATCH_MESSAGES,
+      concurrency: BATCHES_IN_FLIGHT,
+      weight: (message) => Buffer.byteLength(message.msg, 'utf8') + 64,
+      maxWeight: BATCH_BODY_BYTES,
+    });
+    this.offers = new Coalescer((items) => this.addAll(items), { maxBatch: 256, concurrency: OFFERS_IN_FLIGHT });
   }
 
   async post(message: LoggedMessage): Promise<PostResult> {
@@ -124,11 +175,7 @@ export class Facade {
   private async deliver(ref: QueueRef): Promise<void> {
     const deadline = Date.now() + this.options.offerTimeoutMs;
     try {
-      await this.untilDeadline(deadline, 'queue offer', ref.uuid, async () => {
-        if (!(await (await this.options.queue()).offer(encodeQueueRef(ref)))) throw new Error('queue is full');
-        this.options.counters.enqueued.inc();
-        return true;
-      });
+      await this.untilDeadline(deadline, 'queue offer', ref.uuid, () => this.offers.submit(encodeQueueRef(ref)));
     } catch (err) {
       throw new HttpError(503, 'the message was logged but could not be queued yet; it will be delivered once the queue answers again (a retry with the same Idempotency-Key is safe)', {
         uuid: ref.uuid,
@@ -139,6 +186,12 @@ export class Facade {
     }
   }
 
+  private async addAll(items: Buffer[]): Promise<void[]> {
+    if (!(await (await this.options.queue()).addAll(items))) throw new Error('queue is full');
+    this.options.counters.enqueued.inc(items.length);
+    return items.map(() => undefined);
+  }
+
   /**
    * Stores through a random logging-service; on failure tries another, never one that already
    * failed in this round. When a round has tried loggingAttempts instances (or all of them), the
@@ -147,58 +200,87 @@ export class Facade {
    * behind cluster DNS's cached addresses of the old ones). Every retry carries the same UUID, so
    * the logging-service stores the message once whichever attempts landed.
    */
+  /**
+   * The first try of each message in the batch, all on one random logging-service: each message's
+   * own answer (a refusal rejects only its own POST), or, when the call as a whole failed, that
+   * failure for each (a 404 from an instance without the batch route stored nothing).
+   */
+  private async logBatch(messages: LoggedMessage[]): Promise<Tried[]> {
+    const { http, directory } = this.options;
+    const failAll = (url: string, error: string, mayHaveStored: boolean) => messages.map((): Tried => ({ failed: { url, error, mayHaveStored } }));
+    let url: string | undefined;
+    try {
+      url = pickRandom(await directory.instances('logging-service')) ?? this.options.fallbacks?.['logging-service'];
+    } catch (err) {
+      return failAll('', errorMessage(err), false);
+    }
+    if (url === undefined) return failAll('', 'no logging-service instances are registered', false);
+    let statusCode: number;
+    let body: unknown;
+    try {
+      ({ statusCode, body } = await http.post(`${url}/logging/batch`, { json: { messages }, headers: { [OUTBOX_HEADER]: 'true' }, responseType: 'json', throwHttpErrors: false }));
+    } catch (err) {
+      return failAll(url, errorMessage(err), !neverReachedServer(err));
+    }
+    const answer = batchAnswer.safeParse(body);
+    if (statusCode !== 200 || !answer.success || answer.data.results.length !== messages.length) {
+      const error = `batch answered ${statusCode}${typeof (body as { error?: unknown } | undefined)?.error === 'string' ? `: ${(body as { error: string }).error}` : ''}`;
+      return failAll(url, error, statusCode >= 500 || (statusCode === 200 && !answer.success));
+    }
+    const at = url;
+    return answer.data.results.map(({ status, body: item }, i) => loggingAnswer(at, (messages[i] as LoggedMessage).uuid, status, item as LoggingAnswer, false));
+  }
+
   private async log(message: LoggedMessage): Promise<Logged> {
     const { http, directory, logger, loggingAttempts, loggingDeadlineMs, retryBackoffMs, counters } = this.options;
     const now = this.options.now ?? Date.now;
     const deadline = now() + loggingDeadlineMs;
-    const errors: Array<{ url: string; error: string }> = [];
+    // The first try goes with whatever other POSTs are in flight; only a message it did not store is tried alone.
+    const first = await this.loggingBatches.submit(message);
+    if ('logged' in first) return first.logged;
+    if ('refused' in first) throw first.refused;
+    const errors: Array<{ url: string; error: string }> = [{ url: first.failed.url, error: first.failed.error }];
     // Whether some attempt may have stored the message after all: it reached the instance but its
     // answer was lost, late or an error (a timeout, a reset, a 5xx from a stalled cluster call).
-    let mayHaveStored = false;
-    let attempts = 0;
+    let mayHaveStored = first.failed.mayHaveStored;
+    let attempts = 1;
     /** One try on one instance: its answer when it stored the message, undefined when it failed (noted for the next tries). */
     const tryInstance = async (url: string): Promise<Logged | undefined> => {
-      if (attempts > 0) {
-        counters.loggingRetries.inc();
-        await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
-      }
+      counters.loggingRetries.inc();
+      await this.sleep(Math.min(retryBackoffMs * 2 ** Math.min(attempts - 1, 10), 1000));
       attempts += 1;
+      let tried: Tried;
       try {
         const response = await http.post(`${url}/logging`, { json: message, headers: { [OUTBOX_HEADER]: 'true' }, responseType: 'json', throwHttpErrors: false });
-        const body = (response.body ?? {}) as LoggingAnswer;
-        if ((response.statusCode === 201 || response.statusCode === 200) && typeof body.position === 'number') {
-          // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
-          // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
-          const created = response.statusCode === 201 || mayHaveStored;
-          return { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate', position: body.position };
-        }
-        if (response.statusCode === 409) throw new HttpError(409, 'this message id is already stored with another text', { uuid: message.uuid });
-        // Full: every instance shares the store, so another would refuse too. Nothing was stored.
-        if (response.statusCode === 507) throw new HttpError(507, body.error ?? 'the store is full', { ...(response.body as object), uuid: message.uuid, logged: mayHaveStored ? 'unknown' : false, queued: false });
-        if (response.statusCode >= 400 && response.statusCode < 500 && response.statusCode !== 429) {
-          // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
-          throw new HttpError(502, `logging-service rejected the message: ${body.error ?? response.statusCode}`, { uuid: message.uuid });
-        }
-        throw new Error(`answered ${response.statusCode}${body.error ? `: ${body.error}` : ''}`);
+        tried = loggingAnswer(url, message.uuid, response.statusCode, (response.body ?? {}) as LoggingAnswer, mayHaveStored);
       } catch (err) {
-        if (err instanceof HttpError) throw err;
-        if (!neverReachedServer(err)) mayHaveStored = true;
-        errors.push({ url, error: errorMessage(err) });
-        logger.warn({ url, uuid: message.uuid, attempt: attempts, err: errorMessage(err) }, 'logging-service call failed');
-        return undefined;
+        tried = { failed: { url, error: errorMessage(err), mayHaveStored: !neverReachedServer(err) } };
       }
+      if ('logged' in tried) return tried.logged;
+      if ('refused' in tried) throw tried.refused;
+      mayHaveStored ||= tried.failed.mayHaveStored;
+      errors.push({ url, error: tried.failed.error });
+      logger.warn({ url, uuid: message.uuid, attempt: attempts, err: tried.failed.error }, 'logging-service call failed');
+      return undefined;
     };
     const fallback = this.options.fallbacks?.['logging-service'];
     /** One round: up to loggingAttempts different listed instances in random order, then the fallback. */
-    const roundOf = (instances: readonly string[]): string[] => {
+    const roundOf = (instances: readonly string[], skip: ReadonlySet<string>): string[] => {
       const picks: string[] = [];
-      for (let url = pickRandom(instances); url !== undefined && picks.length < loggingAttempts; url = pickRandom(instances, new Set(picks))) picks.push(url);
-      return fallback === undefined ? picks : [...picks, fallback];
+      const taken = new Set(skip);
+      for (let url = pickRandom(instances, taken); url !== undefined && picks.length + skip.size < loggingAttempts; url = pickRandom(instances, taken)) {
+        picks.push(url);
+        taken.add(url);
+      }
+      return fallback === undefined || skip.has(fallback) ? picks : [...picks, fallback];
     };
+    // The first round counts the batch's try and does not repeat its instance.
+    let skip: ReadonlySet<string> = new Set([first.failed.url]);
     rounds: for (;;) {
-      const round = roundOf(await directory.instances('logging-service'));
+      const round = roundOf(await directory.instances('logging-service'), skip);
+      skip = new Set();
       for (const url of round) {
-        if (attempts > 0 && now() >= deadline) break rounds;
+        if (now() >= deadline) break rounds;
         const stored = await tryInstance(url);
         if (stored) return stored;
       }

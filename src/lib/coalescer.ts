@@ -1,3 +1,12 @@
+export interface CoalescerOptions<In> {
+  maxBatch: number;
+  /** Batches written at once. */
+  concurrency: number;
+  /** An item's share of a batch's limit (bytes, say), and that limit; an item alone may exceed it. */
+  weight?: (item: In) => number;
+  maxWeight?: number;
+}
+
 /**
  * Gathers calls that arrive while earlier ones are being written into one batch: concurrent
  * requests share the cluster round trips of one write instead of each paying its own. Nothing
@@ -10,7 +19,7 @@ export class Coalescer<In, Out> {
 
   constructor(
     private readonly write: (items: In[]) => Promise<Out[]>,
-    private readonly options: { maxBatch: number; concurrency: number } = { maxBatch: 256, concurrency: 2 },
+    private readonly options: CoalescerOptions<In> = { maxBatch: 256, concurrency: 2 },
   ) {}
 
   submit(item: In): Promise<Out> {
@@ -25,9 +34,23 @@ export class Coalescer<In, Out> {
     return this.waiting.length;
   }
 
+  /** How many of the waiting calls the next batch takes: up to maxBatch, and maxWeight (always at least one). */
+  private batchLength(): number {
+    const { maxBatch, weight, maxWeight } = this.options;
+    if (!weight || maxWeight === undefined) return maxBatch;
+    let total = 0;
+    let n = 0;
+    for (const call of this.waiting) {
+      total += weight(call.item);
+      if (n === maxBatch || (n > 0 && total > maxWeight)) break;
+      n += 1;
+    }
+    return n;
+  }
+
   private next(): void {
     while (this.running < this.options.concurrency && this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.options.maxBatch);
+      const batch = this.waiting.splice(0, this.batchLength());
       this.running += 1;
       this.write(batch.map((call) => call.item)).then(
         (outs) => batch.forEach((call, i) => call.resolve(outs[i] as Out)),

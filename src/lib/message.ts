@@ -25,6 +25,28 @@ export const loggedMessage = z.object(
 
 export type LoggedMessage = z.infer<typeof loggedMessage>;
 
+/** Most messages one POST /logging/batch takes. */
+export const MAX_BATCH_MESSAGES = 256;
+
+/** POST /logging/batch: the items are checked one by one (a bad one fails only itself). */
+export const loggedBatch = z.object(
+  { messages: z.array(z.unknown(), { error: 'messages must be an array of {"uuid": "...", "msg": "..."} objects' }).min(1, 'messages must not be empty').max(MAX_BATCH_MESSAGES, `at most ${MAX_BATCH_MESSAGES} messages in one batch`) },
+  { error: 'body must be a JSON object {"messages": [{"uuid": "...", "msg": "..."}, ...]}' },
+);
+
+/** What POST /logging answers for a stored message (201 created, 200 an idempotent repeat). */
+export interface StoredAnswer {
+  status: 'created' | 'duplicate';
+  uuid: string;
+  msg: string;
+  instance: string;
+  loggedBy: string;
+  position: number;
+}
+
+/** One message's answer in a POST /logging/batch: the status and body POST /logging would have given it. */
+export type BatchResult = { status: number; body: StoredAnswer | { error: string; [detail: string]: unknown } };
+
 /**
  * Sent with POST /logging as `true` by the facade, which offers the message to the queue next: the
  * log then owes it a delivery, and the redelivery reconciler offers it again if it never reaches a

@@ -24,7 +24,7 @@ const COMMON = ['/healthz', '/readyz', '/metrics'];
 /** Every route of every service (method, path). */
 const ENDPOINTS: Record<Target, Array<[string, string]>> = {
   facade: [['POST', '/facade'], ['GET', '/facade'], ['GET', '/queue'], ...COMMON.map((path): [string, string] => ['GET', path])],
-  logging: [['POST', '/logging'], ['GET', '/logging'], ...COMMON.map((path): [string, string] => ['GET', path])],
+  logging: [['POST', '/logging'], ['POST', '/logging/batch'], ['GET', '/logging'], ...COMMON.map((path): [string, string] => ['GET', path])],
   messages: [['GET', '/messages'], ...COMMON.map((path): [string, string] => ['GET', path])],
   config: [['GET', '/services'], ['GET', '/services/logging-service'], ...COMMON.map((path): [string, string] => ['GET', path])],
 };
@@ -121,6 +121,11 @@ function cases(): Case[] {
   add('unsupported content type', 'logging', typed('/logging', 'application/x-www-form-urlencoded', `uuid=${UUID}&msg=${MARK}`), 415, /send JSON/);
   add('unsupported content type', 'logging', typed('/logging', 'text/plain', JSON.stringify({ uuid: UUID, msg: MARK })), 415, /send JSON/);
   add('body over the size limit', 'logging', json('/logging', big), 413, TOO_LARGE);
+  // POST /logging/batch (the facade's gathered first tries).
+  add('malformed JSON', 'logging', json('/logging/batch', `{"messages": [${MARK}`), 400, NOT_JSON);
+  add('batch of something else', 'logging', json('/logging/batch', JSON.stringify({ messages: MARK })), 400, /messages must be an array/);
+  add('unsupported content type', 'logging', typed('/logging/batch', 'text/plain', JSON.stringify({ messages: [{ uuid: UUID, msg: MARK }] })), 415, /send JSON/);
+  add('body over the size limit', 'logging', json('/logging/batch', big), 413, TOO_LARGE);
 
   // Paging: plain decimal integers only, on every listing.
   const pagingPaths: Array<[Target, string]> = [['facade', '/facade'], ['logging', '/logging'], ['messages', '/messages']];

@@ -269,3 +269,40 @@ describe('health, readiness and metrics', () => {
     assert.match((await request<string>(`${messages}/metrics`)).body, /mqlab_messages_consumed_total\{[^}]*outcome="new"[^}]*\} \d+/);
   });
 });
+
+describe('concurrent POSTs share their cluster calls', () => {
+  /** Sum of a counter-like sample over every logging-service, for lines matching all the given label texts. */
+  const loggingSum = async (name: string, ...labels: string[]) => {
+    let total = 0;
+    for (const base of system.urls('logging-service')) {
+      const text = String((await request<string>(`${base}/metrics`)).body);
+      for (const line of text.split('\n')) {
+        if (line.startsWith(`${name}{`) && labels.every((label) => line.includes(label))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return total;
+  };
+  const batchCalls = () => loggingSum('http_request_duration_seconds_count', 'method="POST"', 'route="/logging/batch"');
+  const singleCalls = () => loggingSum('http_request_duration_seconds_count', 'method="POST"', 'route="/logging"');
+
+  it('48 at once: each stored and delivered once, in fewer logging calls than messages, every answer its own', async () => {
+    const [batchesBefore, singlesBefore] = [await batchCalls(), await singleCalls()];
+    const answers = await Promise.all(Array.from({ length: 48 }, (_, i) => postForm<PostAnswer & { position: number }>(`${system.facade}/facade`, { msg: `together ${i}` })));
+    assert.deepEqual(answers.map((a) => a.status), answers.map(() => 201));
+    assert.deepEqual(answers.map((a) => a.body.msg), answers.map((_, i) => `together ${i}`), 'each answer is its own request\'s');
+    assert.equal(new Set(answers.map((a) => a.body.uuid)).size, 48);
+    assert.equal(new Set(answers.map((a) => a.body.position)).size, 48);
+    const batches = (await batchCalls()) - batchesBefore;
+    assert.ok(batches >= 1 && batches < 48, `${batches} batch calls for 48 messages`);
+    assert.equal((await singleCalls()) - singlesBefore, 0, 'no message needed a try of its own');
+    const wanted = new Set(answers.map((a) => a.body.uuid));
+    const [logging] = system.urls('logging-service');
+    const listed = (await request<SetAnswer>(`${logging}/logging`)).body.messages.filter((m) => wanted.has(m.uuid));
+    assert.equal(listed.length, 48, 'each listed once');
+    await eventually('all 48 delivered once', async () => {
+      const held = [...(await messagesByInstance()).values()].flatMap((set) => set.messages.filter((m) => wanted.has(m.uuid)).map((m) => m.uuid));
+      if (held.length > 48) assert.fail(`${held.length} deliveries of 48 messages`);
+      return held.length === 48 && new Set(held).size === 48 ? true : undefined;
+    });
+  });
+});

@@ -125,6 +125,36 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.equal(await log.counter.end(), end);
   });
 
+  it('a batch: each message gets the answer POST /logging would give it, in order; a bad one fails only itself', async () => {
+    const [fresh, other] = [randomUUID(), randomUUID()];
+    const messages = [
+      { uuid: fresh, msg: 'batched' },
+      { uuid: 'not-a-uuid', msg: 'bad' },
+      { uuid: stored[2], msg: 'm2' },
+      { uuid: stored[2], msg: 'another text' },
+      { uuid: fresh, msg: 'batched' },
+      { uuid: other, msg: 'batched too' },
+    ];
+    const answer = await postJson<{ instance: string; results: Array<{ status: number; body: { status?: string; position?: number; error?: string } }> }>(`${loggingA}/logging/batch`, { messages });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.instance, nameA);
+    assert.deepEqual(answer.body.results.map((r) => r.status), [201, 400, 200, 409, 200, 201]);
+    assert.match(answer.body.results[1]?.body.error ?? '', /uuid must be a UUID/);
+    assert.equal(answer.body.results[4]?.body.position, answer.body.results[0]?.body.position, 'a repeat in the batch names the same position');
+    const listed = (await request<Listed>(`${loggingB}/logging`)).body.messages;
+    assert.deepEqual(listed.filter((m) => m.uuid === fresh || m.uuid === other).map((m) => m.msg), ['batched', 'batched too']);
+    for (const [body, status, error] of [
+      [{}, 400, /messages must be an array/],
+      [{ messages: [] }, 400, /must not be empty/],
+      [{ messages: Array.from({ length: 257 }, () => ({ uuid: randomUUID(), msg: 'x' })) }, 400, /at most 256/],
+      [[{ uuid: randomUUID(), msg: 'x' }], 400, /must be a JSON object/],
+    ] as const) {
+      const refused = await postJson<{ error: string }>(`${loggingA}/logging/batch`, body);
+      assert.equal(refused.status, status, JSON.stringify(refused.body));
+      assert.match(refused.body.error, error);
+    }
+  });
+
   it('two stores of one new UUID at once: one is created, the other a duplicate at the same position', async () => {
     const uuid = randomUUID();
     const answers = await Promise.all([loggingA, loggingB, loggingA, loggingB].map((base) => postJson<{ status: string; position: number }>(`${base}/logging`, { uuid, msg: 'raced' })));

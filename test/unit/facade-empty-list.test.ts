@@ -39,7 +39,7 @@ describe('Facade with no logging-service instance listed (and no fallback)', () 
     const facade = new Facade({
       http: got,
       directory,
-      queue: async () => ({ offer: async (item: Buffer) => Boolean(queued.push(item.toString('hex'))) }),
+      queue: async () => ({ addAll: async (items: Buffer[]) => Boolean(queued.push(...items.map((item) => item.toString('hex')))) }),
       logger: silent,
       loggingAttempts: 3,
       loggingDeadlineMs: 600,
