@@ -44,7 +44,9 @@ export class Recorder {
         const { outcomes, taken } = await received.claim(refs);
         outcomes.forEach((outcome, i) => {
           const { uuid, position } = refs[i] as QueueRef;
-          if (outcome === 'new') {
+          // Ours already, found by a retry: the failed try landed its claim before its answer was
+          // lost (the member died mid-call). That is this batch's own receipt, not a copy's.
+          if (outcome === 'new' || (outcome === 'already-ours' && attempt > 1)) {
             consumed.inc({ outcome: 'new' });
             logger.info({ uuid, position }, 'message received');
           } else if (outcome === 'gone') {

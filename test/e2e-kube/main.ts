@@ -153,6 +153,8 @@ async function drill(title: string, how: DrillOptions['how'], victim: DrillOptio
   numbers.lost = (Number(numbers.lost) || 0) + result.lost;
   assert.equal(result.lost, 0, `lost ${result.lost}`);
   assert.equal(result.duplicated, 0, `duplicated ${result.duplicated}`);
+  // The drain wait ends on the consumers' counters: a receipt counted as a duplicate keeps it waiting.
+  assert.ok(Number.isFinite(result.drainedMs), 'the drain wait did not end: the consumers counted fewer receipts than they hold');
   return `${result.kill}; dropped ${(result.detectedMs / 1000).toFixed(1)} s, queue answered ${(result.queueAnsweredMs / 1000).toFixed(1)} s, safe ${(result.safeMs / 1000).toFixed(1)} s, all received ${(result.drainedMs / 1000).toFixed(1)} s after the kill; lost 0, duplicated 0`;
 }
 
