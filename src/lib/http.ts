@@ -68,6 +68,8 @@ export function createHttpApp(options: HttpAppOptions): Express {
   const { service, instance, registry, readiness } = options;
   const app = express();
   app.disable('x-powered-by');
+  // An ETag is a SHA-1 of every answer's body, POSTs' too; no client here sends If-None-Match.
+  app.set('etag', false);
   app.set('trust proxy', false);
   const duration = httpDurationHistogram(registry);
 
