@@ -47,8 +47,6 @@ describe('queue consumer batching', () => {
       },
       pollTimeoutMs: 500,
       maxBatch: 100,
-      // Wider than the default 50 ms, so a slow machine's poll wake-up is not mistaken for a backlog.
-      backlogAfterMs: 1000,
       backoffMs: 50,
       maxBackoffMs: 200,
     });
@@ -70,13 +68,25 @@ describe('queue consumer batching', () => {
     assert.ok(drains.some((taken) => taken === 99), `drains: ${drains.join(',')}`);
   });
 
-  it('handles an item the poll was waiting for alone, with no drain', async () => {
+  it('handles an item the poll was waiting for alone: its drain brings nothing else', async () => {
     const drainsBefore = drains.length;
     for (let i = 0; i < 5; i += 1) {
       const uuid = randomUUID();
+      const receivedBefore = received.length;
       await queue.offer(encodeQueueRef({ uuid, position: 250 + i, offeredAt: Date.now() }));
       await eventually(`fresh item ${i} received`, async () => (received.includes(uuid) ? true : undefined), 5000, 10);
+      assert.deepEqual(received.slice(receivedBefore), [uuid]);
     }
-    assert.equal(drains.length, drainsBefore, 'no drain after a fresh item');
+    assert.deepEqual(drains.slice(drainsBefore), [0, 0, 0, 0, 0], 'one drain after each, bringing nothing');
+  });
+
+  it('takes a burst (one addAll, as the facade queues concurrent POSTs) in one round', async () => {
+    const drainsBefore = drains.length;
+    const pollsBefore = polls.length;
+    const burst = Array.from({ length: 20 }, (_, i) => ({ uuid: randomUUID(), position: 300 + i, offeredAt: Date.now() }));
+    await queue.addAll(burst.map(encodeQueueRef));
+    await eventually('the burst is received', async () => (burst.every((item) => received.includes(item.uuid)) ? true : undefined), 5000, 10);
+    assert.equal(polls.length - pollsBefore, 1, 'one poll');
+    assert.deepEqual(drains.slice(drainsBefore), [19], 'and one drain of the rest');
   });
 });
