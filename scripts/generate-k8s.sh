@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates k8s/base/mqlab.yaml, the plain manifests for people who do not use Helm, from the
-# chart with its default values (release "mqlab", namespace "mqlab"). test/chart/k8s-sync.test
+# chart with its default values (release "mqlab", namespace "mqlab"). test/chart/packaging.test.ts
 # fails when the file and the chart disagree: run `npm run k8s:generate` after changing the chart.
 #   kubectl apply -k k8s/base          (or: kubectl kustomize k8s/base)
 set -euo pipefail
