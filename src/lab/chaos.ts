@@ -7,7 +7,6 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
@@ -19,7 +18,7 @@ import { awaitDelivery, classify, readLogged, readSets, type Classification, typ
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
-import { appendReport, int, readOptions } from './cli-options.js';
+import { appendReport, int, labFlags, readOptions, runAndRecord } from './cli-options.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
@@ -98,25 +97,19 @@ export function parseKills(text: string): KillStep[] {
 }
 
 export function parseChaosArgs(argv: string[]): ChaosArgs | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      rate: { type: 'string', default: '80' },
-      duration: { type: 'string', default: '90' },
-      kills: { type: 'string', default: DEFAULT_KILLS },
-      warmup: { type: 'string', default: '5' },
-      'retry-ms': { type: 'string', default: '60000' },
-      'attempt-timeout-ms': { type: 'string', default: '25000' },
-      'max-in-flight': { type: 'string', default: '512' },
-      'settle-ms': { type: 'string', default: '20000' },
-      'drain-timeout-ms': { type: 'string', default: '180000' },
-      record: { type: 'string', default: DEFAULT_RECORD },
-      'heap-mb': { type: 'string', default: '192' },
-      'queue-name': { type: 'string', default: HAZELCAST.queueName },
-    },
+  const values = labFlags(argv, {
+    rate: { type: 'string', default: '80' },
+    duration: { type: 'string', default: '90' },
+    kills: { type: 'string', default: DEFAULT_KILLS },
+    warmup: { type: 'string', default: '5' },
+    'retry-ms': { type: 'string', default: '60000' },
+    'attempt-timeout-ms': { type: 'string', default: '25000' },
+    'max-in-flight': { type: 'string', default: '512' },
+    'settle-ms': { type: 'string', default: '20000' },
+    'drain-timeout-ms': { type: 'string', default: '180000' },
+    record: { type: 'string', default: DEFAULT_RECORD },
+    'heap-mb': { type: 'string', default: '192' },
+    'queue-name': { type: 'string', default: HAZELCAST.queueName },
   });
   if (values.help) return 'help';
   const args: ChaosArgs = {
@@ -523,34 +516,24 @@ export async function main(argv: string[]): Promise<void> {
   const plan = await freePlan(workDir, `mqlab-chaos-${process.pid}`);
   const logDir = join(workDir, 'logs');
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: args.heapMb });
-  const stopOnSignal = () => {
-    void topology.stop('SIGKILL').then(() => process.exit(130));
-  };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
   progress(`starting a topology of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`);
   let env: LocalEnvironment | undefined;
-  let summary: Record<string, unknown>;
-  try {
-    await topology.start();
-    const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
-    env = new LocalEnvironment({ topology, client, ownsMembers: true });
-    const result = await runChaos(topology, env, args, command, logDir, progress);
-    const markdown = chaosMarkdown(result);
-    progress(`\n${markdown}`);
-    record(args.record, markdown);
-    progress(`report appended to ${args.record}`);
-    summary = summaryJson(result);
-    process.exitCode = result.ok ? 0 : 1;
-  } catch (err) {
-    progress(`chaos run could not be completed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    summary = { error: errorMessage(err), ok: false };
-    process.exitCode = 1;
-  } finally {
-    await env?.close().catch(() => undefined);
-    await topology.stop('SIGKILL');
-  }
-  console.log(JSON.stringify(summary));
-  // The Hazelcast client and the children are gone; do not wait for stray timers.
-  process.exit(process.exitCode ?? 0);
+  await runAndRecord({
+    what: 'chaos run',
+    progress,
+    start: () => topology.start(),
+    run: async () => {
+      const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
+      env = new LocalEnvironment({ topology, client, ownsMembers: true });
+      return runChaos(topology, env, args, command, logDir, progress);
+    },
+    stop: async () => {
+      await env?.close().catch(() => undefined);
+      await topology.stop('SIGKILL');
+    },
+    markdown: chaosMarkdown,
+    summary: summaryJson,
+    record: (markdown) => record(args.record, markdown),
+    recordedIn: args.record,
+  });
 }

@@ -1,7 +1,16 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+
+/** A lab command's flags: only the given ones (and --help, -h), no positional arguments. */
+export function labFlags<O extends Options>(argv: string[], options: O) {
+  return parseArgs({ args: argv, strict: true, allowPositionals: false, options: { ...HELP, ...options } }).values;
+}
 
 /** A whole-number option between min and max, refused with a reason that names it. */
 export const int = (min: number, max: number, what: string) =>
@@ -32,4 +41,52 @@ export function readOptions<T>(command: string, usage: string, parse: (argv: str
     return undefined;
   }
   return parsed;
+}
+
+export interface RecordedRun<R extends { ok: boolean }> {
+  /** The command's name in messages ("chaos run could not be completed"). */
+  what: string;
+  progress: (line: string) => void;
+  /** Starts what the run needs; stop() undoes it (also on SIGINT/SIGTERM, then exit 130). */
+  start: () => Promise<void>;
+  run: () => Promise<R>;
+  stop: () => Promise<void>;
+  markdown: (result: R) => string;
+  summary: (result: R) => Record<string, unknown>;
+  /** Where the report is appended. */
+  record: (markdown: string) => void;
+  recordedIn: string;
+}
+
+/**
+ * A lab command's run on a system of its own: start, run, append the report, print one JSON
+ * object as the last line, stop, exit (the Hazelcast client and the children are gone; stray
+ * timers are not waited for). Exit code 0 when the run is ok, 1 otherwise or when it failed.
+ */
+export async function runAndRecord<R extends { ok: boolean }>(options: RecordedRun<R>): Promise<void> {
+  const { progress } = options;
+  const stopOnSignal = () => {
+    void options.stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', stopOnSignal);
+  process.once('SIGTERM', stopOnSignal);
+  let summary: Record<string, unknown>;
+  try {
+    await options.start();
+    const result = await options.run();
+    const markdown = options.markdown(result);
+    progress(`\n${markdown}`);
+    options.record(markdown);
+    progress(`report appended to ${options.recordedIn}`);
+    summary = options.summary(result);
+    process.exitCode = result.ok ? 0 : 1;
+  } catch (err) {
+    progress(`${options.what} could not be completed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    summary = { error: errorMessage(err), ok: false };
+    process.exitCode = 1;
+  } finally {
+    await options.stop();
+  }
+  console.log(JSON.stringify(summary));
+  process.exit(process.exitCode ?? 0);
 }

@@ -1,14 +1,13 @@
 /** `mqlab drill`: lab Part 2 as one command (see docs/failover.md). */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { HAZELCAST, defaultPort, hazelcastMemberAddresses } from '../lib/topology.js';
 import { runDrill, type DrillEnvironment, type DrillOptions, type DrillResult } from './drill-core.js';
 import { KUBE_FLAGS, KUBE_USAGE, kubeEnvironment, type KubeArgs, type KubeFlags } from './drill-kube.js';
 import { localEnvironment, type LocalArgs } from './drill-local.js';
 import { formatReport, resultsMarkdown } from './drill-report.js';
-import { readOptions } from './cli-options.js';
+import { labFlags, readOptions } from './cli-options.js';
 
 export const USAGE = `usage: mqlab drill [options]        (npm run drill -- [options])
 
@@ -75,30 +74,24 @@ export interface ParsedArgs {
 const KUBE_OPTIONS = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, { type: 'string' as const }])) as Record<(typeof KUBE_FLAGS)[number], { type: 'string' }>;
 
 export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      attach: { type: 'boolean' },
-      kube: { type: 'boolean' },
-      messages: { type: 'string', default: '100' },
-      concurrency: { type: 'string', default: '16' },
-      victim: { type: 'string', default: 'owner' },
-      graceful: { type: 'boolean' },
-      freeze: { type: 'boolean' },
-      scenario: { type: 'string', default: 'lab' },
-      repeat: { type: 'string', default: '1' },
-      'drain-timeout-ms': { type: 'string' },
-      record: { type: 'string' },
-      json: { type: 'boolean' },
-      'queue-name': { type: 'string', default: HAZELCAST.queueName },
-      facade: { type: 'string' },
-      'hazelcast-members': { type: 'string' },
-      cluster: { type: 'string' },
-      ...KUBE_OPTIONS,
-    },
+  const values = labFlags(argv, {
+    attach: { type: 'boolean' },
+    kube: { type: 'boolean' },
+    messages: { type: 'string', default: '100' },
+    concurrency: { type: 'string', default: '16' },
+    victim: { type: 'string', default: 'owner' },
+    graceful: { type: 'boolean' },
+    freeze: { type: 'boolean' },
+    scenario: { type: 'string', default: 'lab' },
+    repeat: { type: 'string', default: '1' },
+    'drain-timeout-ms': { type: 'string' },
+    record: { type: 'string' },
+    json: { type: 'boolean' },
+    'queue-name': { type: 'string', default: HAZELCAST.queueName },
+    facade: { type: 'string' },
+    'hazelcast-members': { type: 'string' },
+    cluster: { type: 'string' },
+    ...KUBE_OPTIONS,
   });
   const kubeFlags: KubeFlags = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, (values as Record<string, unknown>)[flag]]).filter(([, value]) => typeof value === 'string'));
   if (values.help) return 'help';

@@ -9,7 +9,6 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from
 import { Agent, request } from 'node:http';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { randomUUID } from 'node:crypto';
 import { errorMessage } from '../lib/errors.js';
 import { HAZELCAST } from '../lib/topology.js';
@@ -17,7 +16,7 @@ import { liveHeapBytes } from '../local/heap.js';
 import { LocalTopology, freePlan, isSafe, labPlan, memberHealth, memberName, url, type LocalPlan } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
 import { readAllPages } from './chaos-ledger.js';
-import { int, readOptions } from './cli-options.js';
+import { int, labFlags, readOptions } from './cli-options.js';
 import { findMemberPid } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
 
@@ -66,24 +65,18 @@ export interface FillArgs {
 
 
 export function parseFillArgs(argv: string[]): FillArgs | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      attach: { type: 'boolean', default: false },
-      'heap-mb': { type: 'string', default: String(HAZELCAST.memberHeapMb) },
-      'capacity-mb': { type: 'string', default: '0' },
-      connections: { type: 'string', default: '48' },
-      size: { type: 'string', default: '100' },
-      'max-messages': { type: 'string', default: '0' },
-      'refused-for-ms': { type: 'string', default: '3000' },
-      'no-retire': { type: 'boolean', default: false },
-      'lose-member': { type: 'boolean', default: false },
-      record: { type: 'string', default: join(ROOT, 'bench', 'fill.md') },
-      'no-record': { type: 'boolean', default: false },
-    },
+  const values = labFlags(argv, {
+    attach: { type: 'boolean', default: false },
+    'heap-mb': { type: 'string', default: String(HAZELCAST.memberHeapMb) },
+    'capacity-mb': { type: 'string', default: '0' },
+    connections: { type: 'string', default: '48' },
+    size: { type: 'string', default: '100' },
+    'max-messages': { type: 'string', default: '0' },
+    'refused-for-ms': { type: 'string', default: '3000' },
+    'no-retire': { type: 'boolean', default: false },
+    'lose-member': { type: 'boolean', default: false },
+    record: { type: 'string', default: join(ROOT, 'bench', 'fill.md') },
+    'no-record': { type: 'boolean', default: false },
   });
   if (values.help) return 'help';
   if (values['lose-member'] && values.attach) throw new Error('--lose-member kills a member of its own system: not with --attach');

@@ -10,7 +10,6 @@
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { errorMessage } from '../lib/errors.js';
 import { HAZELCAST } from '../lib/topology.js';
 import { LocalTopology, freePlan, isSafe, memberAddresses, memberHealth, memberHost, memberName, url, type LocalPlan } from '../local/local-topology.js';
@@ -18,7 +17,7 @@ import { MemberNetwork } from '../local/netns.js';
 import { ROOT } from '../local/paths.js';
 import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
 import { SteadyLoad } from './chaos-load.js';
-import { appendReport, int, readOptions } from './cli-options.js';
+import { appendReport, int, labFlags, readOptions, runAndRecord } from './cli-options.js';
 import { sleep, waitUntil } from './wait.js';
 
 export const SCENARIOS = ['owner-cut', 'isolated', 'flapping', 'frozen'] as const;
@@ -57,19 +56,13 @@ export interface PartitionArgs {
 
 
 export function parsePartitionArgs(argv: string[]): PartitionArgs | 'help' {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      scenarios: { type: 'string', default: SCENARIOS.join(',') },
-      'hold-s': { type: 'string', default: '20' },
-      rate: { type: 'string', default: '40' },
-      'settle-ms': { type: 'string', default: '20000' },
-      record: { type: 'string', default: join(ROOT, 'bench', 'partition.md') },
-      'heap-mb': { type: 'string', default: '192' },
-    },
+  const values = labFlags(argv, {
+    scenarios: { type: 'string', default: SCENARIOS.join(',') },
+    'hold-s': { type: 'string', default: '20' },
+    rate: { type: 'string', default: '40' },
+    'settle-ms': { type: 'string', default: '20000' },
+    record: { type: 'string', default: join(ROOT, 'bench', 'partition.md') },
+    'heap-mb': { type: 'string', default: '192' },
   });
   if (values.help) return 'help';
   const scenarios = values.scenarios.split(',').map((item) => {
@@ -446,30 +439,19 @@ export async function main(argv: string[]): Promise<void> {
   const plan = await freePlan(workDir, `mqlab-partition-${process.pid}`);
   plan.memberHosts = [...net.hosts];
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: args.heapMb, memberPrefix: (i) => net.prefix(i) });
-  const stopOnSignal = () => {
-    void topology.stop('SIGKILL').then(() => net.close()).then(() => process.exit(130));
-  };
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
   progress(`starting a topology of its own: ${net.describe()}; logs in ${logDir}`);
-  let summary: Record<string, unknown>;
-  try {
-    await topology.start();
-    const result = await runPartition(topology, net, args, command, logDir, progress);
-    const markdown = partitionMarkdown(result);
-    progress(`\n${markdown}`);
-    record(args.record, markdown);
-    progress(`report appended to ${args.record}`);
-    summary = partitionSummary(result);
-    process.exitCode = result.ok ? 0 : 1;
-  } catch (err) {
-    progress(`partition run could not be completed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    summary = { error: errorMessage(err), ok: false };
-    process.exitCode = 1;
-  } finally {
-    await topology.stop('SIGKILL');
-    await net.close();
-  }
-  console.log(JSON.stringify(summary));
-  process.exit(process.exitCode ?? 0);
+  await runAndRecord({
+    what: 'partition run',
+    progress,
+    start: () => topology.start(),
+    run: () => runPartition(topology, net, args, command, logDir, progress),
+    stop: async () => {
+      await topology.stop('SIGKILL');
+      await net.close();
+    },
+    markdown: partitionMarkdown,
+    summary: partitionSummary,
+    record: (markdown) => record(args.record, markdown),
+    recordedIn: args.record,
+  });
 }

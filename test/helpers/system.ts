@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { Client } from 'hazelcast-client';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import type { ManagedProcess } from '../../src/local/processes.js';
 import type { ServiceName } from '../../src/lib/topology.js';
+import { CLI } from '../../src/local/paths.js';
 
 export interface TestSystem {
   topology: LocalTopology;
@@ -108,4 +110,21 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Runs `mqlab <args>` as a user does; what it printed and its exit code. Past timeoutMs it gets SIGTERM (the lab commands stop their own topology on it). */
+export function runCli(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string; lastLine: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, lastLine: stdout.trim().split('\n').at(-1) ?? '' });
+    });
+  });
 }

@@ -5,20 +5,13 @@
  * and the store accepted writes again after retiring half.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { CLI } from '../../src/local/paths.js';
+import { runCli } from '../helpers/system.js';
 import type { FillResult } from '../../src/lab/fill.js';
 
 describe('npm run fill', { timeout: 300_000 }, () => {
   it('fills a 2 MB store until it refuses, and loses nothing', async () => {
-    const child = spawn(process.execPath, [CLI, 'fill', '--capacity-mb', '2', '--heap-mb', '128', '--connections', '24', '--no-record'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const last = stdout.trim().split('\n').at(-1) ?? '';
+    const { code, stderr, lastLine: last } = await runCli(['fill', '--capacity-mb', '2', '--heap-mb', '128', '--connections', '24', '--no-record'], 280_000);
     const result = JSON.parse(last) as FillResult;
     console.log(`# ${last}`);
     assert.equal(code, 0, stderr.slice(-2000));

@@ -8,13 +8,12 @@
  * Network namespaces need root: CI runs as root, and so must this suite.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI } from '../../src/local/paths.js';
 import { MemberNetwork } from '../../src/local/netns.js';
+import { runCli } from '../helpers/system.js';
 
 interface Summary {
   acked: number;
@@ -34,13 +33,7 @@ describe('npm run partition', { timeout: 600_000 }, () => {
   it('a split and a freeze of the queue owner: nothing lost or doubled, the minority refuses with 503, healed within 30 s', async () => {
     assert.equal(await MemberNetwork.available(), undefined, 'the partition run needs root and ip netns (CI has both)');
     const record = join(mkdtempSync(join(tmpdir(), 'mqlab-partition-')), 'partition.md');
-    const child = spawn(process.execPath, [CLI, 'partition', '--scenarios', 'owner-cut,frozen', '--hold-s', '12', '--rate', '25', '--settle-ms', '10000', '--record', record], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const last = stdout.trim().split('\n').at(-1) ?? '';
+    const { code, stdout, stderr, lastLine: last } = await runCli(['partition', '--scenarios', 'owner-cut,frozen', '--hold-s', '12', '--rate', '25', '--settle-ms', '10000', '--record', record], 580_000);
     console.log(`# ${last}`);
     const result = JSON.parse(last) as Summary;
     assert.equal(code, 0, `${stdout.slice(-3000)}\n${stderr.slice(-2000)}`);
