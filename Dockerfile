@@ -20,6 +20,24 @@ COPY src ./src
 RUN npx tsc -p tsconfig.json \
  && cp -R src/facade-service/dashboard/public dist/src/facade-service/dashboard/
 
+# --- merge-policies: the Hazelcast members' own merge policies (src/member-plugins, Java) ---
+# Compiled against the member jar of the very image the chart runs the members from, by the same
+# script as locally. The chart's member pods copy the jar from this image (an init container) onto
+# their classpath: the member image stays the official one.
+FROM hazelcast/hazelcast:5.6.0 AS hazelcast
+FROM node:24-slim AS merge-policies
+# A JDK for this stage only (the runtime image has none). The man directory is missing in slim
+# images, and the JDK's package fails to install without it.
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends default-jdk-headless \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /build
+COPY --from=hazelcast /opt/hazelcast/lib/hazelcast-5.6.0.jar ./jars/
+COPY scripts/build-merge-policies.sh ./scripts/
+COPY src/member-plugins ./src/member-plugins
+RUN HAZELCAST_JAR=/build/jars/hazelcast-5.6.0.jar HAZELCAST_JAR_DIR=/build/out bash scripts/build-merge-policies.sh
+
 # --- prod-deps: production dependencies only (no TypeScript, no test tools) ----------------
 FROM node:24-slim AS prod-deps
 WORKDIR /app
@@ -38,6 +56,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=builder /app/dist/src ./dist/src
+# Not run here: the Hazelcast pods' init container copies it (helm/mqlab/templates/hazelcast-statefulset.yaml).
+COPY --from=merge-policies /build/out/mqlab-merge-policies.jar ./hazelcast/
 # A numeric, non-root user, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 8080 8081 8082 8888

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { HAZELCAST, hazelcastMemberAddresses } from '../lib/topology.js';
 import { memberList, nonEmpty, port, positiveInt, readSettings, setting } from '../lib/settings.js';
-import { HAZELCAST_CONFIG, hazelcastJar } from './paths.js';
+import { HAZELCAST_CONFIG, memberClasspath } from './paths.js';
 
 export interface MemberOptions {
   port: number;
@@ -11,7 +11,8 @@ export interface MemberOptions {
   members: readonly string[];
   clusterName: string;
   heapMb: number;
-  jar?: string;
+  /** The JVM's classpath; default the member jar and the merge policies (src/local/paths.ts). */
+  classpath?: string;
   configFile?: string;
   /** Split-brain protection's minimum cluster size; default a majority of `members`. */
   quorum?: number;
@@ -55,7 +56,7 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
       `-Dmqlab.splitBrainProtection=${quorum >= 2 ? 'majority' : 'none'}`,
       `-Dmqlab.quorum=${Math.max(quorum, 2)}`,
       '-cp',
-      options.jar ?? hazelcastJar(),
+      options.classpath ?? memberClasspath(),
       'com.hazelcast.core.server.HazelcastMemberStarter',
     ],
   };

@@ -20,3 +20,18 @@ export function hazelcastJar(): string {
   if (existsSync(cached)) return cached;
   return execFileSync('bash', [join(ROOT, 'scripts', 'fetch-hazelcast.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
+
+/**
+ * The members' own merge policies (src/member-plugins, config/hazelcast.yaml's merge-policy
+ * classes): the project's cache, built on first use. A member without them refuses its config.
+ */
+export function mergePoliciesJar(): string {
+  const cached = join(ROOT, '.cache', 'hazelcast', 'mqlab-merge-policies.jar');
+  if (existsSync(cached)) return cached;
+  return execFileSync('bash', [join(ROOT, 'scripts', 'build-merge-policies.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+/** A member's classpath: Hazelcast and the merge policies. */
+export function memberClasspath(): string {
+  return [hazelcastJar(), mergePoliciesJar()].join(':');
+}

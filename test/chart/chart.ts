@@ -147,6 +147,7 @@ export interface TopologySpreadConstraint {
 }
 export interface PodSpec {
   containers: Container[];
+  initContainers?: Container[];
   affinity?: {
     podAntiAffinity?: {
       preferredDuringSchedulingIgnoredDuringExecution?: Array<{ weight: number; podAffinityTerm: PodAffinityTerm }>;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { posix } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { HAZELCAST, SERVICES, defaultPort, type ServiceName } from '../../src/lib/topology.js';
 import { parseRegistry } from '../../src/config-server/registry.js';
@@ -28,6 +29,8 @@ import {
   type Values,
   type Workload,
 } from './chart.js';
+import { parseDockerfile } from './dockerfile.js';
+import { COUNTER_SUFFIX, IDS_SUFFIX, storeNames } from '../../src/lib/store/names.js';
 
 const DOMAIN = `${NAMESPACE}.svc.cluster.local`;
 const name = (component: string) => `${RELEASE}-${component}`;
@@ -225,7 +228,12 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         const withBackups = Object.fromEntries(Object.entries(local[section]).map(([key, config]) => [key, { ...config, 'backup-count': backups, 'async-backup-count': asyncBackups }]));
         assert.deepEqual(hz.hazelcast[section], withBackups, `hazelcast.yaml ${section}`);
       }
-      assert.equal(hz.hazelcast.ringbuffer['*-seq']?.capacity, 1);
+      assert.equal(hz.hazelcast.ringbuffer[`*${COUNTER_SUFFIX}`]?.capacity, 1);
+      // The names the store uses meet the entries that merge them record by record and by sequence.
+      assert.ok(storeNames(HAZELCAST.storeName).ids.endsWith(IDS_SUFFIX) && storeNames(HAZELCAST.storeName).logCounter.endsWith(COUNTER_SUFFIX));
+      assert.deepEqual(hz.hazelcast.map[`*${IDS_SUFFIX}`]?.['merge-policy'], { 'class-name': 'mqlab.merge.IdBucketMergePolicy' });
+      assert.deepEqual(hz.hazelcast.ringbuffer[`*${COUNTER_SUFFIX}`]?.['merge-policy'], { 'class-name': 'mqlab.merge.HighestSequenceMergePolicy' });
+      assert.deepEqual(hz.hazelcast.multimap.default?.['merge-policy'], { 'class-name': 'mqlab.merge.UnionMergePolicy' });
       assert.match(javaOpts, new RegExp(`-Xmx${numberValue(values, 'hazelcast.heapMb', 384)}m `));
       assert.match(javaOpts, /-XX:\+ExitOnOutOfMemoryError/);
       assert.equal(hz.hazelcast.properties['hazelcast.heartbeat.interval.seconds'], 1);
@@ -257,6 +265,28 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       // REST answers health only: CLUSTER_READ is on unless switched off, and would list members and versions.
       for (const group of ['CLUSTER_READ', 'CLUSTER_WRITE', 'DATA', 'PERSISTENCE', 'WAN', 'CP']) assert.equal(groups[group]?.enabled, false, `${group} is off`);
       assert.match(sts.spec.template.metadata.annotations?.['checksum/config'] ?? '', /^[0-9a-f]{64}$/, 'a config change rolls the members');
+
+      // The merge policies the config names (mqlab.merge.*) are on the member's classpath: an init
+      // container of the application image copies their jar, where the image's Dockerfile put it,
+      // into a volume the member mounts at the directory its CLASSPATH names.
+      const sections = [hz.hazelcast.queue, hz.hazelcast.map, hz.hazelcast.multimap, hz.hazelcast.ringbuffer];
+      const policies = new Set(sections.flatMap((section) => Object.values(section).map((config) => (config['merge-policy'] as { 'class-name'?: string } | undefined)?.['class-name'] ?? '')));
+      assert.ok([...policies].some((policy) => policy.startsWith('mqlab.merge.')), `the config names the project's policies: ${[...policies].join(', ')}`);
+      const init = sts.spec.template.spec.initContainers?.find((i) => i.name === 'merge-policies');
+      assert.ok(init, 'an init container brings the merge policies');
+      const [copy, source, target] = init.command ?? [];
+      assert.equal(copy, 'cp');
+      assert.equal(init.image, container(workload(objects, name('facade'))).image, 'from the application image');
+      const runtime = parseDockerfile(readText('Dockerfile')).final;
+      const workdir = runtime.instructions.filter((i) => i.keyword === 'WORKDIR').at(-1)?.args ?? '';
+      const copied = runtime.instructions.find((i) => i.keyword === 'COPY' && i.args.includes('mqlab-merge-policies.jar'))?.args.split(/\s+/).at(-1) ?? '';
+      assert.equal(source, posix.join(workdir, copied, 'mqlab-merge-policies.jar'), 'the jar is where the Dockerfile puts it');
+      const shared = init.volumeMounts?.find((m) => target?.startsWith(m.mountPath));
+      assert.ok(shared && sts.spec.template.spec.volumes?.find((v) => v.name === shared.name)?.emptyDir, 'copied into an emptyDir');
+      const seen = c.volumeMounts?.find((m) => m.name === shared.name);
+      assert.equal(envValue(c, 'CLASSPATH'), `${seen?.mountPath}/mqlab-merge-policies.jar`, 'the member loads it');
+      assert.ok(init.resources?.requests?.memory && init.resources.limits?.memory, 'init container resources');
+      assertHardened(sts, init.securityContext);
 
       const pdb = find(objects, 'PodDisruptionBudget', name('hazelcast')) as K8sObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
       assert.equal(pdb.spec.maxUnavailable, 1);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SERVICES } from '../../src/lib/topology.js';
+import { HAZELCAST, SERVICES } from '../../src/lib/topology.js';
 import { CLI, ROOT } from '../../src/local/paths.js';
 import { parseDockerfile, type Stage } from './dockerfile.js';
 import { CHART, helm, kubectlBinary, parseManifests, readText, services, validateAll, workloads, type Values } from './chart.js';
@@ -29,9 +29,11 @@ const stage = (name: string): Stage => {
 const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
 const copies = (s: Stage) => s.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
 
-test('Dockerfile: builder, prod-deps and runtime stages on one LTS Node major', () => {
-  assert.deepEqual(dockerfile.stages.map((s) => s.name), ['builder', 'prod-deps', 'runtime']);
-  const majors = dockerfile.stages.map((s) => {
+test('Dockerfile: builder, merge-policies, prod-deps and runtime stages on one LTS Node major', () => {
+  assert.deepEqual(dockerfile.stages.map((s) => s.name), ['builder', 'hazelcast', 'merge-policies', 'prod-deps', 'runtime']);
+  // The merge policies compile against the jar of the member image the chart runs.
+  assert.equal(stage('hazelcast').image, `hazelcast/hazelcast:${HAZELCAST.version}`);
+  const majors = dockerfile.stages.filter((s) => s.name !== 'hazelcast').map((s) => {
     const match = /^node:(\d+)(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$/.exec(s.image);
     assert.ok(match, `${s.name} is built FROM an official node image: ${s.image}`);
     return Number(match[1]);
@@ -54,6 +56,13 @@ test('Dockerfile: the builder compiles with all dependencies; prod-deps installs
   assert.equal(tsconfig.compilerOptions.outDir, 'dist');
   assert.equal(tsconfig.compilerOptions.rootDir, '.');
   assert.ok(existsSync(CLI), 'tsc writes dist/src/cli.js, which the runtime stage copies');
+});
+
+test('Dockerfile: the merge policies are built by the local script and land in the runtime image, no JDK with them', () => {
+  assert.ok(copies(stage('merge-policies')).some((c) => /--from=hazelcast\s+\/opt\/hazelcast\/lib\/hazelcast-[\d.]+\.jar\s/.test(c)), 'the member jar to compile against');
+  assert.ok(runs(stage('merge-policies')).some((r) => /scripts\/build-merge-policies\.sh/.test(r)), 'the same script as npm run hazelcast:fetch');
+  assert.ok(copies(dockerfile.final).some((c) => /--from=merge-policies\s+\S+\/mqlab-merge-policies\.jar\s/.test(c)), 'runtime holds the jar');
+  assert.ok(!runs(dockerfile.final).some((r) => /jdk|apt-get/.test(r)), 'runtime installs nothing');
 });
 
 test('Dockerfile: runtime is non-root with an exec-form ENTRYPOINT that runs any service by argument', () => {

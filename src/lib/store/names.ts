@@ -22,12 +22,14 @@ export interface StoreNames {
 
 /** Counters end in this, so one member-config entry (`*-seq`: capacity 1) covers them all. */
 export const COUNTER_SUFFIX = '-seq';
+/** The UUID index's map ends in this: its member-config entry (`*-ids`) merges buckets record by record. */
+export const IDS_SUFFIX = '-ids';
 
 export function storeNames(base: string): StoreNames {
   return {
     log: `${base}-log`,
     logCounter: `${base}-log${COUNTER_SUFFIX}`,
-    ids: `${base}-ids`,
+    ids: `${base}${IDS_SUFFIX}`,
     received: `${base}-received`,
     receivedCounter: (holder) => `${base}-received-${holder}${COUNTER_SUFFIX}`,
     holderCounter: `${base}-holders${COUNTER_SUFFIX}`,
