@@ -84,38 +84,6 @@ values.yaml, kept in this one place. (dict "root" $ "key" "name") */}}
 {{- if eq (include "mqlab.hazelcastValue" (dict "root" . "key" "discovery")) "kubernetes-api" -}}true{{- end -}}
 {{- end -}}
 
-{{/* A component's ServiceAccount; its token is mounted only in pods that ask for it. (dict "root" $ "component" "x") */}}
-{{- define "mqlab.serviceAccount" -}}
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: {{ include "mqlab.componentName" . }}
-  namespace: {{ include "mqlab.namespace" .root }}
-  labels:
-    {{- include "mqlab.labels" . | nindent 4 }}
-automountServiceAccountToken: false
-{{- end -}}
-
-{{/* Binds a component's Role to its ServiceAccount (both named after the component). (dict "root" $ "component" "x") */}}
-{{- define "mqlab.roleBinding" -}}
-{{- $name := include "mqlab.componentName" . -}}
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: {{ $name }}
-  namespace: {{ include "mqlab.namespace" .root }}
-  labels:
-    {{- include "mqlab.labels" . | nindent 4 }}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: Role
-  name: {{ $name }}
-subjects:
-  - kind: ServiceAccount
-    name: {{ $name }}
-    namespace: {{ include "mqlab.namespace" .root }}
-{{- end -}}
-
 {{- define "mqlab.rbacEnabled" -}}
 {{- if or (eq .Values.configServer.registrySource "api") (eq .Values.configServer.registrySource "endpointslices") -}}true{{- end -}}
 {{- end -}}
