@@ -208,35 +208,7 @@ One service container. (dict "root" $ "component" "logging" "command" "logging" 
     {{- end }}
 {{- end -}}
 
-{{- /*
-  A ClusterIP Service over one component's pods (dict "root" . "component" "logging"): some ready
-  pod of it. The facade's fallback after every listed per-pod name failed in a round: those names
-  go through cluster DNS, which can answer a replaced pod's address from its cache for up to its
-  TTL (30 s in kubeadm's CoreDNS) after a rolling restart, while this Service's address never
-  changes and the cluster re-routes it within a second of a pod's change. Its own component label
-  (<component>-ready), so the ServiceMonitor, which selects the per-pod Services, scrapes no pod twice.
-*/ -}}
-{{- define "mqlab.readyService" -}}
-{{- $ready := printf "%s-ready" .component -}}
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ include "mqlab.componentName" (dict "root" .root "component" $ready) }}
-  namespace: {{ include "mqlab.namespace" .root }}
-  labels:
-    {{- include "mqlab.labels" (dict "root" .root "component" $ready) | nindent 4 }}
-spec:
-  type: ClusterIP
-  selector:
-    {{- include "mqlab.selectorLabels" (dict "root" .root "component" .component) | nindent 4 }}
-  ports:
-    - name: http
-      port: {{ (index .root.Values .component).port }}
-      targetPort: http
-      protocol: TCP
-{{- end -}}
-
-{{- /* The URL of that Service, as the facade's LOGGING_FALLBACK_URL / MESSAGES_FALLBACK_URL. */ -}}
+{{- /* The URL of <component>-ready (logging-ready-service.yaml), the facade's LOGGING_FALLBACK_URL / MESSAGES_FALLBACK_URL. */ -}}
 {{- define "mqlab.readyServiceUrl" -}}
 {{- printf "http://%s.%s:%d" (include "mqlab.componentName" (dict "root" .root "component" (printf "%s-ready" .component))) (include "mqlab.svcDomain" .root) (int (index .root.Values .component).port) -}}
 {{- end -}}
