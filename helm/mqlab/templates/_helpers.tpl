@@ -62,14 +62,6 @@ helm.sh/chart: {{ include "mqlab.chart" .root }}
 {{- toJson $urls -}}
 {{- end -}}
 
-{{/* The registry config-server serves: service name -> base URLs, from the replica counts. */}}
-{{- define "mqlab.registry" -}}
-{
-  "logging-service": {{ include "mqlab.instanceUrls" (dict "root" . "component" "logging" "values" .Values.logging) }},
-  "messages-service": {{ include "mqlab.instanceUrls" (dict "root" . "component" "messages" "values" .Values.messages) }}
-}
-{{- end -}}
-
 {{/* A hazelcast.* value, or its default when the values lack the key: `helm upgrade --reuse-values`
 from a release made by an older chart reuses that release's values. The defaults are those of
 values.yaml, kept in this one place. (dict "root" $ "key" "name") */}}
