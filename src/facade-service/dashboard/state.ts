@@ -6,6 +6,7 @@ import type { QueueInfo } from '../../lib/hazelcast.js';
 import type { Readiness } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
 import { withoutTrailingSlashes } from '../../lib/settings.js';
+import { waitAtMost } from '../../lib/timeouts.js';
 
 /** One second of history: the queue's depth (null while it could not be read) and messages queued per second by this facade. */
 export interface Sample {
@@ -214,9 +215,7 @@ export class DashboardSampler {
       this.queueRead = this.readQueue().finally(() => {
         this.queueRead = undefined;
       });
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.queueRead, new Promise((resolve) => (timer = setTimeout(resolve, 800)))]);
-      clearTimeout(timer);
+      await waitAtMost(this.queueRead, 800);
     }
     const depth = !this.queueRead && this.lastQueue.connected ? this.lastQueue.size : null;
     this.history.push({ t, depth, postRate: Math.round(postRate * 10) / 10 });
