@@ -3,6 +3,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { withoutTrailingSlashes } from '../lib/settings.js';
 
 /** Service name → base URLs of its instances. */
 export type Registry = Record<string, string[]>;
@@ -11,7 +12,7 @@ const instanceUrl = z
   .string()
   .url('must be a URL')
   .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
-  .transform((value) => value.replace(/\/+$/, ''));
+  .transform(withoutTrailingSlashes);
 
 const serviceName = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 

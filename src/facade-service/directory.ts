@@ -4,6 +4,7 @@ import type { Got } from 'got';
 import { z } from 'zod';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { withoutTrailingSlashes } from '../lib/settings.js';
 
 /** A random element of `items` that is not in `exclude`, or undefined when none is left. */
 export function pickRandom<T>(items: readonly T[], exclude: ReadonlySet<T> = new Set(), random: () => number = Math.random): T | undefined {
@@ -63,7 +64,7 @@ export class ServiceDirectory {
         const body = response.body.replace(/\s+/g, ' ').trim().slice(0, 200);
         throw new Error(`GET ${target} answered ${response.statusCode}${response.statusCode === 404 ? ` (config-server does not know ${service}, or it is not config-server that answered)` : ''}: ${body}`);
       }
-      const urls = instanceList.parse(JSON.parse(response.body)).map((url) => url.replace(/\/+$/, ''));
+      const urls = instanceList.parse(JSON.parse(response.body)).map(withoutTrailingSlashes);
       this.cache.set(service, { urls, fetchedAt: this.now() });
       return urls;
     } catch (err) {

@@ -8,6 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { MAX_BATCH_MESSAGES, OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
 import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
+import { withTimeout } from '../lib/timeouts.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
 
 export interface OfferableQueue {
@@ -101,15 +102,6 @@ export function neverReachedServer(err: unknown): boolean {
   if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return true;
   // got's TimeoutError names its phase: a lookup or connect that timed out sent nothing.
   return code === 'ETIMEDOUT' && (event === 'lookup' || event === 'connect');
-}
-
-/** The promise's value, or a rejection after ms (the promise itself runs on; a late offer is deduplicated downstream). */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -313,6 +305,7 @@ export class Facade {
       let lastError: string;
       try {
         // Bounded even when the client is not connected at all (then getting the proxy itself waits).
+        // The call itself runs on past the deadline; a late offer is deduplicated downstream.
         return await withTimeout(call(), Math.max(deadline - Date.now(), 1), `${what} timed out`);
       } catch (err) {
         lastError = errorMessage(err);

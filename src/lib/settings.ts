@@ -91,12 +91,16 @@ export const positiveInt = z.coerce.number().int('must be a whole number').min(1
 export const nonNegativeInt = z.coerce.number().int('must be a whole number').min(0);
 export const nonEmpty = z.string().trim().min(1, 'must not be empty');
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+/** A base URL as the services keep and compare it: without trailing slashes ('http://a:1/' is 'http://a:1'). */
+export function withoutTrailingSlashes(url: string): string {
+  return url.replace(/\/+$/, '');
+}
 export const httpUrl = z
   .string()
   .trim()
   .url('must be a URL')
   .refine((value) => /^https?:\/\//.test(value), 'must be an http(s) URL')
-  .transform((value) => value.replace(/\/+$/, ''));
+  .transform(withoutTrailingSlashes);
 /** An http(s) URL, or empty for none. */
 export const optionalHttpUrl = z.union([z.literal(''), httpUrl]);
 /** host:port, comma-separated. */

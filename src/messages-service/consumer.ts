@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { decodeQueueRef, type QueueRef } from '../lib/store/codec.js';
+import { TIMED_OUT, waitAtMost } from '../lib/timeouts.js';
 
 /** The queue calls the consumer needs: poll with a timeout (null when it runs out), and drain what else waits. */
 export interface PollableQueue {
@@ -92,13 +93,7 @@ export class QueueConsumer {
     this.stopping.abort();
     if (!this.loop) return;
     const waitMs = this.options.pollTimeoutMs + (this.options.stopGraceMs ?? 3000);
-    let timer: NodeJS.Timeout | undefined;
-    const abandoned = new Promise<true>((resolve) => {
-      timer = setTimeout(() => resolve(true), waitMs);
-    });
-    const gaveUp = await Promise.race([this.loop.then(() => false), abandoned]);
-    clearTimeout(timer);
-    if (gaveUp) {
+    if ((await waitAtMost(this.loop, waitMs)) === TIMED_OUT) {
       this.options.logger.warn(
         { waitedMs: waitMs, step: this.step },
         this.step === 'message' ? 'in-flight message not settled in time; stopped waiting for it' : 'in-flight poll did not return in time (client not connected?); abandoned',

@@ -8,6 +8,7 @@ import { NO_HOLDER, decodeQueueRef, encodeQueueRef } from '../lib/store/codec.js
 import { GAP_SETTLED_MS, entryOf, type MessageLog } from '../lib/store/log.js';
 import { Lease } from '../lib/store/meta.js';
 import { BLOCK_SIZE } from '../lib/store/names.js';
+import { waitAtMost } from '../lib/timeouts.js';
 
 export interface ReconcilerOptions {
   log: MessageLog;
@@ -81,9 +82,7 @@ export class Reconciler {
   async stop(graceMs = 1000): Promise<void> {
     this.stopping.abort();
     if (!this.loop) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.loop, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
-    clearTimeout(timer);
+    await waitAtMost(this.loop, graceMs);
   }
 
   private async run(): Promise<void> {

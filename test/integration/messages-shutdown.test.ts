@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { TIMED_OUT, waitAtMost } from '../../src/lib/timeouts.js';
 import { LocalTopology, freePlan, instanceName, memberName, url, type LocalPlan } from '../../src/local/local-topology.js';
 import { eventually, request } from '../helpers/system.js';
 
@@ -26,10 +27,8 @@ async function terminate(topology: LocalTopology, name: string): Promise<{ code:
   assert.ok(managed, `${name} was started`);
   const started = Date.now();
   managed.child.kill('SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const code = await Promise.race([managed.exited, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), 20_000)))]);
-  clearTimeout(timer);
-  return { code, ms: Date.now() - started };
+  const code = await waitAtMost(managed.exited, 20_000);
+  return { code: code === TIMED_OUT ? 'timeout' : code, ms: Date.now() - started };
 }
 
 describe('messages-service SIGTERM while the cluster is unreachable', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HelpRequested, SettingsError, memberList, port, readSettings, setting } from '../../src/lib/settings.js';
+import { HelpRequested, SettingsError, httpUrl, memberList, port, readSettings, setting, withoutTrailingSlashes } from '../../src/lib/settings.js';
 import { settingsSpec as facadeSettings } from '../../src/facade-service/main.js';
 import { settingsSpec as memberSettings } from '../../src/local/hazelcast-member.js';
 
@@ -63,5 +63,21 @@ describe('closed doors by default', () => {
   it("a member's --host must be an IP address (the one interface it binds)", () => {
     assert.throws(() => readSettings(memberSettings, ['--host', 'localhost'], {}), (err: unknown) => err instanceof SettingsError && /--host \/ HAZELCAST_HOST .*must be an IP address/.test(err.message));
     assert.equal(readSettings(memberSettings, ['--host', '10.1.2.3'], {}).host, '10.1.2.3');
+  });
+});
+
+describe('withoutTrailingSlashes', () => {
+  it('drops every slash at the end and nothing else', () => {
+    assert.equal(withoutTrailingSlashes('http://a:1/'), 'http://a:1');
+    assert.equal(withoutTrailingSlashes('http://a:1///'), 'http://a:1');
+    assert.equal(withoutTrailingSlashes('http://a:1/base/'), 'http://a:1/base');
+    assert.equal(withoutTrailingSlashes('http://a:1//base//x'), 'http://a:1//base//x');
+    assert.equal(withoutTrailingSlashes('http://a:1'), 'http://a:1');
+    assert.equal(withoutTrailingSlashes('/'), '');
+    assert.equal(withoutTrailingSlashes(''), '');
+  });
+
+  it('is what an http(s) URL setting keeps', () => {
+    assert.equal(httpUrl.parse(' http://127.0.0.1:8888// '), 'http://127.0.0.1:8888');
   });
 });

@@ -5,6 +5,8 @@ import { errorMessage } from '../../lib/errors.js';
 import type { QueueInfo } from '../../lib/hazelcast.js';
 import type { Readiness } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
+import { withoutTrailingSlashes } from '../../lib/settings.js';
+import { waitAtMost } from '../../lib/timeouts.js';
 
 /** One second of history: the queue's depth (null while it could not be read) and messages queued per second by this facade. */
 export interface Sample {
@@ -213,9 +215,7 @@ export class DashboardSampler {
       this.queueRead = this.readQueue().finally(() => {
         this.queueRead = undefined;
       });
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.queueRead, new Promise((resolve) => (timer = setTimeout(resolve, 800)))]);
-      clearTimeout(timer);
+      await waitAtMost(this.queueRead, 800);
     }
     const depth = !this.queueRead && this.lastQueue.connected ? this.lastQueue.size : null;
     this.history.push({ t, depth, postRate: Math.round(postRate * 10) / 10 });
@@ -306,7 +306,7 @@ export class DashboardSampler {
     try {
       const { status, body } = await this.get(`${this.options.configServerUrl}/services`);
       if (status !== 200) throw new Error(`config-server answered ${status}`);
-      const registry = Object.fromEntries(Object.entries(registrySchema.parse(body)).map(([name, urls]) => [name, urls.map((url) => url.replace(/\/+$/, ''))]));
+      const registry = Object.fromEntries(Object.entries(registrySchema.parse(body)).map(([name, urls]) => [name, urls.map(withoutTrailingSlashes)]));
       // In Kubernetes config-server lists ready pods only: an instance turning unready leaves the list.
       for (const [name, urls] of Object.entries(registry)) {
         const was = this.lastRegistry[name];
