@@ -8,7 +8,7 @@ export function loadKubeConfig(): k8s.KubeConfig {
   try {
     kubeConfig.loadFromDefault();
   } catch (err) {
-    throw new Error(`cannot load the Kubernetes config (in-cluster service account, KUBECONFIG or ~/.kube/config): ${errorMessage(err)}`);
+    throw new Error(`cannot load the Kubernetes config (in-cluster service account, KUBECONFIG or ~/.kube/config): ${errorMessage(err)}`, { cause: err });
   }
   if (!kubeConfig.getCurrentCluster()) throw new Error('no Kubernetes cluster configured (not in a pod, and no KUBECONFIG or ~/.kube/config)');
   return kubeConfig;

@@ -141,7 +141,6 @@ export class SteadyLoad {
     this.inFlight += 1;
     const firstAt = this.now();
     let backoff = 100;
-    let lastError = '';
     try {
       for (let attempt = 1; ; attempt += 1) {
         const sentAt = this.now();
@@ -152,10 +151,9 @@ export class SteadyLoad {
           this.acks.push({ key, uuid: outcome.uuid, status: outcome.status, attempts: attempt, firstAt, ackedAt: this.now() });
           return;
         }
-        lastError = outcome.error;
         const retriable = outcome.status === 0 || outcome.status >= 500 || RETRIABLE_4XX.has(outcome.status);
         if (!retriable || this.now() - firstAt + backoff > this.options.retryMs) {
-          this.failures.push({ key, attempts: attempt, at: this.now(), lastError });
+          this.failures.push({ key, attempts: attempt, at: this.now(), lastError: outcome.error });
           return;
         }
         await sleep(backoff);

@@ -175,7 +175,7 @@ export async function postMessages(
         }
         throw new Error(`facade answered ${response.status}: ${body.error ?? JSON.stringify(body)}`);
       } catch (err) {
-        if (attempt >= 10) throw new Error(`POST ${key} failed ${attempt} times: ${errorMessage(err)}`);
+        if (attempt >= 10) throw new Error(`POST ${key} failed ${attempt} times: ${errorMessage(err)}`, { cause: err });
         retries += 1;
         await sleep(Math.min(200 * 2 ** attempt, 3000));
       }

@@ -353,7 +353,7 @@ export async function kubeEnvironment(args: KubeArgs, progress: (line: string) =
   try {
     info = await facadeQueue(facade);
   } catch (err) {
-    throw new Error(`the drill reads the queue's owner and the members from the facade's GET /queue, which failed (is the port-forward up, and the facade ready?): ${errorMessage(err)}`);
+    throw new Error(`the drill reads the queue's owner and the members from the facade's GET /queue, which failed (is the port-forward up, and the facade ready?): ${errorMessage(err)}`, { cause: err });
   }
   if (info.queue !== args.queueName) throw new Error(`the facade at ${facade} uses the queue "${info.queue}", not "${args.queueName}" (--queue-name)`);
   progress(`  the facade sees ${info.members.length} Hazelcast members (${info.members.map((m) => m.address).join(', ')}); queue "${info.queue}" holds ${info.size} items, owner ${info.owner?.address ?? 'not assigned yet'}`);

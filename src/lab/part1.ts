@@ -56,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
   console.log('\n3. Each messages-service instance (the queue splits the messages between them)');
   const wanted = new Set(posted.map((p) => p.uuid));
   const messagesBases = await instances('messages-service');
-  let messagesRows: Array<{ instance: string; count: number; received: string }> = [];
+  let messagesRows: Array<{ instance: string; count: number; received: string }>;
   const deadline = Date.now() + 15_000;
   for (;;) {
     const answers = await Promise.all(messagesBases.map(async (base) => setAnswer.parse(await http.get(`${base}/messages`).json())));

@@ -3,6 +3,11 @@ import { z } from 'zod';
 /** The longest message text accepted anywhere in the system, in characters. */
 export const MAX_MESSAGE_LENGTH = 10_000;
 
+// Tab and line breaks are text; other control characters (NUL, ESC sequences) would reach the
+// terminals and pages that show messages.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+
 export const messageText = z
   .string({ error: 'msg must be a string' })
   .min(1, 'msg must not be empty')
@@ -10,9 +15,7 @@ export const messageText = z
   .refine((text) => text.trim().length > 0, 'msg must not be blank')
   // A lone surrogate (JSON "\ud800") has no UTF-8 form: the cluster would store it altered.
   .refine((text) => !/[\uD800-\uDFFF]/u.test(text), 'msg must be valid Unicode text')
-  // Tab and line breaks are text; other control characters (NUL, ESC sequences) would reach the
-  // terminals and pages that show messages.
-  .refine((text) => !/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/.test(text), 'msg must not contain control characters other than tab and line breaks');
+  .refine((text) => !CONTROL_CHARACTERS.test(text), 'msg must not contain control characters other than tab and line breaks');
 
 /** What the facade sends to a logging-service and puts on the queue: the unit every service agrees on. */
 export const loggedMessage = z.object(

@@ -128,6 +128,6 @@ async function ip(...args: string[]): Promise<void> {
     await run('ip', args);
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`ip ${args.join(' ')} failed${stderr ? `: ${stderr}` : ''}`);
+    throw new Error(`ip ${args.join(' ')} failed${stderr ? `: ${stderr}` : ''}`, { cause: err });
   }
 }

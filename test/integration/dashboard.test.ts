@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PUBLIC_DIR } from '../../src/facade-service/dashboard/routes.js';
 import type { PageState, Sample } from '../../src/facade-service/dashboard/state.js';
-import { freePort, instanceName, url } from '../../src/local/local-topology.js';
+import { instanceName, url } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
 import { parseDockerfile } from '../chart/dockerfile.js';
 import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';

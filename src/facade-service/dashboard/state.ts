@@ -211,13 +211,13 @@ export class DashboardSampler {
       // The counter lives in this process; a failure here would be a bug, shown as a rate of 0.
     }
     // During a failover size() waits for the promoted owner; that second shows as unknown, not as 0.
-    if (!this.queueRead) {
+    if (this.queueRead === undefined) {
       this.queueRead = this.readQueue().finally(() => {
         this.queueRead = undefined;
       });
       await waitAtMost(this.queueRead, 800);
     }
-    const depth = !this.queueRead && this.lastQueue.connected ? this.lastQueue.size : null;
+    const depth = this.queueRead === undefined && this.lastQueue.connected ? this.lastQueue.size : null;
     this.history.push({ t, depth, postRate: Math.round(postRate * 10) / 10 });
   }
 

@@ -168,7 +168,7 @@ export class StoreGauge {
   }
 
   private async read(): Promise<Usage | undefined> {
-    const { log, model } = this.options;
+    const { log } = this.options;
     try {
       const [bounds, writers, queued] = await Promise.all([log.bounds(), log.meta.withPrefix(USAGE_PREFIX, usageSchema), this.options.queueSize()]);
       const logBytes = writers.reduce((sum, [, value]) => sum + value.bytes, 0);
