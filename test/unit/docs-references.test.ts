@@ -4,17 +4,19 @@
  * makes a renamed file or script a failing test instead of a reader's dead end.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../../src/local/paths.js';
+import { CLI, ROOT } from '../../src/local/paths.js';
 
 const DOCS = ['README.md', 'helm/mqlab/README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
 const scripts = new Set(Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts));
-// The commands src/cli.ts dispatches: its COMMANDS table's keys.
-const commands = new Set([...read('src/cli.ts').matchAll(/^ {2}'?([\w-]+)'?: \{ summary:/gm)].map((match) => match[1] as string));
+// The commands the CLI dispatches, as its own usage lists them (two spaces, the name, its summary).
+const usage = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' }).stdout;
+const commands = new Set([...usage.matchAll(/^ {2}([\w-]+) {2,}\S/gm)].map((match) => match[1] as string));
 /** Top-level folders whose paths the docs cite; a cited path under one of them must exist. */
 const TRACKED = /^(?:src|test|bench|docs|scripts|helm|k8s|config|\.ci)\/[\w./-]*[\w/]$/;
 
