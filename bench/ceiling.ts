@@ -51,7 +51,10 @@ const bareQueue = await client.getQueue<{ uuid: string; msg: string }>(name);
 // The store's structures under names of its own, so no service meets them.
 const log = new MessageLog(async () => client, storeNames(name));
 const refs = await client.getQueue<Buffer>(`${name}-refs`);
-const writes = new Coalescer<AppendRequest, AppendOutcome>(async (requests) => (await log.append(requests, 'ceiling')).outcomes, { maxBatch: 256, concurrency: 2 });
+const writes = new Coalescer<AppendRequest, AppendOutcome>(async (requests) => (await log.append(requests, 'ceiling')).outcomes, {
+  maxBatch: 256,
+  concurrency: 2,
+});
 
 let consuming = values.ops === 'guaranteed';
 async function consume(): Promise<void> {

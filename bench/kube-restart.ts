@@ -9,7 +9,9 @@
 import { parseArgs } from 'node:util';
 import { Kube, PortForward, http, sleep } from '../test/e2e-kube/kube.js';
 
-const { values } = parseArgs({ options: { namespace: { type: 'string' }, release: { type: 'string', default: 'mqlab' }, runs: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { namespace: { type: 'string' }, release: { type: 'string', default: 'mqlab' }, runs: { type: 'string', default: '2' } },
+});
 if (!values.namespace) throw new Error('--namespace is required');
 const kube = new Kube(values.namespace);
 const release = values.release;
@@ -25,12 +27,19 @@ async function once(): Promise<{ membersReadyS: number; facadeS: number; image: 
   const facadeBack = (async () => {
     await sleep(1000);
     for (;;) {
-      const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'restart-bench' }), timeoutMs: 5000 }).catch(() => ({ status: 0 }));
+      const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'restart-bench' }), timeoutMs: 5000 }).catch(() => ({
+        status: 0,
+      }));
       if (answer.status === 201) return Date.now() - started;
       await sleep(250);
     }
   })();
-  const membersMs = await kube.waitFor('three new Ready members', async () => (await kube.pods(members)).filter((p) => p.ready && !p.deleting && !before.has(p.uid)).length === 3, 300_000, 250);
+  const membersMs = await kube.waitFor(
+    'three new Ready members',
+    async () => (await kube.pods(members)).filter((p) => p.ready && !p.deleting && !before.has(p.uid)).length === 3,
+    300_000,
+    250,
+  );
   const facadeMs = await facadeBack;
   // Let every service settle before the next run.
   await kube.waitFor('every pod Ready', async () => (await kube.pods()).every((p) => p.ready && !p.deleting), 180_000);

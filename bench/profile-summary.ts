@@ -22,7 +22,10 @@ interface Profile {
   endTime: number;
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { requests: { type: 'string' }, top: { type: 'string', default: '25' }, 'skip-seconds': { type: 'string', default: '0' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { requests: { type: 'string' }, top: { type: 'string', default: '25' }, 'skip-seconds': { type: 'string', default: '0' } },
+});
 
 /** The package or area a script belongs to. */
 function areaOf(url: string, functionName: string): string {
@@ -63,10 +66,21 @@ for (const file of positionals) {
   }
   const wallUs = profile.endTime - profile.startTime - skipUs;
   const requests = values.requests ? Number(values.requests) : undefined;
-  const fmt = (us: number) => `${(us / 1000).toFixed(0).padStart(7)} ms ${((us / busyUs) * 100).toFixed(1).padStart(5)}%${requests ? ` ${(us / requests).toFixed(1).padStart(7)} µs/req` : ''}`;
-  console.log(`\n# ${file}\nwall ${(wallUs / 1e6).toFixed(1)} s, busy (not idle) ${(busyUs / 1000).toFixed(0)} ms${requests ? `, ${(busyUs / requests).toFixed(0)} µs per request over ${requests}` : ''}`);
+  const fmt = (us: number) =>
+    `${(us / 1000).toFixed(0).padStart(7)} ms ${((us / busyUs) * 100).toFixed(1).padStart(5)}%${requests ? ` ${(us / requests).toFixed(1).padStart(7)} µs/req` : ''}`;
+  console.log(
+    `\n# ${file}\nwall ${(wallUs / 1e6).toFixed(1)} s, busy (not idle) ${(busyUs / 1000).toFixed(0)} ms${requests ? `, ${(busyUs / requests).toFixed(0)} µs per request over ${requests}` : ''}`,
+  );
   console.log('\n## self time by area (percent of busy)');
-  for (const [area, us] of [...areas].filter(([a]) => a !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`${fmt(us)}  ${area}`);
+  for (const [area, us] of [...areas]
+    .filter(([a]) => a !== '(idle)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 20))
+    console.log(`${fmt(us)}  ${area}`);
   console.log('\n## top functions by self time');
-  for (const [name, us] of [...functions].filter(([n]) => !n.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) console.log(`${fmt(us)}  ${name}`);
+  for (const [name, us] of [...functions]
+    .filter(([n]) => !n.startsWith('(idle)'))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, Number(values.top)))
+    console.log(`${fmt(us)}  ${name}`);
 }

@@ -69,7 +69,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
     return Math.round(Number(line?.replace(/\D+/g, '') ?? 0) / 1024);
   } catch {
     return Number.NaN;
@@ -124,7 +126,9 @@ function sampleRss(system: TestSystem): () => Record<string, number> {
 function cpuMs(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return Number.NaN;
@@ -137,7 +141,12 @@ function cpuMs(pid: number | undefined): number {
  */
 function cpuMeter(system: TestSystem, extra: Record<string, number | undefined> = {}): () => Record<string, number> {
   const pids = (): Record<string, number | undefined> => ({
-    ...Object.fromEntries(system.topology.group.names().filter((name) => system.topology.group.isRunning(name)).map((name) => [name, system.topology.group.get(name)?.child.pid])),
+    ...Object.fromEntries(
+      system.topology.group
+        .names()
+        .filter((name) => system.topology.group.isRunning(name))
+        .map((name) => [name, system.topology.group.get(name)?.child.pid]),
+    ),
     ...extra,
   });
   const start = Object.fromEntries(Object.entries(pids()).map(([name, pid]) => [name, cpuMs(pid)]));
@@ -146,9 +155,16 @@ function cpuMeter(system: TestSystem, extra: Record<string, number | undefined> 
 
 /** "name µs" per request for each process that used CPU, biggest first, and the total. */
 function perRequest(used: Record<string, number>, requests: number): { text: string; totalUs: number; byName: Record<string, number> } {
-  const byName = Object.fromEntries(Object.entries(used).filter(([, ms]) => ms > 0).map(([name, ms]) => [name, Math.round((ms * 1000) / requests)]));
+  const byName = Object.fromEntries(
+    Object.entries(used)
+      .filter(([, ms]) => ms > 0)
+      .map(([name, ms]) => [name, Math.round((ms * 1000) / requests)]),
+  );
   const totalUs = Object.values(byName).reduce((a, b) => a + b, 0);
-  const text = Object.entries(byName).sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${us}`).join(', ');
+  const text = Object.entries(byName)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${us}`)
+    .join(', ');
   return { text, totalUs, byName };
 }
 
@@ -171,7 +187,9 @@ function loadOf(result: autocannon.Result): Load {
 }
 
 async function postLoad(url: string, durationSeconds: number, extra: Partial<autocannon.Options> = {}): Promise<Load> {
-  return loadOf(await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds, ...extra }));
+  return loadOf(
+    await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds, ...extra }),
+  );
 }
 
 async function getLoad(url: string): Promise<Load> {
@@ -187,7 +205,19 @@ async function messagesCount(system: TestSystem): Promise<number> {
 async function startCeiling(system: TestSystem, ops: 'bare' | 'guaranteed'): Promise<{ url: string; child: ChildProcess; stop: () => Promise<void> }> {
   const port = await freePort();
   const members = system.plan.hazelcastPorts.map((p) => `${system.plan.host}:${p}`).join(',');
-  const args = [join(ROOT, 'dist', 'bench', 'ceiling.js'), '--port', String(port), '--members', members, '--cluster', system.plan.clusterName, '--ops', ops, '--name', `bench-ceiling-${ops}`];
+  const args = [
+    join(ROOT, 'dist', 'bench', 'ceiling.js'),
+    '--port',
+    String(port),
+    '--members',
+    members,
+    '--cluster',
+    system.plan.clusterName,
+    '--ops',
+    ops,
+    '--name',
+    `bench-ceiling-${ops}`,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -227,7 +257,13 @@ async function fillStore(system: TestSystem, target: number, current: number): P
         url: `${base}/logging`,
         connections: 16,
         amount,
-        requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ uuid: randomUUID(), msg: fillText() }) }) }],
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req) => ({ ...req, body: JSON.stringify({ uuid: randomUUID(), msg: fillText() }) }),
+          },
+        ],
       });
     }),
   );
@@ -242,7 +278,11 @@ async function loggingCount(system: TestSystem): Promise<number> {
 }
 
 /** One whole-set GET: its time, size and whether it answered 200 with every message. */
-async function wholeSet(target: string, expected: number, field: (body: unknown) => unknown[] | undefined): Promise<{ ms: number; mb: number; status: number; complete: boolean }> {
+async function wholeSet(
+  target: string,
+  expected: number,
+  field: (body: unknown) => unknown[] | undefined,
+): Promise<{ ms: number; mb: number; status: number; complete: boolean }> {
   const started = Date.now();
   const response = await fetch(target, { signal: AbortSignal.timeout(120_000) });
   // An answer broken off in the middle (a service failed after it began) is an incomplete one.
@@ -287,18 +327,30 @@ async function main(): Promise<void> {
     await sleep(3000);
     const idleMsPerS = Object.fromEntries(Object.entries(idleCpu()).map(([name, ms]) => [name, Math.round(ms / 3)]));
     summary.idle_cpu_ms_per_s = idleMsPerS;
-    rows.push(['idle CPU ms per second (each process)', Object.entries(idleMsPerS).map(([n, ms]) => `${n} ${ms}`).join(', ')]);
+    rows.push([
+      'idle CPU ms per second (each process)',
+      Object.entries(idleMsPerS)
+        .map(([n, ms]) => `${n} ${ms}`)
+        .join(', '),
+    ]);
     const idle = rssOfAll(system);
     summary.idle_rss_mb = idle;
     summary.idle_rss_mb_max = Math.max(...Object.values(idle));
-    rows.push(['idle RSS MB (each Node service)', Object.entries(idle).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+    rows.push([
+      'idle RSS MB (each Node service)',
+      Object.entries(idle)
+        .map(([n, mb]) => `${n} ${mb}`)
+        .join(', '),
+    ]);
     const idleMemory = Object.fromEntries(nodeServices(system).map(({ name, pid }) => [name, memoryOf(pid)]));
     summary.idle_pss_mb = Object.fromEntries(Object.entries(idleMemory).map(([n, m]) => [n, m.pss]));
     summary.idle_pss_mb_total = Object.values(idleMemory).reduce((sum, m) => sum + m.pss, 0);
     summary.idle_anon_mb = Object.fromEntries(Object.entries(idleMemory).map(([n, m]) => [n, m.anon]));
     rows.push([
       'idle PSS MB, shared pages split among their sharers (private anonymous MB)',
-      `${Object.entries(idleMemory).map(([n, m]) => `${n} ${m.pss} (${m.anon})`).join(', ')}; all ${String(summary.idle_pss_mb_total)}`,
+      `${Object.entries(idleMemory)
+        .map(([n, m]) => `${n} ${m.pss} (${m.anon})`)
+        .join(', ')}; all ${String(summary.idle_pss_mb_total)}`,
     ]);
 
     if (phases.has('post') || phases.has('half')) {
@@ -315,8 +367,16 @@ async function main(): Promise<void> {
       Object.assign(summary, { post_rps: full.rps, post_p50_ms: full.p50, post_p99_ms: full.p99, post_errors: full.errors, post_total: full.total });
       summary.load_rss_mb = underLoad;
       summary.load_rss_mb_max = Math.max(...Object.values(underLoad));
-      rows.push([`POST /facade, ${connections} conns, ${durationS} s: msgs/s | p50 | p99 ms | errors`, `${full.rps} | ${full.p50} | ${full.p99} | ${full.errors} (of ${full.total})`]);
-      rows.push(['max RSS MB under the POST load', Object.entries(underLoad).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+      rows.push([
+        `POST /facade, ${connections} conns, ${durationS} s: msgs/s | p50 | p99 ms | errors`,
+        `${full.rps} | ${full.p50} | ${full.p99} | ${full.errors} (of ${full.total})`,
+      ]);
+      rows.push([
+        'max RSS MB under the POST load',
+        Object.entries(underLoad)
+          .map(([n, mb]) => `${n} ${mb}`)
+          .join(', '),
+      ]);
       if (phases.has('half')) {
         const rate = Math.max(1, Math.round(full.rps / 2));
         progress(`POST at half rate (${rate}/s)`);
@@ -346,7 +406,8 @@ async function main(): Promise<void> {
         const used = perRequest(cpu(), load.total);
         summary[`${key}_cpu_us_per_msg`] = used.byName;
         Object.assign(summary, { [`${key}_rps`]: load.rps, [`${key}_p50_ms`]: load.p50, [`${key}_p99_ms`]: load.p99, [`${key}_errors`]: load.errors });
-        const what = ops === 'bare' ? 'ceiling (bare putIfAbsent + offer)' : 'guaranteed ceiling (the cluster calls of logging, in-flight, offer, claim, delete)';
+        const what =
+          ops === 'bare' ? 'ceiling (bare putIfAbsent + offer)' : 'guaranteed ceiling (the cluster calls of logging, in-flight, offer, claim, delete)';
         rows.push([`${what}, same load: msgs/s | p50 | p99 ms | errors`, `${load.rps} | ${load.p50} | ${load.p99} | ${load.errors}`]);
         rows.push([`CPU µs per ${ops} ceiling POST (all processes ${used.totalUs})`, used.text]);
         if (typeof summary.post_rps === 'number') {
@@ -404,7 +465,8 @@ async function main(): Promise<void> {
         } else await sleep(20);
       }
       await starting;
-      const perS = first && done !== undefined && done > first.at ? Math.round((uuids.length - (first.count - heldBefore)) / ((done - first.at) / 1000)) : Number.NaN;
+      const perS =
+        first && done !== undefined && done > first.at ? Math.round((uuids.length - (first.count - heldBefore)) / ((done - first.at) / 1000)) : Number.NaN;
       // Each drained message is held by exactly one messages-service, once.
       const seen = new Map<string, number>();
       for (const base of system.urls('messages-service')) {
@@ -416,8 +478,17 @@ async function main(): Promise<void> {
       const drainUsed = perRequest(drainCpuUsed, uuids.length - ((first?.count ?? heldBefore) - heldBefore));
       summary.drain_cpu_us_per_msg = drainUsed.byName;
       rows.push(['drain: CPU µs per message (each process)', `${drainUsed.totalUs}: ${drainUsed.text}`]);
-      Object.assign(summary, { drain_msgs_per_s: perS, drain_messages: uuids.length, drain_missing: missing, drain_duplicated: twice, drain_claimed_once: missing === 0 && twice === 0 && done !== undefined });
-      rows.push([`drain: ${uuids.length} queued (${queued} on the queue, ${posted.non2xx + posted.errors} POSTs failed), 2 consumers started: msgs/s`, `${perS} (missing ${missing}, held twice ${twice})`]);
+      Object.assign(summary, {
+        drain_msgs_per_s: perS,
+        drain_messages: uuids.length,
+        drain_missing: missing,
+        drain_duplicated: twice,
+        drain_claimed_once: missing === 0 && twice === 0 && done !== undefined,
+      });
+      rows.push([
+        `drain: ${uuids.length} queued (${queued} on the queue, ${posted.non2xx + posted.errors} POSTs failed), 2 consumers started: msgs/s`,
+        `${perS} (missing ${missing}, held twice ${twice})`,
+      ]);
     }
 
     if (phases.has('scale')) {
@@ -426,11 +497,17 @@ async function main(): Promise<void> {
       const holds = messagesFor(model, fillText().length);
       summary.capacity_messages_100_chars = holds;
       summary.member_heap_mb = heapMb;
-      rows.push([`capacity at ${model.members} members of ${heapMb} MB (the high-water mark, room left to lose one)`, `${holds} messages of ${fillText().length} characters`]);
+      rows.push([
+        `capacity at ${model.members} members of ${heapMb} MB (the high-water mark, room left to lose one)`,
+        `${holds} messages of ${fillText().length} characters`,
+      ]);
       let largest = 0;
       for (const size of sizes) {
         if (size > holds * 0.95) {
-          rows.push([`scale at ${size}`, `left out: past the capacity at ${heapMb} MB heaps (run with --heap-mb ${Math.ceil((heapMb * size) / holds / 64) * 64 + 64})`]);
+          rows.push([
+            `scale at ${size}`,
+            `left out: past the capacity at ${heapMb} MB heaps (run with --heap-mb ${Math.ceil((heapMb * size) / holds / 64) * 64 + 64})`,
+          ]);
           summary[`scale_${size}_skipped`] = `capacity at ${heapMb} MB heaps`;
           continue;
         }
@@ -460,7 +537,10 @@ async function main(): Promise<void> {
         rows.push([`fill to ${stored} stored (POST /logging, 48 conns): msgs/s`, String(fill.perS)]);
         rows.push([`member heap per stored message at ${stored}, every copy (jcmd, from the members)`, `${perMessage} bytes`]);
         rows.push([`POST /facade at ${stored}: msgs/s | p50 | p99 ms | errors`, `${post.rps} | ${post.p50} | ${post.p99} | ${post.errors}`]);
-        rows.push([`GET /facade?limit=100 at ${stored}: req/s | p50 | p99 ms | errors`, `${facadePage.rps} | ${facadePage.p50} | ${facadePage.p99} | ${facadePage.errors}`]);
+        rows.push([
+          `GET /facade?limit=100 at ${stored}: req/s | p50 | p99 ms | errors`,
+          `${facadePage.rps} | ${facadePage.p50} | ${facadePage.p99} | ${facadePage.errors}`,
+        ]);
         rows.push([`GET /logging?limit=100 at ${stored}: req/s | p50 | p99 ms`, `${loggingPage.rps} | ${loggingPage.p50} | ${loggingPage.p99}`]);
         rows.push([`GET /logging last page at ${stored}: req/s | p50 | p99 ms`, `${lastPage.rps} | ${lastPage.p50} | ${lastPage.p99}`]);
       }
@@ -483,9 +563,20 @@ async function main(): Promise<void> {
         rss_mb_at_largest: rssAtLargest,
         rss_mb_at_largest_max: Math.max(...Object.values(rssAtLargest)),
       });
-      rows.push([`whole-set GET /logging at ${stored}: ms | MB | complete`, `${whole.ms} | ${whole.mb} | ${whole.complete} (status ${whole.status}); that logging-service's RSS after: ${loggingRss} MB`]);
-      rows.push([`whole-set GET /facade at ${stored}: ms | MB | complete`, `${wholeFacade.ms} | ${wholeFacade.mb} | ${wholeFacade.complete} (status ${wholeFacade.status})`]);
-      rows.push([`RSS MB of each Node service at ${stored} stored, after the reads`, Object.entries(rssAtLargest).map(([n, mb]) => `${n} ${mb}`).join(', ')]);
+      rows.push([
+        `whole-set GET /logging at ${stored}: ms | MB | complete`,
+        `${whole.ms} | ${whole.mb} | ${whole.complete} (status ${whole.status}); that logging-service's RSS after: ${loggingRss} MB`,
+      ]);
+      rows.push([
+        `whole-set GET /facade at ${stored}: ms | MB | complete`,
+        `${wholeFacade.ms} | ${wholeFacade.mb} | ${wholeFacade.complete} (status ${wholeFacade.status})`,
+      ]);
+      rows.push([
+        `RSS MB of each Node service at ${stored} stored, after the reads`,
+        Object.entries(rssAtLargest)
+          .map(([n, mb]) => `${n} ${mb}`)
+          .join(', '),
+      ]);
     }
   } finally {
     await hz.shutdown();

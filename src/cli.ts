@@ -12,8 +12,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (a
   lab: { summary: 'lab Part 1 against a running system', load: () => import('./lab/part1.js') },
   drill: { summary: 'lab Part 2: kill the member owning the queue, prove nothing is lost', load: () => import('./lab/drill.js') },
   fill: { summary: 'post until the store refuses; every acknowledged message still stored, every member alive', load: () => import('./lab/fill.js') },
-  chaos: { summary: 'steady load while every kind of process is killed in turn; every acknowledged message accounted for', load: () => import('./lab/chaos.js') },
-  partition: { summary: 'steady load while the network splits and a member freezes (needs root); every acknowledged message accounted for', load: () => import('./lab/partition.js') },
+  chaos: {
+    summary: 'steady load while every kind of process is killed in turn; every acknowledged message accounted for',
+    load: () => import('./lab/chaos.js'),
+  },
+  partition: {
+    summary: 'steady load while the network splits and a member freezes (needs root); every acknowledged message accounted for',
+    load: () => import('./lab/partition.js'),
+  },
 };
 
 function usage(): string {

@@ -67,7 +67,14 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
       if (first || params.resourceVersion === '') this.options.logger.debug({ what: options.what }, 'watch starting');
       options.onWatchStart?.(this.informer.list());
     };
-    this.informer = new k8s.ListWatch<T>(options.path, new ObservedWatch(options.kubeConfig, onWatch), options.list, false, options.labelSelector, options.fieldSelector);
+    this.informer = new k8s.ListWatch<T>(
+      options.path,
+      new ObservedWatch(options.kubeConfig, onWatch),
+      options.list,
+      false,
+      options.labelSelector,
+      options.fieldSelector,
+    );
     const changed = () => this.queueChange();
     this.informer.on('add', changed);
     this.informer.on('update', changed);
@@ -119,7 +126,10 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     const delay = Math.min(maxMs, initialMs * 2 ** this.failures);
     const delayMs = Math.round(delay / 2 + Math.random() * (delay / 2));
     this.failures += 1;
-    this.options.logger.warn({ what: this.options.what, err: describeKubeError(err), failures: this.failures, retryInMs: delayMs }, 'kubernetes watch failed; restarting');
+    this.options.logger.warn(
+      { what: this.options.what, err: describeKubeError(err), failures: this.failures, retryInMs: delayMs },
+      'kubernetes watch failed; restarting',
+    );
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
@@ -164,9 +174,15 @@ export function describeKubeError(err: unknown): string {
       }
     }
     if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') apiMessage = (body as { message: string }).message;
-    const hint = status === 403 ? ' (forbidden: does the Role grant get/list/watch on it in this namespace?)' : status === 401 ? ' (unauthorized: check the service account token)' : '';
+    const hint =
+      status === 403
+        ? ' (forbidden: does the Role grant get/list/watch on it in this namespace?)'
+        : status === 401
+          ? ' (unauthorized: check the service account token)'
+          : '';
     // An ApiException's own message is several lines with the headers; the status and the API's message say it.
-    if (status !== undefined) return `HTTP ${status}: ${apiMessage ?? (typeof record.message === 'string' ? (record.message.split('\n')[0] ?? '') : 'error')}${hint}`;
+    if (status !== undefined)
+      return `HTTP ${status}: ${apiMessage ?? (typeof record.message === 'string' ? (record.message.split('\n')[0] ?? '') : 'error')}${hint}`;
   }
   return errorMessage(err);
 }

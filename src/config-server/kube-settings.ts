@@ -16,7 +16,10 @@ const serviceName = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export function parseServiceMap(text: string): Record<string, string> {
   const result: Record<string, string> = {};
   const problems: string[] = [];
-  const items = text.split(',').map((item) => item.trim()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   if (items.length === 0) problems.push('no registryName=serviceName pairs');
   for (const item of items) {
     const match = /^([^=\s]+)\s*=\s*([^=\s]+)$/.exec(item);
@@ -56,4 +59,3 @@ export function resolveNamespace(configured: string | undefined, namespaceFile =
   }
   return 'default';
 }
-

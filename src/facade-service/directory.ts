@@ -62,7 +62,9 @@ export class ServiceDirectory {
       const response = await this.http.get(target, { responseType: 'text', throwHttpErrors: false, agent: this.agents });
       if (response.statusCode !== 200) {
         const body = response.body.replace(/\s+/g, ' ').trim().slice(0, 200);
-        throw new Error(`GET ${target} answered ${response.statusCode}${response.statusCode === 404 ? ` (config-server does not know ${service}, or it is not config-server that answered)` : ''}: ${body}`);
+        throw new Error(
+          `GET ${target} answered ${response.statusCode}${response.statusCode === 404 ? ` (config-server does not know ${service}, or it is not config-server that answered)` : ''}: ${body}`,
+        );
       }
       const urls = instanceList.parse(JSON.parse(response.body)).map(withoutTrailingSlashes);
       this.cache.set(service, { urls, fetchedAt: this.now() });

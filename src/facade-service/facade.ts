@@ -118,7 +118,8 @@ function loggingAnswer(url: string, uuid: string, statusCode: number, body: Logg
   }
   if (statusCode === 409) return { refused: new HttpError(409, 'this message id is already stored with another text', { uuid }) };
   // Full: every instance shares the store, so another would refuse too. Nothing was stored.
-  if (statusCode === 507) return { refused: new HttpError(507, body.error ?? 'the store is full', { ...body, uuid, logged: mayHaveStored ? 'unknown' : false, queued: false }) };
+  if (statusCode === 507)
+    return { refused: new HttpError(507, body.error ?? 'the store is full', { ...body, uuid, logged: mayHaveStored ? 'unknown' : false, queued: false }) };
   if (statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
     // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
     return { refused: new HttpError(502, `logging-service rejected the message: ${body.error ?? statusCode}`, { uuid }) };
@@ -169,12 +170,16 @@ export class Facade {
     try {
       await this.untilDeadline(deadline, 'queue offer', ref.uuid, () => this.offers.submit(encodeQueueRef(ref)));
     } catch (err) {
-      throw new HttpError(503, 'the message was logged but could not be queued yet; it will be delivered once the queue answers again (a retry with the same Idempotency-Key is safe)', {
-        uuid: ref.uuid,
-        logged: true,
-        queued: false,
-        cause: errorMessage(err),
-      });
+      throw new HttpError(
+        503,
+        'the message was logged but could not be queued yet; it will be delivered once the queue answers again (a retry with the same Idempotency-Key is safe)',
+        {
+          uuid: ref.uuid,
+          logged: true,
+          queued: false,
+          cause: errorMessage(err),
+        },
+      );
     }
   }
 
@@ -210,7 +215,12 @@ export class Facade {
     let statusCode: number;
     let body: unknown;
     try {
-      ({ statusCode, body } = await http.post(`${url}/logging/batch`, { json: { messages }, headers: { [OUTBOX_HEADER]: 'true' }, responseType: 'json', throwHttpErrors: false }));
+      ({ statusCode, body } = await http.post(`${url}/logging/batch`, {
+        json: { messages },
+        headers: { [OUTBOX_HEADER]: 'true' },
+        responseType: 'json',
+        throwHttpErrors: false,
+      }));
     } catch (err) {
       return failAll(url, errorMessage(err), !neverReachedServer(err));
     }
@@ -243,7 +253,12 @@ export class Facade {
       attempts += 1;
       let tried: Tried;
       try {
-        const response = await http.post(`${url}/logging`, { json: message, headers: { [OUTBOX_HEADER]: 'true' }, responseType: 'json', throwHttpErrors: false });
+        const response = await http.post(`${url}/logging`, {
+          json: message,
+          headers: { [OUTBOX_HEADER]: 'true' },
+          responseType: 'json',
+          throwHttpErrors: false,
+        });
         tried = loggingAnswer(url, message.uuid, response.statusCode, (response.body ?? {}) as LoggingAnswer, mayHaveStored);
       } catch (err) {
         tried = { failed: { url, error: errorMessage(err), mayHaveStored: !neverReachedServer(err) } };
@@ -283,12 +298,16 @@ export class Facade {
     // What the client sees: the last round's tries (earlier rounds repeat the same instances).
     const tried = errors.slice(-(Math.max(loggingAttempts, 1) + (fallback === undefined ? 0 : 1)));
     if (mayHaveStored) {
-      throw new HttpError(503, 'no logging-service instance confirmed storing the message; it may have been stored. Retry with an Idempotency-Key header so that a retry cannot store it twice', {
-        uuid: message.uuid,
-        logged: 'unknown',
-        queued: false,
-        tried,
-      });
+      throw new HttpError(
+        503,
+        'no logging-service instance confirmed storing the message; it may have been stored. Retry with an Idempotency-Key header so that a retry cannot store it twice',
+        {
+          uuid: message.uuid,
+          logged: 'unknown',
+          queued: false,
+          tried,
+        },
+      );
     }
     throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, queued: false, tried });
   }
@@ -396,6 +415,9 @@ export class Facade {
         errors.push(`${fallback}: ${errorMessage(err)}`);
       }
     }
-    return { error: instances.length === 0 && fallback === undefined ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})` };
+    return {
+      error:
+        instances.length === 0 && fallback === undefined ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})`,
+    };
   }
 }

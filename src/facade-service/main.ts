@@ -21,13 +21,43 @@ export const settingsSpec = {
   ...hazelcastSettings(),
   ...storeSettings(),
   configServerUrl: setting('config-server-url', 'CONFIG_SERVER_URL', httpUrl, 'base URL of config-server', `http://127.0.0.1:${defaultPort('config-server')}`),
-  instancesCacheMs: setting('instances-cache-ms', 'INSTANCES_CACHE_MS', positiveInt, 'how long an instance list from config-server is used before asking again', 5000),
+  instancesCacheMs: setting(
+    'instances-cache-ms',
+    'INSTANCES_CACHE_MS',
+    positiveInt,
+    'how long an instance list from config-server is used before asking again',
+    5000,
+  ),
   requestTimeoutMs: setting('request-timeout-ms', 'REQUEST_TIMEOUT_MS', positiveInt, 'timeout of one call to another service', 2000),
-  connectTimeoutMs: setting('connect-timeout-ms', 'CONNECT_TIMEOUT_MS', positiveInt, 'timeout to open a connection to another service (a dead pod\'s address fails this fast, not after the whole request timeout)', 500),
-  loggingAttempts: setting('logging-attempts', 'LOGGING_ATTEMPTS', positiveInt, 'logging-service instances tried per round (each a different one), before the list is read again', 3),
-  loggingDeadlineMs: setting('logging-deadline-ms', 'LOGGING_DEADLINE_MS', positiveInt, 'how long one message keeps being tried on logging-service instances, in rounds over the list (rides out a rolling restart)', 10000),
-  loggingFallbackUrl: setting('logging-fallback-url', 'LOGGING_FALLBACK_URL', optionalHttpUrl, 'a URL that reaches some ready logging-service (the chart: a ClusterIP Service), tried after every listed instance failed in a round; empty: none', ''),
-  messagesFallbackUrl: setting('messages-fallback-url', 'MESSAGES_FALLBACK_URL', optionalHttpUrl, 'the same for a GET\'s messages-service set', ''),
+  connectTimeoutMs: setting(
+    'connect-timeout-ms',
+    'CONNECT_TIMEOUT_MS',
+    positiveInt,
+    "timeout to open a connection to another service (a dead pod's address fails this fast, not after the whole request timeout)",
+    500,
+  ),
+  loggingAttempts: setting(
+    'logging-attempts',
+    'LOGGING_ATTEMPTS',
+    positiveInt,
+    'logging-service instances tried per round (each a different one), before the list is read again',
+    3,
+  ),
+  loggingDeadlineMs: setting(
+    'logging-deadline-ms',
+    'LOGGING_DEADLINE_MS',
+    positiveInt,
+    'how long one message keeps being tried on logging-service instances, in rounds over the list (rides out a rolling restart)',
+    10000,
+  ),
+  loggingFallbackUrl: setting(
+    'logging-fallback-url',
+    'LOGGING_FALLBACK_URL',
+    optionalHttpUrl,
+    'a URL that reaches some ready logging-service (the chart: a ClusterIP Service), tried after every listed instance failed in a round; empty: none',
+    '',
+  ),
+  messagesFallbackUrl: setting('messages-fallback-url', 'MESSAGES_FALLBACK_URL', optionalHttpUrl, "the same for a GET's messages-service set", ''),
   offerTimeoutMs: setting('offer-timeout-ms', 'OFFER_TIMEOUT_MS', positiveInt, 'how long a failing queue offer is retried (covers a member failover)', 15000),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause between retries (doubles each time)', 100),
 };
@@ -91,7 +121,13 @@ export async function main(argv: string[]): Promise<void> {
   sampler.start();
   await serveService(ctx, app, {
     onShutdownStart: [() => dashboard.close()],
-    onShutdown: [async () => clearInterval(timer), async () => sampler.stop(), async () => gauge.stop(), () => hazelcast.shutdown(), async () => directory.close()],
+    onShutdown: [
+      async () => clearInterval(timer),
+      async () => sampler.stop(),
+      async () => gauge.stop(),
+      () => hazelcast.shutdown(),
+      async () => directory.close(),
+    ],
   });
   await refresh();
 }

@@ -77,7 +77,7 @@ interface ListAnswer {
 export async function readAllPages(base: string, timeoutMs = 30_000): Promise<InstanceSet> {
   const uuids: string[] = [];
   let instance = base;
-  for (let offset = 0; ; ) {
+  for (let offset = 0; ;) {
     const target = `${base}?offset=${offset}&limit=${MAX_PAGE}`;
     const response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
     if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
@@ -134,7 +134,7 @@ export async function awaitDelivery(
   const started = Date.now();
   let lastDelivered = -1;
   let lastChange = Date.now();
-  for (let shown = 0; ; ) {
+  for (let shown = 0; ;) {
     const queueSize = await sources.queueSize().catch(() => Number.NaN);
     const sets = await readSets(sources).catch(() => undefined);
     if (sets) {

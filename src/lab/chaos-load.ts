@@ -50,7 +50,6 @@ export interface Attempt {
   outcome: string;
 }
 
-
 /** A 4xx other than these is the client's own mistake: sending it again cannot help. */
 const RETRIABLE_4XX = new Set([408, 425, 429]);
 
@@ -180,7 +179,8 @@ export class SteadyLoad {
         // Not JSON (a proxy's page, a cut-off answer): the status says enough.
       }
       const kind = String(response.status);
-      if (response.status >= 200 && response.status < 300 && typeof body.uuid === 'string') return { kind, status: response.status, uuid: body.uuid, error: '' };
+      if (response.status >= 200 && response.status < 300 && typeof body.uuid === 'string')
+        return { kind, status: response.status, uuid: body.uuid, error: '' };
       return { kind, status: response.status, error: `${response.status} ${typeof body.error === 'string' ? body.error : text.slice(0, 200)}` };
     } catch (err) {
       const kind = failureKind(err);

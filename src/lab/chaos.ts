@@ -84,7 +84,6 @@ export interface ChaosArgs {
   queueName: string;
 }
 
-
 export function parseKills(text: string): KillStep[] {
   if (text.trim() === 'none') return [];
   return text.split(',').map((item) => {
@@ -151,7 +150,6 @@ export interface KillRecord {
   /** Filled once the load is over, from the ledger: kill .. recovery + 2 s. */
   window?: { acked: number; failedAttempts: number; longestAckGapMs: number; errors: number };
 }
-
 
 async function getJson<T>(target: string): Promise<T> {
   const response = await fetch(target, { signal: AbortSignal.timeout(10_000) });
@@ -225,13 +223,22 @@ class Killer {
     }
     const where = await this.env.locate(victim);
     const queueBefore = await this.env.queueSize(this.queueName).catch(() => Number.NaN);
-    const record = this.newRecord(step, `Hazelcast member ${victim.address} (${where}${victim === owner ? `; owner of the queue's partition ${partitionId}` : ''})`, [`queue held ${queueBefore} items`]);
+    const record = this.newRecord(
+      step,
+      `Hazelcast member ${victim.address} (${where}${victim === owner ? `; owner of the queue's partition ${partitionId}` : ''})`,
+      [`queue held ${queueBefore} items`],
+    );
     const started = Date.now();
     this.progress(`kill ${describeHow(step.how)}: ${record.victim}`);
     await this.env.kill(victim, step.how === 'kill' ? 'kill' : 'graceful');
     record.exitedMs = Date.now() - started;
     record.notes.push(exitNote(this.topology, memberName(victim.port), step.how));
-    await waitUntil(`${victim.address} to leave the member list`, async () => !(await this.env.members()).some((member) => member.uuid === victim.uuid), 60_000, 50);
+    await waitUntil(
+      `${victim.address} to leave the member list`,
+      async () => !(await this.env.members()).some((member) => member.uuid === victim.uuid),
+      60_000,
+      50,
+    );
     record.droppedMs = Date.now() - started;
     const newOwner = (await this.env.queuePartition(this.queueName)).owner;
     if (victim === owner && newOwner) record.notes.push(`queue now owned by ${newOwner.address}`);
@@ -270,9 +277,14 @@ class Killer {
     record.readyMs = Date.now() - started;
     record.recoveredAt = this.now();
     const after = await readField(`${base}/healthz`, instanceOf);
-    if (before === undefined || after === undefined) record.notes.push(`restarted on port ${port} (INSTANCE_ID before/after: ${before ?? '?'} / ${after ?? '?'}; no answer)`);
-    else record.notes.push(after === before ? `restarted as ${after} on port ${port} (same INSTANCE_ID)` : `restarted as ${after}, was ${before}: INSTANCE_ID changed`);
-    if (service === 'messages-service') record.notes.push(`holds ${(await readField(`${base}/messages?limit=1`, countOf)) ?? '(unknown: no answer)'} after the restart`);
+    if (before === undefined || after === undefined)
+      record.notes.push(`restarted on port ${port} (INSTANCE_ID before/after: ${before ?? '?'} / ${after ?? '?'}; no answer)`);
+    else
+      record.notes.push(
+        after === before ? `restarted as ${after} on port ${port} (same INSTANCE_ID)` : `restarted as ${after}, was ${before}: INSTANCE_ID changed`,
+      );
+    if (service === 'messages-service')
+      record.notes.push(`holds ${(await readField(`${base}/messages?limit=1`, countOf)) ?? '(unknown: no answer)'} after the restart`);
     return record;
   }
 }
@@ -295,7 +307,18 @@ export interface ChaosResult {
   logDir: string;
   /** The machine's 1-minute load average at the start and at the end: a busy machine slows everything. */
   loadAverage: [number, number];
-  load: { planned: number; sent: number; skippedSends: number; seconds: number; attempts: number; attemptOutcomes: Record<string, number>; retriedRequests: number; duplicateOnFirstAttempt: number; delayedSends: number; failureSamples: string[] };
+  load: {
+    planned: number;
+    sent: number;
+    skippedSends: number;
+    seconds: number;
+    attempts: number;
+    attemptOutcomes: Record<string, number>;
+    retriedRequests: number;
+    duplicateOnFirstAttempt: number;
+    delayedSends: number;
+    failureSamples: string[];
+  };
   kills: KillRecord[];
   drain: Drain;
   classification: Classification;
@@ -315,7 +338,14 @@ function ledgerSources(plan: LocalPlan, env: LocalEnvironment, queueName: string
 }
 
 /** The load, the kills in turn, the drain, the classification. */
-export async function runChaos(topology: LocalTopology, env: LocalEnvironment, args: ChaosArgs, command: string, logDir: string, progress: (line: string) => void): Promise<ChaosResult> {
+export async function runChaos(
+  topology: LocalTopology,
+  env: LocalEnvironment,
+  args: ChaosArgs,
+  command: string,
+  logDir: string,
+  progress: (line: string) => void,
+): Promise<ChaosResult> {
   const started = new Date();
   const loadAtStart = loadavg()[0] ?? Number.NaN;
   const { plan } = topology;
@@ -353,7 +383,7 @@ export async function runChaos(topology: LocalTopology, env: LocalEnvironment, a
       const record = await killer.run(step);
       kills.push(record);
       previousRecovered = record.recoveredAt ?? load.now();
-      stamp(`  recovered in ${(((record.safeMs ?? record.readyMs) ?? 0) / 1000).toFixed(1)} s: ${record.notes.join('; ')}`);
+      stamp(`  recovered in ${((record.safeMs ?? record.readyMs ?? 0) / 1000).toFixed(1)} s: ${record.notes.join('; ')}`);
     } catch (err) {
       incomplete = `${step.target}:${step.how} could not be carried out: ${errorMessage(err)}`;
       stamp(incomplete);
@@ -363,7 +393,9 @@ export async function runChaos(topology: LocalTopology, env: LocalEnvironment, a
   load.endNoEarlierThan(previousRecovered + tailMs);
   await load.finished();
   clearInterval(ticker);
-  stamp(`load over after ${(load.durationMs / 1000).toFixed(1)} s: sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`);
+  stamp(
+    `load over after ${(load.durationMs / 1000).toFixed(1)} s: sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`,
+  );
 
   const ackedUuids = new Set(load.acks.map((ack) => ack.uuid));
   const sources = ledgerSources(plan, env, args.queueName);
@@ -373,7 +405,10 @@ export async function runChaos(topology: LocalTopology, env: LocalEnvironment, a
   const classification = classify(ackedUuids, await readLogged(sources), await readSets(sources));
   for (const record of kills) {
     const until = (record.recoveredAt ?? load.now()) + 2000;
-    const acks = load.acks.filter((ack) => ack.ackedAt >= record.at && ack.ackedAt <= until).map((ack) => ack.ackedAt).sort((a, b) => a - b);
+    const acks = load.acks
+      .filter((ack) => ack.ackedAt >= record.at && ack.ackedAt <= until)
+      .map((ack) => ack.ackedAt)
+      .sort((a, b) => a - b);
     let longest = 0;
     let previous = record.at;
     for (const at of [...acks, until]) {
@@ -469,7 +504,9 @@ export function chaosMarkdown(result: ChaosResult): string {
     `- machine: ${cpus().length} CPU(s), ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}, load average ${result.loadAverage.map((v) => v.toFixed(1)).join(' → ')} (start → end); Hazelcast ${HAZELCAST.version}, 3 members (${args.heapMb} MB heaps), backup-count 1`,
     `- topology (free ports, cluster ${result.plan.clusterName}): members ${result.plan.hazelcastPorts.join(', ')}; logging ${result.plan.ports['logging-service'].join(', ')}; messages ${result.plan.ports['messages-service'].join(', ')}; facade ${result.plan.ports['facade-service'].join(', ')}; logs in \`${result.logDir}\``,
     `- load: ${args.rate} POST/s planned for ${args.durationMs / 1000} s, ran ${result.load.seconds.toFixed(1)} s; ${result.load.sent} requests${result.load.skippedSends ? ` (${result.load.skippedSends} left out: the load fell behind its schedule)` : ''}, ${result.load.attempts} attempts (${outcomes}); ${result.load.retriedRequests} requests needed a retry; retry window ${args.retryMs} ms, attempt timeout ${args.attemptTimeoutMs} ms${result.load.delayedSends ? `; ${result.load.delayedSends} sends waited for a free slot (${args.maxInFlight} open)` : ''}`,
-    result.load.skippedSends || result.load.delayedSends ? '- **the system did not keep up with the planned rate** (requests left out or delayed): errors and timeouts below partly measure overload, not only the kills' : '',
+    result.load.skippedSends || result.load.delayedSends
+      ? '- **the system did not keep up with the planned rate** (requests left out or delayed): errors and timeouts below partly measure overload, not only the kills'
+      : '',
     `- drain: ${result.drain.reason} after ${secs(result.drain.ms)} s (queue ${result.drain.queueSize}; settle ${args.settleMs} ms)`,
     result.incomplete ? `- **incomplete**: ${result.incomplete}` : '',
     '',
@@ -482,15 +519,20 @@ export function chaosMarkdown(result: ChaosResult): string {
     `| errors | ${result.errors} | requests whose retries ran out (${result.errorPct.toFixed(3)} % of ${c.acked + result.errors}) |`,
     `| duplicate on first attempt | ${result.load.duplicateOnFirstAttempt} | a first attempt answered 200 "duplicate" (the facade's own retry found its first write) |`,
     `| stray logged / delivered | ${c.strayLogged} / ${c.strayDelivered} | in the logging map / a messages-service but never acked (an errored request, or an answer lost) |`,
-    `| logged / delivered | ${c.logged} / ${c.delivered} | items in the logging map / in all messages-services (${Object.entries(c.perInstance).map(([name, count]) => `${name}: ${count}`).join(', ')}) |`,
+    `| logged / delivered | ${c.logged} / ${c.delivered} | items in the logging map / in all messages-services (${Object.entries(c.perInstance)
+      .map(([name, count]) => `${name}: ${count}`)
+      .join(', ')}) |`,
     '',
   ];
   if (c.lost || c.notDelivered || c.duplicated) {
-    lines.push(`Samples: lost ${c.samples.lost.join(', ') || '—'}; not delivered ${c.samples.notDelivered.join(', ') || '—'}; duplicated ${c.samples.duplicated.join(', ') || '—'}`, '');
+    lines.push(
+      `Samples: lost ${c.samples.lost.join(', ') || '—'}; not delivered ${c.samples.notDelivered.join(', ') || '—'}; duplicated ${c.samples.duplicated.join(', ') || '—'}`,
+      '',
+    );
   }
   if (result.load.failureSamples.length) lines.push(`Errors (first ${result.load.failureSamples.length}): ${result.load.failureSamples.join('; ')}`, '');
   lines.push(
-    'Timeline (t: seconds from the load\'s start; the other times are seconds from the kill; the window runs from the kill to 2 s after recovery):',
+    "Timeline (t: seconds from the load's start; the other times are seconds from the kill; the window runs from the kill to 2 s after recovery):",
     '',
     '| # | t | what | how | exited | member dropped | ready again | cluster safe | acked in window | failed attempts | errors | longest gap between acks | notes |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -504,7 +546,11 @@ export function chaosMarkdown(result: ChaosResult): string {
 }
 
 function record(file: string, markdown: string): void {
-  appendReport(file, '# Chaos runs\n\nWritten by `npm run chaos` (src/lab/chaos.ts; see docs/failover.md, "Chaos run"): a steady POST load with kills during it, and every acknowledged UUID looked for afterwards. Each run appends a section.\n\n', markdown);
+  appendReport(
+    file,
+    '# Chaos runs\n\nWritten by `npm run chaos` (src/lab/chaos.ts; see docs/failover.md, "Chaos run"): a steady POST load with kills during it, and every acknowledged UUID looked for afterwards. Each run appends a section.\n\n',
+    markdown,
+  );
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -516,14 +562,19 @@ export async function main(argv: string[]): Promise<void> {
   const plan = await freePlan(workDir, `mqlab-chaos-${process.pid}`);
   const logDir = join(workDir, 'logs');
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: args.heapMb });
-  progress(`starting a topology of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`);
+  progress(
+    `starting a topology of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`,
+  );
   let env: LocalEnvironment | undefined;
   await runAndRecord({
     what: 'chaos run',
     progress,
     start: () => topology.start(),
     run: async () => {
-      const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
+      const client = await drillClient(
+        plan.clusterName,
+        plan.hazelcastPorts.map((port) => `${plan.host}:${port}`),
+      );
       env = new LocalEnvironment({ topology, client, ownsMembers: true });
       return runChaos(topology, env, args, command, logDir, progress);
     },

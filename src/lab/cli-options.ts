@@ -14,7 +14,11 @@ export function labFlags<O extends Options>(argv: string[], options: O) {
 
 /** A whole-number option between min and max, refused with a reason that names it. */
 export const int = (min: number, max: number, what: string) =>
-  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+  z.coerce
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .min(min, `${what} must be at least ${min}`)
+    .max(max, `${what} must be at most ${max}`);
 
 /** Appends a run's report to its file under bench/, the file's header first when it is new. */
 export function appendReport(file: string, header: string, markdown: string): void {

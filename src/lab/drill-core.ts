@@ -119,7 +119,6 @@ export interface DrillResult {
   ok: boolean;
 }
 
-
 /** Sum of a Prometheus counter's samples whose labels include every given label. */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;
@@ -320,11 +319,18 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   let probes: { detected: Promise<number>; answered: Promise<number> } | undefined;
   const killVictim = () => {
     killedAt = Date.now();
-    step(`killing ${options.victim === 'owner' ? 'the owner' : 'a member that is not the owner'}: ${victim.address} (${victimWhere}), ${env.killDescription(options.how)}`);
+    step(
+      `killing ${options.victim === 'owner' ? 'the owner' : 'a member that is not the owner'}: ${victim.address} (${victimWhere}), ${env.killDescription(options.how)}`,
+    );
     killing = env.kill(victim, options.how).then(() => {
       // Watched from the moment the kill is done (the process is gone / the deletion accepted),
       // also while posting goes on in the live scenario.
-      const detected = waitUntil(`${victim.address} to leave the member list`, async () => !(await env.members()).some((m) => m.uuid === victim.uuid), 120_000, 50).then(() => Date.now() - killedAt);
+      const detected = waitUntil(
+        `${victim.address} to leave the member list`,
+        async () => !(await env.members()).some((m) => m.uuid === victim.uuid),
+        120_000,
+        50,
+      ).then(() => Date.now() - killedAt);
       // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
       const answered = (async () => {
         for (;;) {
@@ -378,10 +384,14 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   try {
     // The client learns the new partition table shortly after the members have settled.
     let now: MemberRef | null = null;
-    await waitUntil('the client to learn the new owner', async () => {
-      now = (await env.queuePartition(queueName)).owner;
-      return now !== null && now.uuid !== victim.uuid;
-    }, 15_000);
+    await waitUntil(
+      'the client to learn the new owner',
+      async () => {
+        now = (await env.queuePartition(queueName)).owner;
+        return now !== null && now.uuid !== victim.uuid;
+      },
+      15_000,
+    );
     const learned = now as MemberRef | null;
     if (learned) newOwner = { address: learned.address, uuid: learned.uuid };
   } catch (err) {

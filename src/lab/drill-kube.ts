@@ -28,7 +28,18 @@ type K8s = typeof import('@kubernetes/client-node');
 export const KUBE_DEFAULTS = { namespace: 'default', release: 'mqlab', facade: `http://127.0.0.1:${defaultPort('facade-service')}` } as const;
 
 /** The flags only --kube takes (each a string option). */
-export const KUBE_FLAGS = ['namespace', 'release', 'messages-workload', 'messages-replicas', 'messages-selector', 'hazelcast-selector', 'messages-port', 'hazelcast-rest-port', 'grace-period', 'kubeconfig'] as const;
+export const KUBE_FLAGS = [
+  'namespace',
+  'release',
+  'messages-workload',
+  'messages-replicas',
+  'messages-selector',
+  'hazelcast-selector',
+  'messages-port',
+  'hazelcast-rest-port',
+  'grace-period',
+  'kubeconfig',
+] as const;
 export type KubeFlags = Partial<Record<(typeof KUBE_FLAGS)[number], string>>;
 
 /** What --kube takes from the command line. */
@@ -80,9 +91,14 @@ export interface KubeSettings {
   kill: KubeKill;
 }
 
-
 const namedMember = z.object({ uuid: z.string().min(1), address: z.string().min(1) });
-const queueAnswer = z.object({ queue: z.string(), size: z.number().int().min(0), partitionId: z.number().int().min(0), owner: namedMember.nullable(), members: z.array(namedMember) });
+const queueAnswer = z.object({
+  queue: z.string(),
+  size: z.number().int().min(0),
+  partitionId: z.number().int().min(0),
+  owner: namedMember.nullable(),
+  members: z.array(namedMember),
+});
 
 /**
  * The facade's GET /queue: its Hazelcast client's view of the queue (size, partition owner) and of
@@ -116,7 +132,12 @@ export function kubeSettings(args: KubeArgs, contextNamespace: string | undefine
     messagesPort: optionalInt('messages-port', 1),
     restPort: optionalInt('hazelcast-rest-port', 1),
     // A crash unless the deletion is asked for: --graceful (the pod's own grace period) or --grace-period.
-    kill: grace !== undefined ? { kind: 'delete', gracePeriodSeconds: grace } : args.how === 'graceful' ? { kind: 'delete', gracePeriodSeconds: undefined } : { kind: 'crash' },
+    kill:
+      grace !== undefined
+        ? { kind: 'delete', gracePeriodSeconds: grace }
+        : args.how === 'graceful'
+          ? { kind: 'delete', gracePeriodSeconds: undefined }
+          : { kind: 'crash' },
   };
 }
 
@@ -137,7 +158,8 @@ export const CRASH_SCRIPT = [
   'echo "no java process in this container"; exit 5',
 ].join('\n');
 
-const isReady = (pod: k8s.V1Pod) => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const isReady = (pod: k8s.V1Pod) =>
+  pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp && (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 const podIps = (pod: k8s.V1Pod) => new Set([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((ip) => ip.ip)].filter((ip): ip is string => Boolean(ip)));
 const containerPorts = (pod: k8s.V1Pod) => (pod.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
 
@@ -184,7 +206,8 @@ export class KubeEnvironment implements DrillEnvironment {
 
   private async facadeQueue(queueName?: string): Promise<QueueInfo> {
     const info = await facadeQueue(this.facadeUrl);
-    if (queueName !== undefined && info.queue !== queueName) throw new Error(`the facade at ${this.facadeUrl} uses the queue "${info.queue}", not "${queueName}" (--queue-name)`);
+    if (queueName !== undefined && info.queue !== queueName)
+      throw new Error(`the facade at ${this.facadeUrl} uses the queue "${info.queue}", not "${queueName}" (--queue-name)`);
     return info;
   }
 
@@ -205,7 +228,7 @@ export class KubeEnvironment implements DrillEnvironment {
     const { kill } = this.settings;
     if (how === 'freeze') return 'freeze (not possible in Kubernetes)';
     if (kill.kind === 'crash') return 'crash: SIGKILL of the JVM through exec, no SIGTERM (the container restarts in its pod)';
-    if (kill.gracePeriodSeconds === undefined) return "delete pod with its own grace period (SIGTERM: graceful hand-over)";
+    if (kill.gracePeriodSeconds === undefined) return 'delete pod with its own grace period (SIGTERM: graceful hand-over)';
     if (kill.gracePeriodSeconds === 0) return 'delete pod --grace-period=0 --force (SIGTERM, SIGKILL 2 s later: not a crash)';
     return `delete pod --grace-period=${kill.gracePeriodSeconds} (SIGTERM, SIGKILL after ${kill.gracePeriodSeconds} s)`;
   }
@@ -283,7 +306,10 @@ export class KubeEnvironment implements DrillEnvironment {
     const namespace = this.settings.namespace;
     const options = this.k8s.setHeaderOptions('Content-Type', this.k8s.PatchStrategy.MergePatch);
     const body = { spec: { replicas } };
-    const read = kind === 'deployment' ? await this.apps.readNamespacedDeploymentScale({ name, namespace }) : await this.apps.readNamespacedStatefulSetScale({ name, namespace });
+    const read =
+      kind === 'deployment'
+        ? await this.apps.readNamespacedDeploymentScale({ name, namespace })
+        : await this.apps.readNamespacedStatefulSetScale({ name, namespace });
     const before = read.spec?.replicas ?? 0;
     if (kind === 'deployment') await this.apps.patchNamespacedDeploymentScale({ name, namespace, body }, options);
     else await this.apps.patchNamespacedStatefulSetScale({ name, namespace, body }, options);
@@ -312,7 +338,10 @@ export class KubeEnvironment implements DrillEnvironment {
     const { workload } = this.settings;
     await this.scale(replicas);
     this.progress(`  scaled ${workload.kind}/${workload.name} to ${replicas} replicas; waiting until they are ready`);
-    await this.waitFor(`${replicas} ready messages-service pods`, async () => (await this.pods(this.settings.messagesSelector)).filter(isReady).length >= replicas);
+    await this.waitFor(
+      `${replicas} ready messages-service pods`,
+      async () => (await this.pods(this.settings.messagesSelector)).filter(isReady).length >= replicas,
+    );
   }
 
   async consumers(): Promise<ConsumerEndpoint[]> {
@@ -327,7 +356,10 @@ export class KubeEnvironment implements DrillEnvironment {
 
   async recover(): Promise<void> {
     // The StatefulSet recreates the deleted pod; wait until it has joined and the cluster is safe.
-    await this.waitFor(`${this.initialMembers} ready Hazelcast pods`, async () => (await this.pods(this.settings.hazelcastSelector)).filter(isReady).length >= this.initialMembers);
+    await this.waitFor(
+      `${this.initialMembers} ready Hazelcast pods`,
+      async () => (await this.pods(this.settings.hazelcastSelector)).filter(isReady).length >= this.initialMembers,
+    );
     await this.waitFor(`a cluster of ${this.initialMembers} members (as the facade sees it)`, async () => (await this.members()).length >= this.initialMembers);
     await this.waitFor('a safe cluster', async () => {
       const answers = await Promise.all((await this.members()).map((m) => this.health(m)));
@@ -348,14 +380,21 @@ export async function kubeEnvironment(args: KubeArgs, progress: (line: string) =
   const context = kc.getContextObject(kc.getCurrentContext());
   const settings = kubeSettings(args, context?.namespace);
   const facade = args.facade ?? KUBE_DEFAULTS.facade;
-  progress(`Kubernetes: context ${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? '?'}), namespace ${settings.namespace}; scaling ${settings.workload.kind}/${settings.workload.name}; facade ${facade}`);
+  progress(
+    `Kubernetes: context ${kc.getCurrentContext()} (${kc.getCurrentCluster()?.server ?? '?'}), namespace ${settings.namespace}; scaling ${settings.workload.kind}/${settings.workload.name}; facade ${facade}`,
+  );
   let info: QueueInfo;
   try {
     info = await facadeQueue(facade);
   } catch (err) {
-    throw new Error(`the drill reads the queue's owner and the members from the facade's GET /queue, which failed (is the port-forward up, and the facade ready?): ${errorMessage(err)}`, { cause: err });
+    throw new Error(
+      `the drill reads the queue's owner and the members from the facade's GET /queue, which failed (is the port-forward up, and the facade ready?): ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
   if (info.queue !== args.queueName) throw new Error(`the facade at ${facade} uses the queue "${info.queue}", not "${args.queueName}" (--queue-name)`);
-  progress(`  the facade sees ${info.members.length} Hazelcast members (${info.members.map((m) => m.address).join(', ')}); queue "${info.queue}" holds ${info.size} items, owner ${info.owner?.address ?? 'not assigned yet'}`);
+  progress(
+    `  the facade sees ${info.members.length} Hazelcast members (${info.members.map((m) => m.address).join(', ')}); queue "${info.queue}" holds ${info.size} items, owner ${info.owner?.address ?? 'not assigned yet'}`,
+  );
   return new KubeEnvironment(k8s, kc, settings, facade, info.members.length, progress);
 }

@@ -34,7 +34,11 @@ export function findMemberPid(port: number, clusterName: string): number | undef
     } catch {
       continue;
     }
-    if (args.includes('com.hazelcast.core.server.HazelcastMemberStarter') && args.includes(`-Dmqlab.port=${port}`) && args.includes(`-Dmqlab.cluster=${clusterName}`)) {
+    if (
+      args.includes('com.hazelcast.core.server.HazelcastMemberStarter') &&
+      args.includes(`-Dmqlab.port=${port}`) &&
+      args.includes(`-Dmqlab.cluster=${clusterName}`)
+    ) {
       return Number(entry);
     }
   }
@@ -194,7 +198,9 @@ export async function localEnvironment(args: LocalArgs, progress: (line: string)
   const plan = await freePlan(workDir, `mqlab-drill-${process.pid}`);
   const logDir = join(workDir, 'logs');
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, skip: ['messages-service'] });
-  progress(`starting a cluster of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`);
+  progress(
+    `starting a cluster of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`,
+  );
   const stopOnSignal = () => {
     void topology.stop('SIGKILL').then(() => process.exit(130));
   };
@@ -206,7 +212,10 @@ export async function localEnvironment(args: LocalArgs, progress: (line: string)
     await topology.stop('SIGKILL');
     throw err;
   }
-  const client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
+  const client = await drillClient(
+    plan.clusterName,
+    plan.hazelcastPorts.map((port) => `${plan.host}:${port}`),
+  );
   const env = new LocalEnvironment({ topology, client, ownsMembers: true });
   const close = env.close.bind(env);
   env.close = async () => {

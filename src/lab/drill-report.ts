@@ -22,7 +22,9 @@ export function formatReport(result: DrillResult): string {
     result.scenario === 'lab'
       ? `  consumption         consumers started ${seconds(result.consumersStartedMs)}, first item consumed ${seconds(result.firstConsumedMs)} after the kill; all received ${seconds(result.drainedMs)}`
       : `  consumption         resumed ${seconds(result.firstConsumedMs)} after the kill; longest pause ${seconds(result.longestPauseMs)}; all received ${seconds(result.drainedMs)}`,
-    `  per instance        ${Object.entries(result.perInstance).map(([name, count]) => `${name}: ${count}`).join(', ')}`,
+    `  per instance        ${Object.entries(result.perInstance)
+      .map(([name, count]) => `${name}: ${count}`)
+      .join(', ')}`,
     `  received            ${result.received} of ${result.messages}`,
     `  lost                ${result.lost}${result.lostSample.length ? ` (e.g. ${result.lostSample.join(', ')})` : ''}`,
     `  duplicated          ${result.duplicated} (a UUID kept by more than one instance, or twice)`,
@@ -56,7 +58,47 @@ export function resultsMarkdown(results: DrillResult[], command: string, started
     `- machine: ${cpus().length} CPU(s), Node ${process.version}; Hazelcast ${HAZELCAST.version}, 3 members, backup-count 1, max.no.heartbeat 5 s`,
     first ? `- mode: ${first.mode}, scenario ${first.scenario}, victim ${first.victimKind}, ${first.kill}` : '',
     `- **total: ${results.reduce((sum, r) => sum + r.messages, 0)} messages, lost ${lost}, duplicated ${duplicated}; ${results.filter((r) => r.ok).length}/${results.length} runs passed**`,
-    `- after the kill (median / max): member dropped ${sec(quantile(results.map((r) => r.detectedMs), 0.5))} / ${sec(quantile(results.map((r) => r.detectedMs), 1))} s, queue answered ${sec(quantile(results.map((r) => r.queueAnsweredMs), 0.5))} / ${sec(quantile(results.map((r) => r.queueAnsweredMs), 1))} s, cluster safe ${sec(quantile(results.map((r) => r.safeMs), 0.5))} / ${sec(quantile(results.map((r) => r.safeMs), 1))} s, first item consumed ${sec(quantile(results.map((r) => r.firstConsumedMs), 0.5))} / ${sec(quantile(results.map((r) => r.firstConsumedMs), 1))} s`,
+    `- after the kill (median / max): member dropped ${sec(
+      quantile(
+        results.map((r) => r.detectedMs),
+        0.5,
+      ),
+    )} / ${sec(
+      quantile(
+        results.map((r) => r.detectedMs),
+        1,
+      ),
+    )} s, queue answered ${sec(
+      quantile(
+        results.map((r) => r.queueAnsweredMs),
+        0.5,
+      ),
+    )} / ${sec(
+      quantile(
+        results.map((r) => r.queueAnsweredMs),
+        1,
+      ),
+    )} s, cluster safe ${sec(
+      quantile(
+        results.map((r) => r.safeMs),
+        0.5,
+      ),
+    )} / ${sec(
+      quantile(
+        results.map((r) => r.safeMs),
+        1,
+      ),
+    )} s, first item consumed ${sec(
+      quantile(
+        results.map((r) => r.firstConsumedMs),
+        0.5,
+      ),
+    )} / ${sec(
+      quantile(
+        results.map((r) => r.firstConsumedMs),
+        1,
+      ),
+    )} s`,
     note ? `- note: ${note}` : '',
     '',
     'Times are seconds from the kill. "dropped": the member left the cluster; "answered": a queue call issued after the kill got its answer; "safe": every survivor reports clusterSafe; "first": first item consumed (lab scenario: the consumers are started only once the cluster is safe); "re-offered": copies dropped by the consumers\' claim.',

@@ -71,7 +71,10 @@ export interface ParsedArgs {
   kube: KubeArgs;
 }
 
-const KUBE_OPTIONS = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, { type: 'string' as const }])) as Record<(typeof KUBE_FLAGS)[number], { type: 'string' }>;
+const KUBE_OPTIONS = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, { type: 'string' as const }])) as Record<
+  (typeof KUBE_FLAGS)[number],
+  { type: 'string' }
+>;
 
 export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
   const values = labFlags(argv, {
@@ -93,7 +96,9 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
     cluster: { type: 'string' },
     ...KUBE_OPTIONS,
   });
-  const kubeFlags: KubeFlags = Object.fromEntries(KUBE_FLAGS.map((flag) => [flag, (values as Record<string, unknown>)[flag]]).filter(([, value]) => typeof value === 'string'));
+  const kubeFlags: KubeFlags = Object.fromEntries(
+    KUBE_FLAGS.map((flag) => [flag, (values as Record<string, unknown>)[flag]]).filter(([, value]) => typeof value === 'string'),
+  );
   if (values.help) return 'help';
   if (values.attach && values.kube) throw new Error('--attach and --kube exclude each other');
   if (values.graceful && values.freeze) throw new Error('--graceful and --freeze exclude each other');
@@ -124,7 +129,10 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
     local: {
       attach: mode === 'attach',
       facade: values.facade,
-      hazelcastMembers: values['hazelcast-members']?.split(',').map((item) => item.trim()).filter(Boolean),
+      hazelcastMembers: values['hazelcast-members']
+        ?.split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
       cluster: values.cluster ?? HAZELCAST.clusterName,
     },
     kube: { flags: kubeFlags, facade: values.facade, how, queueName },
@@ -132,7 +140,12 @@ export function parseDrillArgs(argv: string[]): ParsedArgs | 'help' {
 }
 
 /** Runs the drill `repeat` times on one environment, recovering the cluster between runs. */
-export async function runDrills(env: DrillEnvironment, options: DrillOptions, repeat: number, onResult?: (result: DrillResult, index: number) => void): Promise<DrillResult[]> {
+export async function runDrills(
+  env: DrillEnvironment,
+  options: DrillOptions,
+  repeat: number,
+  onResult?: (result: DrillResult, index: number) => void,
+): Promise<DrillResult[]> {
   const results: DrillResult[] = [];
   for (let index = 0; index < repeat; index += 1) {
     if (repeat > 1) options.progress(`\n=== repetition ${index + 1} of ${repeat} ===`);
@@ -141,7 +154,12 @@ export async function runDrills(env: DrillEnvironment, options: DrillOptions, re
     onResult?.(result, index);
     if (index < repeat - 1) {
       options.progress(`bringing the cluster back to full size (recovering ${result.victim.address})`);
-      await env.recover({ uuid: result.victim.uuid, address: result.victim.address, host: result.victim.address.split(':')[0] ?? '', port: Number(result.victim.address.split(':')[1]) });
+      await env.recover({
+        uuid: result.victim.uuid,
+        address: result.victim.address,
+        host: result.victim.address.split(':')[0] ?? '',
+        port: Number(result.victim.address.split(':')[1]),
+      });
     }
   }
   return results;
@@ -154,10 +172,7 @@ export async function main(argv: string[]): Promise<void> {
   const started = new Date();
   const command = `npm run drill -- ${argv.join(' ')}`.trim();
 
-  const env =
-    parsed.mode === 'kube'
-      ? await kubeEnvironment(parsed.kube, progress)
-      : await localEnvironment(parsed.local, progress);
+  const env = parsed.mode === 'kube' ? await kubeEnvironment(parsed.kube, progress) : await localEnvironment(parsed.local, progress);
   const options: DrillOptions = {
     ...parsed.drill,
     drainTimeoutMs: parsed.drill.drainTimeoutMs ?? 60_000 + 20 * parsed.drill.messages,
@@ -167,7 +182,15 @@ export async function main(argv: string[]): Promise<void> {
   const record = () => {
     if (!parsed.record) return;
     mkdirSync(dirname(parsed.record), { recursive: true });
-    writeFileSync(parsed.record, resultsMarkdown(results, command, started, results.length < parsed.repeat ? `in progress or interrupted: ${results.length} of ${parsed.repeat} runs done` : ''));
+    writeFileSync(
+      parsed.record,
+      resultsMarkdown(
+        results,
+        command,
+        started,
+        results.length < parsed.repeat ? `in progress or interrupted: ${results.length} of ${parsed.repeat} runs done` : '',
+      ),
+    );
   };
   try {
     await runDrills(env, options, parsed.repeat, (result) => {
@@ -182,7 +205,10 @@ export async function main(argv: string[]): Promise<void> {
     await env.close();
   }
   if (parsed.json) console.log(JSON.stringify(results, null, 2));
-  if (results.length > 1 && !parsed.json) console.log(`\n${results.filter((r) => r.ok).length}/${results.length} runs passed; lost ${results.reduce((s, r) => s + r.lost, 0)}, duplicated ${results.reduce((s, r) => s + r.duplicated, 0)}`);
+  if (results.length > 1 && !parsed.json)
+    console.log(
+      `\n${results.filter((r) => r.ok).length}/${results.length} runs passed; lost ${results.reduce((s, r) => s + r.lost, 0)}, duplicated ${results.reduce((s, r) => s + r.duplicated, 0)}`,
+    );
   if (results.some((r) => !r.ok)) process.exitCode = 1;
   // The Hazelcast client and the children are gone; do not wait for stray timers.
   process.exit(process.exitCode ?? 0);

@@ -63,7 +63,6 @@ export interface FillArgs {
   record: string | undefined;
 }
 
-
 export function parseFillArgs(argv: string[]): FillArgs | 'help' {
   const values = labFlags(argv, {
     attach: { type: 'boolean', default: false },
@@ -125,20 +124,24 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
 function post(target: string, json: unknown, timeoutMs = 30_000): Promise<Answer> {
   const body = JSON.stringify(json);
   return new Promise((resolvePost, reject) => {
-    const req = request(target, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        let parsed: Record<string, unknown> = {};
-        try {
-          parsed = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          // Not JSON: counted by status.
-        }
-        resolvePost({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
+    const req = request(
+      target,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // Not JSON: counted by status.
+          }
+          resolvePost({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(body);
@@ -174,8 +177,14 @@ async function ownSystem(args: FillArgs, progress: (line: string) => void): Prom
   }
   return {
     plan,
-    memberPids: () => plan.hazelcastPorts.flatMap((port) => (topology.group.isRunning(memberName(port)) ? (topology.group.get(memberName(port))?.child.pid ?? []) : [])),
-    memberLogs: () => (existsSync(logDir) ? readdirSync(logDir).filter((name) => name.startsWith('hazelcast-')).map((name) => join(logDir, name)) : []),
+    memberPids: () =>
+      plan.hazelcastPorts.flatMap((port) => (topology.group.isRunning(memberName(port)) ? (topology.group.get(memberName(port))?.child.pid ?? []) : [])),
+    memberLogs: () =>
+      existsSync(logDir)
+        ? readdirSync(logDir)
+            .filter((name) => name.startsWith('hazelcast-'))
+            .map((name) => join(logDir, name))
+        : [],
     loseMember: async () => {
       const [victim, ...survivors] = plan.hazelcastPorts as [number, ...number[]];
       await topology.stopMember(victim, 'SIGKILL');
@@ -274,7 +283,9 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
   progress(`posting from ${args.connections} connections until the store refuses`);
   await Promise.all(Array.from({ length: args.connections }, (_, n) => worker(n)));
   const seconds = (Date.now() - started) / 1000;
-  progress(`${acked.size} acknowledged in ${seconds.toFixed(0)} s, ${refused} refused (first refusal after ${firstRefusal ? ((firstRefusal - started) / 1000).toFixed(0) : '-'} s)`);
+  progress(
+    `${acked.size} acknowledged in ${seconds.toFixed(0)} s, ${refused} refused (first refusal after ${firstRefusal ? ((firstRefusal - started) / 1000).toFixed(0) : '-'} s)`,
+  );
 
   // Everything the facade queued is claimed before the members are measured.
   await sleep(3000);
@@ -282,7 +293,9 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
   const stored = (await logBounds(logging[0] as string)).count - storedBefore;
   const after = await membersLiveBytes(pids);
   const bytesPerMessage = stored > 0 ? Math.round((after - before) / stored) : 0;
-  progress(`members' live heap ${(before / 1e6).toFixed(0)} -> ${(after / 1e6).toFixed(0)} MB for ${stored} messages: ${bytesPerMessage} bytes each, every copy counted`);
+  progress(
+    `members' live heap ${(before / 1e6).toFixed(0)} -> ${(after / 1e6).toFixed(0)} MB for ${stored} messages: ${bytesPerMessage} bytes each, every copy counted`,
+  );
 
   let survivorHeapPct: number | null = null;
   let expectedMembers = plan.hazelcastPorts.length;
@@ -290,7 +303,12 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
     const survivors = await target.loseMember();
     expectedMembers = survivors.length;
     progress(`killed a member (kill -9); waiting for the ${survivors.length} survivors to hold every partition and its backup again`);
-    const took = await waitUntil('a safe cluster of the survivors', async () => (await Promise.all(survivors.map((port) => memberHealth(plan.host, port)))).every((h) => isSafe(h, survivors.length)), 300_000, 500);
+    const took = await waitUntil(
+      'a safe cluster of the survivors',
+      async () => (await Promise.all(survivors.map((port) => memberHealth(plan.host, port)))).every((h) => isSafe(h, survivors.length)),
+      300_000,
+      500,
+    );
     const pids = target.memberPids();
     const heaps = await Promise.all(pids.map(liveHeapBytes));
     survivorHeapPct = Math.round((100 * Math.max(...heaps)) / (args.heapMb * 1024 * 1024));
@@ -314,7 +332,12 @@ async function fill(args: FillArgs, target: Target, progress: (line: string) => 
     const retiredAt = Date.now();
     const answer = await fetch(`${logging[0] as string}/logging?before=${half}`, { method: 'DELETE' });
     progress(`retired the first half (DELETE /logging?before=${half}: ${answer.status})`);
-    acceptsAgainMs = await waitUntil('the store accepting a POST again', async () => (await post(`${facade}/facade`, { msg: text })).status === 201, 120_000, 250)
+    acceptsAgainMs = await waitUntil(
+      'the store accepting a POST again',
+      async () => (await post(`${facade}/facade`, { msg: text })).status === 201,
+      120_000,
+      250,
+    )
       .then(() => Date.now() - retiredAt)
       .catch(() => null);
   }
@@ -359,7 +382,9 @@ export async function main(argv: string[]): Promise<void> {
 function record(args: FillArgs, argv: readonly string[], result: FillResult): void {
   mkdirSync(dirname(args.record as string), { recursive: true });
   const fresh = !existsSync(args.record as string);
-  const head = fresh ? '# Fill runs\n\nWritten by `npm run fill` (src/lab/fill.ts): post until the store refuses, then check that nothing acknowledged is gone. docs/storage.md explains the figures.\n' : '';
+  const head = fresh
+    ? '# Fill runs\n\nWritten by `npm run fill` (src/lab/fill.ts): post until the store refuses, then check that nothing acknowledged is gone. docs/storage.md explains the figures.\n'
+    : '';
   const rows = Object.entries(result).map(([key, value]) => `| ${key} | ${typeof value === 'object' ? JSON.stringify(value) : String(value)} |`);
   appendFileSync(
     args.record as string,

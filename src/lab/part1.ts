@@ -49,7 +49,14 @@ export async function main(argv: string[]): Promise<void> {
   const loggingRows = [];
   for (const base of await instances('logging-service')) {
     const answer = setAnswer.parse(await http.get(`${base}/logging`).json());
-    loggingRows.push({ instance: answer.instance, count: answer.count, 'stored here (by this instance)': posted.filter((p) => p['logging instance'] === answer.instance).map((p) => p.msg).join(' ') });
+    loggingRows.push({
+      instance: answer.instance,
+      count: answer.count,
+      'stored here (by this instance)': posted
+        .filter((p) => p['logging instance'] === answer.instance)
+        .map((p) => p.msg)
+        .join(' '),
+    });
   }
   console.table(loggingRows);
 
@@ -61,7 +68,14 @@ export async function main(argv: string[]): Promise<void> {
   for (;;) {
     const answers = await Promise.all(messagesBases.map(async (base) => setAnswer.parse(await http.get(`${base}/messages`).json())));
     const seen = answers.flatMap((answer) => answer.messages.filter((m) => wanted.has(m.uuid)));
-    messagesRows = answers.map((answer) => ({ instance: answer.instance, count: answer.messages.filter((m) => wanted.has(m.uuid)).length, received: answer.messages.filter((m) => wanted.has(m.uuid)).map((m) => m.msg).join(' ') }));
+    messagesRows = answers.map((answer) => ({
+      instance: answer.instance,
+      count: answer.messages.filter((m) => wanted.has(m.uuid)).length,
+      received: answer.messages
+        .filter((m) => wanted.has(m.uuid))
+        .map((m) => m.msg)
+        .join(' '),
+    }));
     if (seen.length >= wanted.size || Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 300));
   }

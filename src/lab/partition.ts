@@ -54,7 +54,6 @@ export interface PartitionArgs {
   heapMb: number;
 }
 
-
 export function parsePartitionArgs(argv: string[]): PartitionArgs | 'help' {
   const values = labFlags(argv, {
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
@@ -137,12 +136,17 @@ class Faults {
   async owner(): Promise<number> {
     const addresses = memberAddresses(this.plan);
     let found = -1;
-    await waitUntil('the queue owner', async () => {
-      const response = await fetch(`${this.facade}/queue`, { signal: AbortSignal.timeout(5000) });
-      const body = (await response.json()) as { owner?: { address?: string } | null };
-      found = addresses.indexOf(body.owner?.address ?? '');
-      return found >= 0;
-    }, 60_000, 250);
+    await waitUntil(
+      'the queue owner',
+      async () => {
+        const response = await fetch(`${this.facade}/queue`, { signal: AbortSignal.timeout(5000) });
+        const body = (await response.json()) as { owner?: { address?: string } | null };
+        found = addresses.indexOf(body.owner?.address ?? '');
+        return found >= 0;
+      },
+      60_000,
+      250,
+    );
     return found;
   }
 
@@ -156,7 +160,14 @@ class Faults {
 
   /** Each member's cluster size as it reports it now (unreachable: '-'). */
   async views(): Promise<string> {
-    const sizes = await Promise.all(this.plan.hazelcastPorts.map((port) => memberHealth(memberHost(this.plan, port), port).then((h) => h.clusterSize, () => undefined)));
+    const sizes = await Promise.all(
+      this.plan.hazelcastPorts.map((port) =>
+        memberHealth(memberHost(this.plan, port), port).then(
+          (h) => h.clusterSize,
+          () => undefined,
+        ),
+      ),
+    );
     for (const size of sizes) if (size !== undefined) this.reported.push(size);
     return sizes.map((size) => (size === undefined ? '-' : String(size))).join('/');
   }
@@ -202,7 +213,9 @@ class Faults {
         await sleep(3000);
         flips += 1;
       }
-      notes.push(`${flips} times down (7 s and 3 s in turn), up 3 s between; sizes at the end of each down: ${downViews.join(', ')}; then ${await this.views()}`);
+      notes.push(
+        `${flips} times down (7 s and 3 s in turn), up 3 s between; sizes at the end of each down: ${downViews.join(', ')}; then ${await this.views()}`,
+      );
     } else {
       const pid = this.topology.group.get(memberName(this.plan.hazelcastPorts[victim] ?? 0))?.child.pid;
       if (pid === undefined) throw new Error('the member to freeze has no process');
@@ -248,7 +261,14 @@ class Faults {
   }
 }
 
-export async function runPartition(topology: LocalTopology, net: MemberNetwork, args: PartitionArgs, command: string, logDir: string, progress: (line: string) => void): Promise<PartitionResult> {
+export async function runPartition(
+  topology: LocalTopology,
+  net: MemberNetwork,
+  args: PartitionArgs,
+  command: string,
+  logDir: string,
+  progress: (line: string) => void,
+): Promise<PartitionResult> {
   const started = new Date();
   const loadAtStart = loadavg()[0] ?? Number.NaN;
   const { plan } = topology;
@@ -256,10 +276,21 @@ export async function runPartition(topology: LocalTopology, net: MemberNetwork, 
   // Retried for 2 minutes with the same key: a request outlasts any split here, so an error is a real one.
   // An attempt waits 35 s: the facade answers within its logging deadline (10 s), one more call (2 s)
   // and its offer's retries (15 s), so a split's answer is its 503, not the client giving up.
-  const load = new SteadyLoad({ facadeUrl: facade, rate: args.rate, durationMs: 10_000, retryMs: 120_000, attemptTimeoutMs: 35_000, maxInFlight: 512, runId: randomUUID().slice(0, 8) });
+  const load = new SteadyLoad({
+    facadeUrl: facade,
+    rate: args.rate,
+    durationMs: 10_000,
+    retryMs: 120_000,
+    attemptTimeoutMs: 35_000,
+    maxInFlight: 512,
+    runId: randomUUID().slice(0, 8),
+  });
   load.holdOpen();
   const stamp = (line: string) => progress(`[t=${(load.now() / 1000).toFixed(1).padStart(6)} s] ${line}`);
-  const ticker = setInterval(() => stamp(`  sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`), 5000);
+  const ticker = setInterval(
+    () => stamp(`  sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`),
+    5000,
+  );
   const faults = new Faults(topology, net, facade);
   const records: FaultRecord[] = [];
   let incomplete: string | undefined;
@@ -328,8 +359,15 @@ export async function runPartition(topology: LocalTopology, net: MemberNetwork, 
   const requests = load.acks.length + errors;
   const healedInTime = records.every((r) => r.healedAt !== null && r.healedAt - r.repairedAt <= 30_000);
   const ok =
-    !incomplete && records.length === args.scenarios.length && healedInTime && requests > 0 && errors === 0 && unexpectedFailures === 0 &&
-    classification.lost === 0 && classification.notDelivered === 0 && classification.duplicated === 0;
+    !incomplete &&
+    records.length === args.scenarios.length &&
+    healedInTime &&
+    requests > 0 &&
+    errors === 0 &&
+    unexpectedFailures === 0 &&
+    classification.lost === 0 &&
+    classification.notDelivered === 0 &&
+    classification.duplicated === 0;
   return {
     command,
     started,
@@ -383,7 +421,10 @@ const secs = (ms: number | null) => (ms === null ? '—' : (ms / 1000).toFixed(1
 
 export function partitionMarkdown(result: PartitionResult): string {
   const c = result.classification;
-  const outcomes = Object.entries(result.load.attemptOutcomes).sort(([a], [b]) => a.localeCompare(b)).map(([o, n]) => `${o}: ${n}`).join(', ');
+  const outcomes = Object.entries(result.load.attemptOutcomes)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([o, n]) => `${o}: ${n}`)
+    .join(', ');
   const lines = [
     `## ${result.started.toISOString()} — ${result.ok ? 'PASSED' : 'FAILED'}: acked ${c.acked}, lost ${c.lost}, not delivered ${c.notDelivered}, duplicated ${c.duplicated}, errors ${result.errors}, refused while split ${result.minorityWritesRefused}`,
     '',
@@ -414,7 +455,11 @@ export function partitionMarkdown(result: PartitionResult): string {
     '',
   ];
   if (result.unexpectedSamples.length > 0) lines.push(`Unexpected failures: ${result.unexpectedSamples.join(', ')}`, '');
-  if (c.lost || c.notDelivered || c.duplicated) lines.push(`Samples: lost ${c.samples.lost.join(', ') || '—'}; not delivered ${c.samples.notDelivered.join(', ') || '—'}; duplicated ${c.samples.duplicated.join(', ') || '—'}`, '');
+  if (c.lost || c.notDelivered || c.duplicated)
+    lines.push(
+      `Samples: lost ${c.samples.lost.join(', ') || '—'}; not delivered ${c.samples.notDelivered.join(', ') || '—'}; duplicated ${c.samples.duplicated.join(', ') || '—'}`,
+      '',
+    );
   return lines.filter((line, i, all) => line !== '' || all[i - 1] !== '').join('\n');
 }
 

@@ -15,7 +15,8 @@ export async function waitUntil(what: string, check: () => Promise<boolean>, tim
     } catch (err) {
       lastError = errorMessage(err);
     }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.slice(0, 300)})` : ''}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.slice(0, 300)})` : ''}`);
     await sleep(intervalMs);
   }
 }

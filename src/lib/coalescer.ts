@@ -52,13 +52,15 @@ export class Coalescer<In, Out> {
     while (this.running < this.options.concurrency && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.batchLength());
       this.running += 1;
-      this.write(batch.map((call) => call.item)).then(
-        (outs) => batch.forEach((call, i) => call.resolve(outs[i] as Out)),
-        (err: unknown) => batch.forEach((call) => call.reject(err)),
-      ).finally(() => {
-        this.running -= 1;
-        this.next();
-      });
+      this.write(batch.map((call) => call.item))
+        .then(
+          (outs) => batch.forEach((call, i) => call.resolve(outs[i] as Out)),
+          (err: unknown) => batch.forEach((call) => call.reject(err)),
+        )
+        .finally(() => {
+          this.running -= 1;
+          this.next();
+        });
     }
   }
 }

@@ -43,7 +43,13 @@ export function queuePartition(client: HazelcastClient, queueName: string): { pa
   const partitions = client.getPartitionService();
   const partitionId = partitions.getPartitionId(key);
   const ownerUuid = partitions.getPartitionOwner(partitionId)?.toString() ?? null;
-  const owner = ownerUuid === null ? undefined : client.getCluster().getMembers().find((member) => member.uuid.toString() === ownerUuid);
+  const owner =
+    ownerUuid === null
+      ? undefined
+      : client
+          .getCluster()
+          .getMembers()
+          .find((member) => member.uuid.toString() === ownerUuid);
   return { partitionId, ownerUuid, owner: owner ? memberRef(owner) : null };
 }
 
@@ -73,7 +79,16 @@ export async function queueInfo(client: HazelcastClient, queueName: string): Pro
   const size = await (await client.getQueue(queueName)).size();
   const { partitionId, owner } = queuePartition(client, queueName);
   const named = ({ uuid, address }: MemberRef) => ({ uuid, address });
-  return { queue: queueName, size, partitionId, owner: owner ? named(owner) : null, members: client.getCluster().getMembers().map((m) => named(memberRef(m))) };
+  return {
+    queue: queueName,
+    size,
+    partitionId,
+    owner: owner ? named(owner) : null,
+    members: client
+      .getCluster()
+      .getMembers()
+      .map((m) => named(memberRef(m))),
+  };
 }
 
 export interface HazelcastOptions {
@@ -156,7 +171,8 @@ export function clientConfig(options: HazelcastOptions): ClientConfig {
       (state: LifecycleState) => {
         // Ready only once the client object exists too (CONNECTED fires before newHazelcastClient
         // resolves, and routes answer 503 until it has): the handle confirms it then.
-        if (state === LifecycleState.CONNECTED) readiness.set('hazelcast', options.isCreated?.() ?? true, options.isCreated?.() === false ? 'client starting' : undefined);
+        if (state === LifecycleState.CONNECTED)
+          readiness.set('hazelcast', options.isCreated?.() ?? true, options.isCreated?.() === false ? 'client starting' : undefined);
         if (state === LifecycleState.DISCONNECTED || state === LifecycleState.SHUTTING_DOWN) readiness.set('hazelcast', false, state);
         logger.info({ state }, 'hazelcast client state');
       },

@@ -9,7 +9,13 @@ import type { Logger } from './logger.js';
  * after it, the connection is cut, so the client sees a broken answer rather than a short list
  * that looks complete.
  */
-export async function streamListing<T>(res: Response, head: Record<string, unknown>, chunks: AsyncGenerator<T[]>, show: (item: T) => unknown, logger: Logger): Promise<void> {
+export async function streamListing<T>(
+  res: Response,
+  head: Record<string, unknown>,
+  chunks: AsyncGenerator<T[]>,
+  show: (item: T) => unknown,
+  logger: Logger,
+): Promise<void> {
   let chunk = await chunks.next();
   res.status(200).type('application/json');
   res.write(`${JSON.stringify(head).slice(0, -1)},"messages":[`);

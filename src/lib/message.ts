@@ -33,7 +33,12 @@ export const MAX_BATCH_MESSAGES = 256;
 
 /** POST /logging/batch: the items are checked one by one (a bad one fails only itself). */
 export const loggedBatch = z.object(
-  { messages: z.array(z.unknown(), { error: 'messages must be an array of {"uuid": "...", "msg": "..."} objects' }).min(1, 'messages must not be empty').max(MAX_BATCH_MESSAGES, `at most ${MAX_BATCH_MESSAGES} messages in one batch`) },
+  {
+    messages: z
+      .array(z.unknown(), { error: 'messages must be an array of {"uuid": "...", "msg": "..."} objects' })
+      .min(1, 'messages must not be empty')
+      .max(MAX_BATCH_MESSAGES, `at most ${MAX_BATCH_MESSAGES} messages in one batch`),
+  },
   { error: 'body must be a JSON object {"messages": [{"uuid": "...", "msg": "..."}, ...]}' },
 );
 

@@ -14,11 +14,17 @@ export interface Page {
  * Plain decimal digits only: Number() would also take '1e3', '0x10', '+5', ' 5' and '5.0', so a
  * typo or a probe would page somewhere nobody asked for. 15 digits stay exact as a number.
  */
-const decimal = (name: string) => z.string({ error: `${name} must be a plain decimal integer, given once` }).regex(/^[0-9]{1,15}$/, `${name} must be a plain decimal integer`).transform(Number);
+const decimal = (name: string) =>
+  z
+    .string({ error: `${name} must be a plain decimal integer, given once` })
+    .regex(/^[0-9]{1,15}$/, `${name} must be a plain decimal integer`)
+    .transform(Number);
 
 const pageQuery = z.object({
   offset: decimal('offset').default(0),
-  limit: decimal('limit').pipe(z.number().min(1, 'limit must be at least 1').max(MAX_PAGE, `limit must be at most ${MAX_PAGE}`)).optional(),
+  limit: decimal('limit')
+    .pipe(z.number().min(1, 'limit must be at least 1').max(MAX_PAGE, `limit must be at most ${MAX_PAGE}`))
+    .optional(),
 });
 
 /** ?offset=K&limit=N of a GET that lists messages; a bad value is the client's 400. */

@@ -17,13 +17,7 @@ export interface Setting<T> {
 export type SettingsSpec = Record<string, Setting<unknown>>;
 export type SettingsOf<S extends SettingsSpec> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
-export function setting<T>(
-  flag: string,
-  env: string,
-  schema: z.ZodType<T>,
-  description: string,
-  defaultValue?: string | number,
-): Setting<T> {
+export function setting<T>(flag: string, env: string, schema: z.ZodType<T>, description: string, defaultValue?: string | number): Setting<T> {
   return { flag, env, schema, description, ...(defaultValue === undefined ? {} : { default: String(defaultValue) }) };
 }
 
@@ -41,12 +35,7 @@ export class HelpRequested extends Error {
   }
 }
 
-export function readSettings<S extends SettingsSpec>(
-  spec: S,
-  argv: readonly string[],
-  env: NodeJS.ProcessEnv,
-  usage = '',
-): SettingsOf<S> {
+export function readSettings<S extends SettingsSpec>(spec: S, argv: readonly string[], env: NodeJS.ProcessEnv, usage = ''): SettingsOf<S> {
   const options: Record<string, { type: 'string' }> = {};
   for (const item of Object.values(spec)) options[item.flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
@@ -106,5 +95,10 @@ export const optionalHttpUrl = z.union([z.literal(''), httpUrl]);
 /** host:port, comma-separated. */
 export const memberList = z
   .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each member must be host:port')).min(1, 'at least one member'));

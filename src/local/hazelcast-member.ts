@@ -20,12 +20,18 @@ export interface MemberOptions {
 
 // Lets Hazelcast use the JDK internals it asks for at start (faster I/O, no warning).
 const JAVA_OPENS = [
-  '--add-modules', 'java.se',
-  '--add-exports', 'java.base/jdk.internal.ref=ALL-UNNAMED',
-  '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
-  '--add-opens', 'java.base/sun.nio.ch=ALL-UNNAMED',
-  '--add-opens', 'java.management/sun.management=ALL-UNNAMED',
-  '--add-opens', 'jdk.management/com.sun.management.internal=ALL-UNNAMED',
+  '--add-modules',
+  'java.se',
+  '--add-exports',
+  'java.base/jdk.internal.ref=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/java.lang=ALL-UNNAMED',
+  '--add-opens',
+  'java.base/sun.nio.ch=ALL-UNNAMED',
+  '--add-opens',
+  'java.management/sun.management=ALL-UNNAMED',
+  '--add-opens',
+  'jdk.management/com.sun.management.internal=ALL-UNNAMED',
 ];
 
 /** The java command line of one member of the local cluster. */
@@ -65,7 +71,13 @@ export function memberCommand(options: MemberOptions): { command: string; args: 
 export const settingsSpec = {
   port: setting('port', 'HAZELCAST_PORT', port, 'member port', HAZELCAST.ports[0]),
   // An IP: the member binds this one interface only (config/hazelcast.yaml's interfaces), which a hostname would not match.
-  host: setting('host', 'HAZELCAST_HOST', nonEmpty.refine((value) => isIP(value) !== 0, 'must be an IP address'), 'IP address the member binds (only this one) and advertises', '127.0.0.1'),
+  host: setting(
+    'host',
+    'HAZELCAST_HOST',
+    nonEmpty.refine((value) => isIP(value) !== 0, 'must be an IP address'),
+    'IP address the member binds (only this one) and advertises',
+    '127.0.0.1',
+  ),
   members: setting('members', 'HAZELCAST_MEMBERS', memberList, 'every member of the cluster, host:port, comma-separated', hazelcastMemberAddresses().join(',')),
   clusterName: setting('cluster', 'HAZELCAST_CLUSTER_NAME', nonEmpty, 'cluster name', HAZELCAST.clusterName),
   heapMb: setting('heap-mb', 'HAZELCAST_HEAP_MB', positiveInt.pipe(z.number().min(64)), 'JVM heap in MB', HAZELCAST.memberHeapMb),

@@ -143,7 +143,9 @@ export interface MemberHealth {
  * (clusterSafe), no migration pending, and, when given, seeing a cluster of that size.
  */
 export function isSafe(health: MemberHealth, clusterSize?: number): boolean {
-  return health.nodeState === 'ACTIVE' && health.clusterSafe && health.migrationQueueSize === 0 && (clusterSize === undefined || health.clusterSize === clusterSize);
+  return (
+    health.nodeState === 'ACTIVE' && health.clusterSafe && health.migrationQueueSize === 0 && (clusterSize === undefined || health.clusterSize === clusterSize)
+  );
 }
 
 export async function memberHealth(host: string, port: number): Promise<MemberHealth> {
@@ -199,7 +201,18 @@ export class LocalTopology {
     return {
       name,
       command: process.execPath,
-      args: [...SERVICE_NODE_FLAGS, ...(this.options.nodeArgs ?? []), CLI, SERVICES[service].command, '--port', String(port), '--host', plan.host, '--instance-id', name],
+      args: [
+        ...SERVICE_NODE_FLAGS,
+        ...(this.options.nodeArgs ?? []),
+        CLI,
+        SERVICES[service].command,
+        '--port',
+        String(port),
+        '--host',
+        plan.host,
+        '--instance-id',
+        name,
+      ],
       env: {
         HAZELCAST_MEMBERS: memberAddresses(plan).join(','),
         HAZELCAST_CLUSTER_NAME: plan.clusterName,
@@ -219,7 +232,13 @@ export class LocalTopology {
     await Promise.all(ports.map((port) => this.group.start(this.memberSpec(port))));
     // Ready members may not have found each other yet; wait until each sees the whole cluster.
     const expected = this.plan.hazelcastPorts.filter((port) => this.group.isRunning(memberName(port))).length;
-    await Promise.all(ports.map((port) => this.waitFor(`cluster of ${expected} seen by ${port}`, () => answers(`http://${memberHost(this.plan, port)}:${port}/hazelcast/health`, (body) => (body as { clusterSize?: number }).clusterSize === expected))));
+    await Promise.all(
+      ports.map((port) =>
+        this.waitFor(`cluster of ${expected} seen by ${port}`, () =>
+          answers(`http://${memberHost(this.plan, port)}:${port}/hazelcast/health`, (body) => (body as { clusterSize?: number }).clusterSize === expected),
+        ),
+      ),
+    );
   }
 
   async startService(service: ServiceName, ports: readonly number[] = this.plan.ports[service]): Promise<void> {
@@ -275,7 +294,12 @@ export class LocalTopology {
       await this.group.stopAll(signal, undefined, (name) => !members.has(name));
       return;
     }
-    await this.group.stopAll(signal, graceMs.services, (name) => !members.has(name), (name) => members.has(name));
+    await this.group.stopAll(
+      signal,
+      graceMs.services,
+      (name) => !members.has(name),
+      (name) => members.has(name),
+    );
     await this.group.stopAll(signal, graceMs.members);
   }
 

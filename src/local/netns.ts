@@ -61,7 +61,12 @@ export class MemberNetwork {
   static async create(members: number, tag = (process.pid % 10_000).toString(36), octet = 200 + (process.pid % 50)): Promise<MemberNetwork> {
     const third = process.pid % 250;
     const prefix = `10.${octet}.${third}`;
-    const net = new MemberNetwork(tag, Array.from({ length: members }, (_, i) => `${prefix}.${11 + i}`), `${prefix}.1`, `${prefix}.0/24`);
+    const net = new MemberNetwork(
+      tag,
+      Array.from({ length: members }, (_, i) => `${prefix}.${11 + i}`),
+      `${prefix}.1`,
+      `${prefix}.0/24`,
+    );
     try {
       await net.build();
     } catch (err) {

@@ -112,7 +112,12 @@ export class ProcessGroup {
    * Stops everything: first (all at once) the processes `stopFirst` picks, then (all at once) the
    * rest, except those `keep` picks (a later call stops them).
    */
-  async stopAll(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000, stopFirst: (name: string) => boolean = () => false, keep: (name: string) => boolean = () => false): Promise<void> {
+  async stopAll(
+    signal: NodeJS.Signals = 'SIGTERM',
+    graceMs = 30_000,
+    stopFirst: (name: string) => boolean = () => false,
+    keep: (name: string) => boolean = () => false,
+  ): Promise<void> {
     const names = [...this.processes.keys()].filter((name) => !keep(name));
     await Promise.all(names.filter(stopFirst).map((name) => this.stop(name, signal, graceMs)));
     await Promise.all(names.filter((name) => !stopFirst(name)).map((name) => this.stop(name, signal, graceMs)));

@@ -31,7 +31,13 @@ export function parseSkip(value: string | undefined): ServiceName[] {
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { skip: { type: 'string' }, 'log-level': { type: 'string' }, 'heap-mb': { type: 'string' }, 'free-ports': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      skip: { type: 'string' },
+      'log-level': { type: 'string' },
+      'heap-mb': { type: 'string' },
+      'free-ports': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     console.log(USAGE);

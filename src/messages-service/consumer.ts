@@ -96,7 +96,9 @@ export class QueueConsumer {
     if ((await waitAtMost(this.loop, waitMs)) === TIMED_OUT) {
       this.options.logger.warn(
         { waitedMs: waitMs, step: this.step },
-        this.step === 'message' ? 'in-flight message not settled in time; stopped waiting for it' : 'in-flight poll did not return in time (client not connected?); abandoned',
+        this.step === 'message'
+          ? 'in-flight message not settled in time; stopped waiting for it'
+          : 'in-flight poll did not return in time (client not connected?); abandoned',
       );
     }
   }

@@ -21,8 +21,20 @@ export const settingsSpec = {
   ...hazelcastSettings(),
   ...storeSettings(),
   pollTimeoutMs: setting('poll-timeout-ms', 'POLL_TIMEOUT_MS', positiveInt, 'longest one poll waits for an item', 1000),
-  redeliveryIntervalMs: setting('redelivery-interval-ms', 'REDELIVERY_INTERVAL_MS', positiveInt, 'how often the log is walked for messages lost between the queue and a claim', 1000),
-  redeliverAfterMs: setting('redeliver-after-ms', 'REDELIVER_AFTER_MS', positiveInt, 'how long ago an unclaimed message must have been offered before it is offered again', 5000),
+  redeliveryIntervalMs: setting(
+    'redelivery-interval-ms',
+    'REDELIVERY_INTERVAL_MS',
+    positiveInt,
+    'how often the log is walked for messages lost between the queue and a claim',
+    1000,
+  ),
+  redeliverAfterMs: setting(
+    'redeliver-after-ms',
+    'REDELIVER_AFTER_MS',
+    positiveInt,
+    'how long ago an unclaimed message must have been offered before it is offered again',
+    5000,
+  ),
   pollBatch: setting('poll-batch', 'POLL_BATCH', positiveInt, 'most queue items taken and claimed in one round (the first by poll, the rest drained)', 100),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause after a failed poll (doubles up to 5 s)', 200),
 };

@@ -37,7 +37,16 @@ before(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1440, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('console', (message) => {
@@ -60,10 +69,16 @@ test('the page loads live, with every member and instance, and no console error'
   assert.equal(await page.locator('#members li').count(), 3);
   assert.equal(await page.locator('#members .pill-owner').count(), 1, 'one member owns the queue');
   const owner = await page.locator('#queue-owner').textContent();
-  assert.ok(system.plan.hazelcastPorts.some((port) => owner === `127.0.0.1:${port}`), `owner tile: ${owner}`);
+  assert.ok(
+    system.plan.hazelcastPorts.some((port) => owner === `127.0.0.1:${port}`),
+    `owner tile: ${owner}`,
+  );
   // Every instance config-server lists (3 logging, 2 messages) and this facade, ready.
   await waitForCount(page.locator('#services tr[data-status="ready"]'), 5, 20_000);
-  assert.equal(await page.locator(`#services tr[data-instance="${instanceName('facade-service', system.plan.ports['facade-service'][0] ?? 0)}"] .pill-ready`).count(), 1);
+  assert.equal(
+    await page.locator(`#services tr[data-instance="${instanceName('facade-service', system.plan.ports['facade-service'][0] ?? 0)}"] .pill-ready`).count(),
+    1,
+  );
   assert.equal(await page.locator('#chart canvas').count(), 1, 'uPlot drew its canvas');
   assert.deepEqual(consoleErrors, []);
 });
@@ -81,14 +96,20 @@ test('a message posted through the form appears with its logging and messages in
   assert.equal(await row.locator('.msg').textContent(), text, 'the text as typed');
   assert.equal(await row.locator('.msg b').count(), 0, 'no markup from the message');
   const loggedBy = (await row.locator('.logged-by').textContent()) ?? '';
-  assert.ok(system.plan.ports['logging-service'].some((port) => loggedBy === instanceName('logging-service', port)), `stored by: ${loggedBy}`);
+  assert.ok(
+    system.plan.ports['logging-service'].some((port) => loggedBy === instanceName('logging-service', port)),
+    `stored by: ${loggedBy}`,
+  );
   const receivedBy = (await row.locator('.received-by').textContent()) ?? '';
-  assert.ok(system.plan.ports['messages-service'].some((port) => receivedBy === instanceName('messages-service', port)), `received by: ${receivedBy}`);
+  assert.ok(
+    system.plan.ports['messages-service'].some((port) => receivedBy === instanceName('messages-service', port)),
+    `received by: ${receivedBy}`,
+  );
   assert.match((await result.textContent()) ?? '', new RegExp(`stored by ${loggedBy} `));
   assert.deepEqual(consoleErrors, []);
 });
 
-test('an empty message is refused with the facade\'s reason, in the page', async () => {
+test("an empty message is refused with the facade's reason, in the page", async () => {
   await page.fill('#post-msg', '   ');
   await page.click('#post-send');
   await page.locator('#post-result.bad', { hasText: '400' }).waitFor({ timeout: 10_000 });

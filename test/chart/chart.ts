@@ -60,7 +60,9 @@ export const SCENARIOS: Record<string, Values> = {
 
 /** --set for numbers and booleans, --set-string for strings, so the schema sees real types. */
 export function setArgs(values: Values): string[] {
-  return Object.entries(values).flatMap(([key, value]) => (typeof value === 'string' ? ['--set-string', `${key}=${value}`] : ['--set', `${key}=${String(value)}`]));
+  return Object.entries(values).flatMap(([key, value]) =>
+    typeof value === 'string' ? ['--set-string', `${key}=${value}`] : ['--set', `${key}=${String(value)}`],
+  );
 }
 
 /** A Kubernetes object as rendered: loosely typed, read through the accessors below. */
@@ -172,7 +174,12 @@ export interface Workload extends K8sObject {
   };
 }
 export interface ServiceObject extends K8sObject {
-  spec: { clusterIP?: string; selector: Record<string, string>; ports: Array<{ name?: string; port: number; targetPort: number | string }>; publishNotReadyAddresses?: boolean };
+  spec: {
+    clusterIP?: string;
+    selector: Record<string, string>;
+    ports: Array<{ name?: string; port: number; targetPort: number | string }>;
+    publishNotReadyAddresses?: boolean;
+  };
 }
 export interface ConfigMapObject extends K8sObject {
   data: Record<string, string>;

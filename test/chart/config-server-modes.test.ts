@@ -83,7 +83,12 @@ async function startRenderedConfigServer(objects: readonly K8sObject[], kubeconf
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
-  await eventually('config-server ready', async () => (child.exitCode === null ? ((await request(`${url}/readyz`)).status === 200 ? true : undefined) : Promise.reject(new Error(`exited: ${output}`))), 20_000);
+  await eventually(
+    'config-server ready',
+    async () =>
+      child.exitCode === null ? ((await request(`${url}/readyz`)).status === 200 ? true : undefined) : Promise.reject(new Error(`exited: ${output}`)),
+    20_000,
+  );
   return { url, child, output: () => output };
 }
 
@@ -110,25 +115,39 @@ describe('registrySource=api: the ConfigMap through the API, with the rendered e
     await api.start();
     const registry = configMap(objects, `${RELEASE}-registry`);
     api.apply(RESOURCES.configMaps, { metadata: { name: registry.metadata.name, namespace: NAMESPACE }, data: registry.data });
-    api.apply(RESOURCES.configMaps, { metadata: { name: 'someone-elses', namespace: NAMESPACE }, data: { 'services.json': '{"logging-service":["http://wrong:1"]}' } });
+    api.apply(RESOURCES.configMaps, {
+      metadata: { name: 'someone-elses', namespace: NAMESPACE },
+      data: { 'services.json': '{"logging-service":["http://wrong:1"]}' },
+    });
     running = await startRenderedConfigServer(objects, api.writeKubeconfig(NAMESPACE));
     const expected = JSON.parse(registry.data['services.json'] ?? '') as Record<string, string[]>;
-    await eventually('the rendered registry', async () => (JSON.stringify(await served(running?.url ?? '', 'logging-service')) === JSON.stringify(expected['logging-service']) ? true : undefined));
+    await eventually('the rendered registry', async () =>
+      JSON.stringify(await served(running?.url ?? '', 'logging-service')) === JSON.stringify(expected['logging-service']) ? true : undefined,
+    );
 
     // What `helm upgrade --set logging.replicas=5` does to the ConfigMap, seen without the kubelet's delay.
     const scaled = configMap(render({ ...values, 'logging.replicas': 5 }), `${RELEASE}-registry`);
     const started = Date.now();
     api.apply(RESOURCES.configMaps, { metadata: { name: registry.metadata.name, namespace: NAMESPACE }, data: scaled.data });
-    const urls = await eventually('five logging instances', async () => {
-      const list = await served(running?.url ?? '', 'logging-service');
-      return list?.length === 5 ? list : undefined;
-    }, 10_000, 100);
+    const urls = await eventually(
+      'five logging instances',
+      async () => {
+        const list = await served(running?.url ?? '', 'logging-service');
+        return list?.length === 5 ? list : undefined;
+      },
+      10_000,
+      100,
+    );
     assert.equal(urls[4], `http://${RELEASE}-logging-4.${RELEASE}-logging.${NAMESPACE}.svc.cluster.local:8081`);
     assert.ok(Date.now() - started < 5000, 'seen in seconds');
 
     const denied = api.requests.filter((req) => !allowedBy(roleRules(objects), NAMESPACE, req));
     assert.ok(api.requests.length > 0);
-    assert.deepEqual(denied.map((r) => `${r.method} ${r.path}?${new URLSearchParams(r.query).toString()}`), [], 'every request is allowed by the rendered Role');
+    assert.deepEqual(
+      denied.map((r) => `${r.method} ${r.path}?${new URLSearchParams(r.query).toString()}`),
+      [],
+      'every request is allowed by the rendered Role',
+    );
   });
 });
 
@@ -145,16 +164,30 @@ describe('registrySource=endpointslices: ready endpoints of the rendered Service
   it('serves the ready pods of the logging and messages Services, and stays within its Role', async () => {
     await api.start();
     const slice = (service: string, port: number, ready: boolean[]) =>
-      endpointSlice(`${service}-x1`, service, port, ready.map((isReady, i) => ({ address: `10.1.${port % 10}.${i + 1}`, ready: isReady, pod: `${service}-${i}` })), { namespace: NAMESPACE });
+      endpointSlice(
+        `${service}-x1`,
+        service,
+        port,
+        ready.map((isReady, i) => ({ address: `10.1.${port % 10}.${i + 1}`, ready: isReady, pod: `${service}-${i}` })),
+        { namespace: NAMESPACE },
+      );
     api.apply(RESOURCES.endpointSlices, slice(`${RELEASE}-logging`, 8081, [true, true, false]));
     api.apply(RESOURCES.endpointSlices, slice(`${RELEASE}-messages`, 8082, [true, true]));
     running = await startRenderedConfigServer(objects, api.writeKubeconfig(NAMESPACE));
-    await eventually('logging from its EndpointSlice', async () => (JSON.stringify(await served(running?.url ?? '', 'logging-service')) === JSON.stringify(['http://10.1.1.1:8081', 'http://10.1.1.2:8081']) ? true : undefined));
+    await eventually('logging from its EndpointSlice', async () =>
+      JSON.stringify(await served(running?.url ?? '', 'logging-service')) === JSON.stringify(['http://10.1.1.1:8081', 'http://10.1.1.2:8081'])
+        ? true
+        : undefined,
+    );
     assert.deepEqual(await served(running.url, 'messages-service'), ['http://10.1.2.1:8082', 'http://10.1.2.2:8082']);
 
     const denied = api.requests.filter((req) => !allowedBy(roleRules(objects), NAMESPACE, req));
     assert.ok(api.requests.length > 0);
-    assert.deepEqual(denied.map((r) => `${r.method} ${r.path}`), [], 'every request is allowed by the rendered Role');
+    assert.deepEqual(
+      denied.map((r) => `${r.method} ${r.path}`),
+      [],
+      'every request is allowed by the rendered Role',
+    );
   });
 });
 

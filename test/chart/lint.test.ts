@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHART, SCENARIOS, helm, setArgs, type Values } from './chart.js';
 
-
 for (const [name, values] of Object.entries(SCENARIOS)) {
   test(`helm lint --strict passes: ${name}`, () => {
     const result = helm(['lint', '--strict', CHART, ...setArgs(values)]);

@@ -79,7 +79,10 @@ test('values.yaml replica counts, ports and names are those of src/lib/topology.
   assert.equal(VALUES.hazelcast.storeName, messagesSettings.storeName.default);
   assert.equal(VALUES.hazelcast.backupCount, HAZELCAST.backups);
   // The seed's replica counts, as the issue asks: facade 1, config-server 1, logging 3, messages 2, hazelcast 3.
-  assert.deepEqual([VALUES.facade.replicas, VALUES.configServer.replicas, VALUES.logging.replicas, VALUES.messages.replicas, VALUES.hazelcast.replicas], [1, 1, 3, 2, 3]);
+  assert.deepEqual(
+    [VALUES.facade.replicas, VALUES.configServer.replicas, VALUES.logging.replicas, VALUES.messages.replicas, VALUES.hazelcast.replicas],
+    [1, 1, 3, 2, 3],
+  );
 });
 
 for (const [scenario, values] of Object.entries(SCENARIOS)) {
@@ -97,7 +100,8 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
 
     await t.test('every object passes the Kubernetes schema, with no unknown field', async () => {
       assert.deepEqual(await validateAll(objects), []);
-      for (const object of objects) if (object.kind !== 'Pod') assert.equal(object.metadata.namespace, NAMESPACE, `${object.kind}/${object.metadata.name} namespace`);
+      for (const object of objects)
+        if (object.kind !== 'Pod') assert.equal(object.metadata.namespace, NAMESPACE, `${object.kind}/${object.metadata.name} namespace`);
     });
 
     await t.test('workloads: kinds, replicas, selectors match their own pods only', () => {
@@ -113,7 +117,8 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       for (const w of all) {
         assert.ok(matches(w.spec.selector.matchLabels, w.spec.template.metadata.labels), `${w.metadata.name}: selector does not match its pod labels`);
         for (const other of all) {
-          if (other !== w) assert.ok(!matches(w.spec.selector.matchLabels, other.spec.template.metadata.labels), `${w.metadata.name} selects ${other.metadata.name}'s pods`);
+          if (other !== w)
+            assert.ok(!matches(w.spec.selector.matchLabels, other.spec.template.metadata.labels), `${w.metadata.name} selects ${other.metadata.name}'s pods`);
         }
       }
     });
@@ -125,7 +130,10 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         const target = targets[0] as Workload;
         for (const port of service.spec.ports) {
           const containerPorts = target.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
-          assert.ok(containerPorts.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort), `${service.metadata.name}:${port.port} targets no container port`);
+          assert.ok(
+            containerPorts.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort),
+            `${service.metadata.name}:${port.port} targets no container port`,
+          );
         }
       }
       for (const sts of workloads(objects).filter((w) => w.kind === 'StatefulSet')) {
@@ -134,11 +142,15 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       }
     });
 
-    await t.test('Service ports are the services\' default ports from src/lib/topology.ts', () => {
+    await t.test("Service ports are the services' default ports from src/lib/topology.ts", () => {
       for (const [service, { component }] of Object.entries(COMPONENTS) as Array<[ServiceName, (typeof COMPONENTS)[ServiceName]]>) {
         const svc = services(objects).find((s) => s.metadata.name === name(component));
         assert.ok(svc, `Service ${name(component)}`);
-        assert.deepEqual(svc.spec.ports.map((p) => p.port), [defaultPort(service)], `${component} Service port`);
+        assert.deepEqual(
+          svc.spec.ports.map((p) => p.port),
+          [defaultPort(service)],
+          `${component} Service port`,
+        );
         assert.equal(container(workload(objects, name(component))).ports?.[0]?.containerPort, defaultPort(service));
         assert.equal(envValue(container(workload(objects, name(component))), 'PORT'), String(defaultPort(service)));
       }
@@ -158,8 +170,13 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         for (const variable of c.env ?? []) assert.ok(known.has(variable.name), `${component}: ${variable.name} is not a setting of ${service}`);
         const env = envOf(c);
         // The service accepts its rendered environment (each value parses; the combinations hold).
-        const processEnv = Object.fromEntries((c.env ?? []).map((v) => [v.name, v.value ?? (v.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `${name(component)}-0`)]));
-        assert.doesNotThrow(() => (service === 'config-server' ? readConfigServerSettings([], processEnv) : readSettings(settings, [], processEnv)), `${component} accepts its environment`);
+        const processEnv = Object.fromEntries(
+          (c.env ?? []).map((v) => [v.name, v.value ?? (v.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace' ? NAMESPACE : `${name(component)}-0`)]),
+        );
+        assert.doesNotThrow(
+          () => (service === 'config-server' ? readConfigServerSettings([], processEnv) : readSettings(settings, [], processEnv)),
+          `${component} accepts its environment`,
+        );
         assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
         assert.equal(env.get('SHUTDOWN_DELAY_MS')?.value, String(readinessPeriod * 1000), `${component}: shutdown delay = one readiness period`);
         assert.equal(env.get('HOST')?.value, '0.0.0.0', `${component}: listens on the pod's interfaces (the default is loopback)`);
@@ -211,7 +228,10 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         hazelcast: {
           'cluster-name': string;
           properties: Record<string, unknown>;
-          network: { join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } }; 'rest-api': { enabled: boolean; 'endpoint-groups': Record<string, { enabled: boolean }> } };
+          network: {
+            join: { kubernetes: Record<string, unknown>; multicast: { enabled: boolean } };
+            'rest-api': { enabled: boolean; 'endpoint-groups': Record<string, { enabled: boolean }> };
+          };
           queue: Record<string, Record<string, unknown>>;
           map: Record<string, Record<string, unknown>>;
           multimap: Record<string, Record<string, unknown>>;
@@ -225,7 +245,9 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       // As the local runner resolves it for its 3 members (src/local/hazelcast-member.ts).
       const local = (parseYaml(readText('config/hazelcast.yaml').replaceAll('${mqlab.splitBrainProtection}', 'majority')) as typeof hz).hazelcast;
       for (const section of ['queue', 'map', 'multimap', 'ringbuffer'] as const) {
-        const withBackups = Object.fromEntries(Object.entries(local[section]).map(([key, config]) => [key, { ...config, 'backup-count': backups, 'async-backup-count': asyncBackups }]));
+        const withBackups = Object.fromEntries(
+          Object.entries(local[section]).map(([key, config]) => [key, { ...config, 'backup-count': backups, 'async-backup-count': asyncBackups }]),
+        );
         assert.deepEqual(hz.hazelcast[section], withBackups, `hazelcast.yaml ${section}`);
       }
       assert.equal(hz.hazelcast.ringbuffer[`*${COUNTER_SUFFIX}`]?.capacity, 1);
@@ -242,7 +264,11 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       const maxWait = hz.hazelcast.properties['hazelcast.graceful.shutdown.max.wait'];
       assert.equal(typeof maxWait, 'number');
       assert.ok((sts.spec.template.spec.terminationGracePeriodSeconds ?? 30) > (maxWait as number), 'the pod outlives the graceful shutdown');
-      assert.equal((sts.spec.template.spec as { shareProcessNamespace?: boolean }).shareProcessNamespace, true, 'the JVM is not PID 1, so the drill can SIGKILL it through exec');
+      assert.equal(
+        (sts.spec.template.spec as { shareProcessNamespace?: boolean }).shareProcessNamespace,
+        true,
+        'the JVM is not PID 1, so the drill can SIGKILL it through exec',
+      );
       const join = hz.hazelcast.network.join.kubernetes;
       assert.equal(join.enabled, true);
       if (discovery === 'dns') {
@@ -270,8 +296,15 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       // container of the application image copies their jar, where the image's Dockerfile put it,
       // into a volume the member mounts at the directory its CLASSPATH names.
       const sections = [hz.hazelcast.queue, hz.hazelcast.map, hz.hazelcast.multimap, hz.hazelcast.ringbuffer];
-      const policies = new Set(sections.flatMap((section) => Object.values(section).map((config) => (config['merge-policy'] as { 'class-name'?: string } | undefined)?.['class-name'] ?? '')));
-      assert.ok([...policies].some((policy) => policy.startsWith('mqlab.merge.')), `the config names the project's policies: ${[...policies].join(', ')}`);
+      const policies = new Set(
+        sections.flatMap((section) =>
+          Object.values(section).map((config) => (config['merge-policy'] as { 'class-name'?: string } | undefined)?.['class-name'] ?? ''),
+        ),
+      );
+      assert.ok(
+        [...policies].some((policy) => policy.startsWith('mqlab.merge.')),
+        `the config names the project's policies: ${[...policies].join(', ')}`,
+      );
       const init = sts.spec.template.spec.initContainers?.find((i) => i.name === 'merge-policies');
       assert.ok(init, 'an init container brings the merge policies');
       const [copy, source, target] = init.command ?? [];
@@ -279,7 +312,11 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.equal(init.image, container(workload(objects, name('facade'))).image, 'from the application image');
       const runtime = parseDockerfile(readText('Dockerfile')).final;
       const workdir = runtime.instructions.filter((i) => i.keyword === 'WORKDIR').at(-1)?.args ?? '';
-      const copied = runtime.instructions.find((i) => i.keyword === 'COPY' && i.args.includes('mqlab-merge-policies.jar'))?.args.split(/\s+/).at(-1) ?? '';
+      const copied =
+        runtime.instructions
+          .find((i) => i.keyword === 'COPY' && i.args.includes('mqlab-merge-policies.jar'))
+          ?.args.split(/\s+/)
+          .at(-1) ?? '';
       assert.equal(source, posix.join(workdir, copied, 'mqlab-merge-policies.jar'), 'the jar is where the Dockerfile puts it');
       const shared = init.volumeMounts?.find((m) => target?.startsWith(m.mountPath));
       assert.ok(shared && sts.spec.template.spec.volumes?.find((v) => v.name === shared.name)?.emptyDir, 'copied into an emptyDir');
@@ -288,57 +325,65 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.ok(init.resources?.requests?.memory && init.resources.limits?.memory, 'init container resources');
       assertHardened(sts, init.securityContext);
 
-      const pdb = find(objects, 'PodDisruptionBudget', name('hazelcast')) as K8sObject & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+      const pdb = find(objects, 'PodDisruptionBudget', name('hazelcast')) as K8sObject & {
+        spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
+      };
       assert.equal(pdb.spec.maxUnavailable, 1);
       assert.ok(matches(pdb.spec.selector.matchLabels, sts.spec.template.metadata.labels));
     });
 
     const antiAffinity = typeof values['hazelcast.podAntiAffinity.mode'] === 'string' ? values['hazelcast.podAntiAffinity.mode'] : 'preferred';
-    await t.test(`members: ${antiAffinity === 'none' ? 'no anti-affinity when off' : `${antiAffinity} anti-affinity on the node, so owner and backup do not share a node`}`, () => {
-      const sts = workload(objects, name('hazelcast'));
-      const pod = sts.spec.template.spec;
-      const memberLabels = sts.spec.template.metadata.labels;
-      // The term selects exactly the members (the StatefulSet's own selector), no other pods.
-      const selectsMembersOnly = (selector: Record<string, string> | undefined, where: string) => {
-        assert.deepEqual(selector, sts.spec.selector.matchLabels, `${where}: the members' selector labels`);
-        assert.ok(matches(selector ?? {}, memberLabels), `${where} matches the member pods`);
-        for (const other of workloads(objects)) if (other !== sts) assert.ok(!matches(selector ?? {}, other.spec.template.metadata.labels), `${where} selects ${other.metadata.name}'s pods`);
-      };
-      const anti = pod.affinity?.podAntiAffinity;
-      if (antiAffinity === 'none') {
-        assert.equal(pod.affinity, undefined, 'no affinity when off');
-      } else if (antiAffinity === 'required') {
-        assert.equal(anti?.preferredDuringSchedulingIgnoredDuringExecution, undefined);
-        const terms = anti?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
-        assert.equal(terms.length, 1);
-        assert.equal(terms[0]?.topologyKey, 'kubernetes.io/hostname');
-        selectsMembersOnly(terms[0]?.labelSelector?.matchLabels, 'required term');
-      } else {
-        // Default: preferred, so a one-node cluster still schedules all members.
-        assert.equal(anti?.requiredDuringSchedulingIgnoredDuringExecution, undefined, 'not required by default: one-node clusters must still schedule');
-        const terms = anti?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
-        assert.equal(terms.length, 1);
-        assert.equal(terms[0]?.weight, 100);
-        assert.equal(terms[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
-        selectsMembersOnly(terms[0]?.podAffinityTerm.labelSelector?.matchLabels, 'preferred term');
-      }
-      const spreadKey = values['hazelcast.topologySpreadConstraints[0].topologyKey'];
-      if (spreadKey === undefined) {
-        assert.equal(pod.topologySpreadConstraints, undefined, 'one mechanism by default: no spread constraints');
-      } else {
-        const spread = pod.topologySpreadConstraints ?? [];
-        assert.equal(spread.length, 1);
-        assert.equal(spread[0]?.topologyKey, spreadKey);
-        assert.equal(spread[0]?.maxSkew, values['hazelcast.topologySpreadConstraints[0].maxSkew']);
-        assert.equal(spread[0]?.whenUnsatisfiable, values['hazelcast.topologySpreadConstraints[0].whenUnsatisfiable']);
-        selectsMembersOnly(spread[0]?.labelSelector?.matchLabels, 'spread constraint (defaulted labelSelector)');
-      }
-      for (const other of workloads(objects)) if (other !== sts) assert.equal(other.spec.template.spec.affinity, undefined, `${other.metadata.name}: no affinity (only the members hold data)`);
-    });
+    await t.test(
+      `members: ${antiAffinity === 'none' ? 'no anti-affinity when off' : `${antiAffinity} anti-affinity on the node, so owner and backup do not share a node`}`,
+      () => {
+        const sts = workload(objects, name('hazelcast'));
+        const pod = sts.spec.template.spec;
+        const memberLabels = sts.spec.template.metadata.labels;
+        // The term selects exactly the members (the StatefulSet's own selector), no other pods.
+        const selectsMembersOnly = (selector: Record<string, string> | undefined, where: string) => {
+          assert.deepEqual(selector, sts.spec.selector.matchLabels, `${where}: the members' selector labels`);
+          assert.ok(matches(selector ?? {}, memberLabels), `${where} matches the member pods`);
+          for (const other of workloads(objects))
+            if (other !== sts) assert.ok(!matches(selector ?? {}, other.spec.template.metadata.labels), `${where} selects ${other.metadata.name}'s pods`);
+        };
+        const anti = pod.affinity?.podAntiAffinity;
+        if (antiAffinity === 'none') {
+          assert.equal(pod.affinity, undefined, 'no affinity when off');
+        } else if (antiAffinity === 'required') {
+          assert.equal(anti?.preferredDuringSchedulingIgnoredDuringExecution, undefined);
+          const terms = anti?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+          assert.equal(terms.length, 1);
+          assert.equal(terms[0]?.topologyKey, 'kubernetes.io/hostname');
+          selectsMembersOnly(terms[0]?.labelSelector?.matchLabels, 'required term');
+        } else {
+          // Default: preferred, so a one-node cluster still schedules all members.
+          assert.equal(anti?.requiredDuringSchedulingIgnoredDuringExecution, undefined, 'not required by default: one-node clusters must still schedule');
+          const terms = anti?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+          assert.equal(terms.length, 1);
+          assert.equal(terms[0]?.weight, 100);
+          assert.equal(terms[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+          selectsMembersOnly(terms[0]?.podAffinityTerm.labelSelector?.matchLabels, 'preferred term');
+        }
+        const spreadKey = values['hazelcast.topologySpreadConstraints[0].topologyKey'];
+        if (spreadKey === undefined) {
+          assert.equal(pod.topologySpreadConstraints, undefined, 'one mechanism by default: no spread constraints');
+        } else {
+          const spread = pod.topologySpreadConstraints ?? [];
+          assert.equal(spread.length, 1);
+          assert.equal(spread[0]?.topologyKey, spreadKey);
+          assert.equal(spread[0]?.maxSkew, values['hazelcast.topologySpreadConstraints[0].maxSkew']);
+          assert.equal(spread[0]?.whenUnsatisfiable, values['hazelcast.topologySpreadConstraints[0].whenUnsatisfiable']);
+          selectsMembersOnly(spread[0]?.labelSelector?.matchLabels, 'spread constraint (defaulted labelSelector)');
+        }
+        for (const other of workloads(objects))
+          if (other !== sts) assert.equal(other.spec.template.spec.affinity, undefined, `${other.metadata.name}: no affinity (only the members hold data)`);
+      },
+    );
 
-    await t.test('config-server\'s registry is rendered from the replica counts and is valid for config-server', () => {
+    await t.test("config-server's registry is rendered from the replica counts and is valid for config-server", () => {
       const registry = parseRegistry(configMap(objects, name('registry')).data['services.json'] ?? '');
-      const urls = (component: string, count: number, port: number) => Array.from({ length: count }, (_, i) => `http://${name(component)}-${i}.${name(component)}.${DOMAIN}:${port}`);
+      const urls = (component: string, count: number, port: number) =>
+        Array.from({ length: count }, (_, i) => `http://${name(component)}-${i}.${name(component)}.${DOMAIN}:${port}`);
       assert.deepEqual(registry, {
         'logging-service': urls('logging', replicas.logging, defaultPort('logging-service')),
         'messages-service': urls('messages', replicas.messages, defaultPort('messages-service')),
@@ -349,7 +394,9 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
 
     await t.test(`members' RBAC: ${discovery === 'dns' ? 'none with DNS discovery' : 'read-only endpoints of this namespace for API discovery'}`, () => {
       const members = workload(objects, name('hazelcast'));
-      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && o.metadata.name === name('hazelcast'));
+      const rbac = objects.filter(
+        (o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && o.metadata.name === name('hazelcast'),
+      );
       if (discovery === 'dns') {
         assert.deepEqual(rbac, []);
         assert.equal(members.spec.template.spec.automountServiceAccountToken, false, 'no API token');
@@ -361,7 +408,10 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.equal(members.spec.template.spec.automountServiceAccountToken, true);
       const account = find(objects, 'ServiceAccount', name('hazelcast')) as K8sObject & { automountServiceAccountToken?: boolean };
       assert.equal(account.automountServiceAccountToken, false, 'only the pods that ask for the token get it');
-      const binding = find(objects, 'RoleBinding', name('hazelcast')) as K8sObject & { roleRef: { kind: string; name: string }; subjects: Array<{ kind: string; name: string; namespace: string }> };
+      const binding = find(objects, 'RoleBinding', name('hazelcast')) as K8sObject & {
+        roleRef: { kind: string; name: string };
+        subjects: Array<{ kind: string; name: string; namespace: string }>;
+      };
       assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: name('hazelcast') });
       assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: name('hazelcast'), namespace: NAMESPACE }]);
       const role = find(objects, 'Role', name('hazelcast')) as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
@@ -372,11 +422,15 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
     });
 
     await t.test(`RBAC: ${mode === 'file' ? 'none in file mode' : `least privilege for ${mode} mode`}`, () => {
-      const rbac = objects.filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && !o.metadata.name.endsWith('-hazelcast'));
+      const rbac = objects.filter(
+        (o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind) && !o.metadata.name.endsWith('-hazelcast'),
+      );
       const configServer = workload(objects, name('config-server'));
       const members = workload(objects, name('hazelcast'));
       const env = envOf(container(configServer));
-      for (const w of workloads(objects)) if ((w !== configServer || mode === 'file') && w !== members) assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
+      for (const w of workloads(objects))
+        if ((w !== configServer || mode === 'file') && w !== members)
+          assert.equal(w.spec.template.spec.automountServiceAccountToken, false, `${w.metadata.name} mounts no API token`);
       // The mounted registry file in every mode (api: the start-up fallback; endpointslices: the names slices do not replace).
       const file = env.get('REGISTRY_FILE')?.value ?? '';
       const mount = container(configServer).volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
@@ -384,18 +438,27 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       assert.equal(volume?.configMap?.name, name('registry'));
       assert.deepEqual(volume.configMap.items, [{ key: 'services.json', path: file.slice((mount?.mountPath.length ?? 0) + 1) }]);
       if (mode === 'file') {
-        assert.deepEqual(rbac.map((o) => o.kind), []);
+        assert.deepEqual(
+          rbac.map((o) => o.kind),
+          [],
+        );
         assert.equal(configServer.spec.template.spec.serviceAccountName, undefined);
-        for (const variable of ['REGISTRY_CONFIGMAP', 'REGISTRY_ENDPOINTSLICES', 'REGISTRY_ENDPOINTSLICE_SERVICES']) assert.equal(env.get(variable), undefined, `${variable} only in its mode`);
+        for (const variable of ['REGISTRY_CONFIGMAP', 'REGISTRY_ENDPOINTSLICES', 'REGISTRY_ENDPOINTSLICE_SERVICES'])
+          assert.equal(env.get(variable), undefined, `${variable} only in its mode`);
         return;
       }
       assert.deepEqual(rbac.map((o) => o.kind).sort(), ['Role', 'RoleBinding', 'ServiceAccount']);
       const account = find(objects, 'ServiceAccount', name('config-server'));
       assert.equal(configServer.spec.template.spec.serviceAccountName, account.metadata.name);
-      const binding = find(objects, 'RoleBinding', name('config-server')) as K8sObject & { roleRef: { kind: string; name: string }; subjects: Array<{ kind: string; name: string; namespace: string }> };
+      const binding = find(objects, 'RoleBinding', name('config-server')) as K8sObject & {
+        roleRef: { kind: string; name: string };
+        subjects: Array<{ kind: string; name: string; namespace: string }>;
+      };
       assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: name('config-server') });
       assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: account.metadata.name, namespace: NAMESPACE }]);
-      const role = find(objects, 'Role', name('config-server')) as K8sObject & { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }> };
+      const role = find(objects, 'Role', name('config-server')) as K8sObject & {
+        rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>;
+      };
       for (const rule of role.rules) for (const verb of rule.verbs) assert.ok(['get', 'list', 'watch'].includes(verb), `read-only: ${verb}`);
       assert.equal(env.get('POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
       if (mode === 'api') {
@@ -409,7 +472,10 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         assert.equal(env.get('REGISTRY_CONFIGMAP'), undefined);
         assert.equal(env.get('REGISTRY_ENDPOINTSLICES')?.value, 'true');
         const pairs = (env.get('REGISTRY_ENDPOINTSLICE_SERVICES')?.value ?? '').split(',').map((pair) => pair.split('='));
-        assert.deepEqual(pairs.map(([registryName]) => registryName), ['logging-service', 'messages-service']);
+        assert.deepEqual(
+          pairs.map(([registryName]) => registryName),
+          ['logging-service', 'messages-service'],
+        );
         for (const [registryName, serviceName] of pairs) {
           const svc = services(objects).find((s) => s.metadata.name === serviceName);
           assert.ok(svc, `${registryName} → Service ${String(serviceName)} exists`);
@@ -419,33 +485,50 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       }
     });
 
-    await t.test(`NetworkPolicy ${values['networkPolicy.enabled'] === false ? 'absent when off' : 'admits only the app\'s clients and the members to 5701'}`, () => {
-      const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as Array<K8sObject & {
-        spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: Array<{ from: Array<{ podSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } }>; ports: Array<{ port: number }> }> };
-      }>;
-      if (values['networkPolicy.enabled'] === false) {
-        assert.equal(policies.length, 0);
-        return;
-      }
-      assert.equal(policies.length, 1);
-      const policy = policies[0];
-      assert.ok(policy);
-      const hz = workload(objects, name('hazelcast'));
-      assert.ok(matches(policy.spec.podSelector.matchLabels, hz.spec.template.metadata.labels));
-      assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
-      assert.equal(policy.spec.ingress.length, 1);
-      const rule = policy.spec.ingress[0];
-      const extra = values['networkPolicy.extraFrom[0].ipBlock.cidr'];
-      assert.deepEqual(rule?.from.slice(1), extra === undefined ? [] : [{ ipBlock: { cidr: extra } }], 'extra peers only when asked');
-      assert.deepEqual(rule?.ports.map((p) => p.port), [5701]);
-      const admitted = (labels: Record<string, string>) =>
-        rule?.from.some((peer) => peer.podSelector?.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? '\u0000'))) ?? false;
-      for (const component of ['facade', 'logging', 'messages', 'hazelcast']) assert.ok(admitted(workload(objects, name(component)).spec.template.metadata.labels), `${component} reaches Hazelcast`);
-      assert.ok(!admitted(workload(objects, name('config-server')).spec.template.metadata.labels), 'config-server is no Hazelcast client');
-      const testPod = objects.find((o) => o.kind === 'Pod');
-      assert.ok(testPod && !admitted(testPod.metadata.labels ?? {}), 'the test pod does not reach Hazelcast');
-      assert.ok(!admitted({ ...hz.spec.template.metadata.labels, 'app.kubernetes.io/instance': 'another-release' }), 'another release does not');
-    });
+    await t.test(
+      `NetworkPolicy ${values['networkPolicy.enabled'] === false ? 'absent when off' : "admits only the app's clients and the members to 5701"}`,
+      () => {
+        const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as Array<
+          K8sObject & {
+            spec: {
+              podSelector: { matchLabels: Record<string, string> };
+              policyTypes: string[];
+              ingress: Array<{
+                from: Array<{ podSelector?: { matchExpressions: Array<{ key: string; operator: string; values: string[] }> } }>;
+                ports: Array<{ port: number }>;
+              }>;
+            };
+          }
+        >;
+        if (values['networkPolicy.enabled'] === false) {
+          assert.equal(policies.length, 0);
+          return;
+        }
+        assert.equal(policies.length, 1);
+        const policy = policies[0];
+        assert.ok(policy);
+        const hz = workload(objects, name('hazelcast'));
+        assert.ok(matches(policy.spec.podSelector.matchLabels, hz.spec.template.metadata.labels));
+        assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+        assert.equal(policy.spec.ingress.length, 1);
+        const rule = policy.spec.ingress[0];
+        const extra = values['networkPolicy.extraFrom[0].ipBlock.cidr'];
+        assert.deepEqual(rule?.from.slice(1), extra === undefined ? [] : [{ ipBlock: { cidr: extra } }], 'extra peers only when asked');
+        assert.deepEqual(
+          rule?.ports.map((p) => p.port),
+          [5701],
+        );
+        const admitted = (labels: Record<string, string>) =>
+          rule?.from.some((peer) => peer.podSelector?.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? '\u0000'))) ??
+          false;
+        for (const component of ['facade', 'logging', 'messages', 'hazelcast'])
+          assert.ok(admitted(workload(objects, name(component)).spec.template.metadata.labels), `${component} reaches Hazelcast`);
+        assert.ok(!admitted(workload(objects, name('config-server')).spec.template.metadata.labels), 'config-server is no Hazelcast client');
+        const testPod = objects.find((o) => o.kind === 'Pod');
+        assert.ok(testPod && !admitted(testPod.metadata.labels ?? {}), 'the test pod does not reach Hazelcast');
+        assert.ok(!admitted({ ...hz.spec.template.metadata.labels, 'app.kubernetes.io/instance': 'another-release' }), 'another release does not');
+      },
+    );
 
     await t.test(`ServiceMonitor ${values['metrics.serviceMonitor.enabled'] === true ? 'scrapes every service' : 'off by default'}`, () => {
       const monitors = objects.filter((o) => o.kind === 'ServiceMonitor') as Array<K8sObject & { spec: { endpoints: Array<{ port: string; path: string }> } }>;
@@ -454,11 +537,18 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         return;
       }
       assert.equal(monitors.length, 1);
-      assert.deepEqual(monitors[0]?.spec.endpoints.map((e) => [e.port, e.path]), [['http', '/metrics']]);
+      assert.deepEqual(
+        monitors[0]?.spec.endpoints.map((e) => [e.port, e.path]),
+        [['http', '/metrics']],
+      );
     });
 
     await t.test('helm test pod posts through the facade Service', () => {
-      const pod = objects.find((o) => o.kind === 'Pod') as (K8sObject & { spec: { containers: Array<{ env: Array<{ name: string; value: string }>; command: string[]; image: string }>; restartPolicy: string } }) | undefined;
+      const pod = objects.find((o) => o.kind === 'Pod') as
+        | (K8sObject & {
+            spec: { containers: Array<{ env: Array<{ name: string; value: string }>; command: string[]; image: string }>; restartPolicy: string };
+          })
+        | undefined;
       assert.ok(pod);
       assert.equal(pod.metadata.annotations?.['helm.sh/hook'], 'test');
       // helm uninstall leaves hook objects alone: a passed test pod must delete itself, or it outlives the release.
@@ -481,5 +571,8 @@ function assertHardened(w: Workload, containerContext: Record<string, unknown> |
   assert.equal(containerContext?.readOnlyRootFilesystem, true, `${where}: read-only root`);
   assert.equal(containerContext?.allowPrivilegeEscalation, false, `${where}: no privilege escalation`);
   assert.deepEqual((containerContext?.capabilities as { drop?: string[] } | undefined)?.drop, ['ALL'], `${where}: drop ALL`);
-  assert.ok(w.spec.template.spec.volumes?.some((v) => v.name === 'tmp' && v.emptyDir), `${where}: a writable /tmp on a read-only root`);
+  assert.ok(
+    w.spec.template.spec.volumes?.some((v) => v.name === 'tmp' && v.emptyDir),
+    `${where}: a writable /tmp on a read-only root`,
+  );
 }

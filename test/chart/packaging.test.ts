@@ -31,14 +31,19 @@ const runs = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map
 const copies = (s: Stage) => s.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
 
 test('Dockerfile: builder, merge-policies, prod-deps and runtime stages on one LTS Node major', () => {
-  assert.deepEqual(dockerfile.stages.map((s) => s.name), ['builder', 'hazelcast', 'merge-policies', 'prod-deps', 'runtime']);
+  assert.deepEqual(
+    dockerfile.stages.map((s) => s.name),
+    ['builder', 'hazelcast', 'merge-policies', 'prod-deps', 'runtime'],
+  );
   // The merge policies compile against the jar of the member image the chart runs.
   assert.equal(stage('hazelcast').image, `hazelcast/hazelcast:${HAZELCAST.version}`);
-  const majors = dockerfile.stages.filter((s) => s.name !== 'hazelcast').map((s) => {
-    const match = /^node:(\d+)(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$/.exec(s.image);
-    assert.ok(match, `${s.name} is built FROM an official node image: ${s.image}`);
-    return Number(match[1]);
-  });
+  const majors = dockerfile.stages
+    .filter((s) => s.name !== 'hazelcast')
+    .map((s) => {
+      const match = /^node:(\d+)(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$/.exec(s.image);
+      assert.ok(match, `${s.name} is built FROM an official node image: ${s.image}`);
+      return Number(match[1]);
+    });
   assert.equal(new Set(majors).size, 1, 'every stage on the same Node major');
   const major = majors[0] ?? 0;
   assert.ok(IMAGE_NODE_MAJORS.includes(major), `Node ${major} is an LTS line the suite runs on (${IMAGE_NODE_MAJORS.join(', ')})`);
@@ -50,9 +55,18 @@ test('Dockerfile: builder, merge-policies, prod-deps and runtime stages on one L
 });
 
 test('Dockerfile: the builder compiles with all dependencies; prod-deps installs production ones only', () => {
-  assert.ok(runs(stage('builder')).some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev/.test(r)), 'builder: npm ci');
-  assert.ok(runs(stage('builder')).some((r) => /\btsc -p tsconfig\.json\b/.test(r)), 'builder: tsc');
-  assert.ok(runs(stage('prod-deps')).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)), 'prod-deps: npm ci --omit=dev');
+  assert.ok(
+    runs(stage('builder')).some((r) => /\bnpm ci\b/.test(r) && !/--omit=dev/.test(r)),
+    'builder: npm ci',
+  );
+  assert.ok(
+    runs(stage('builder')).some((r) => /\btsc -p tsconfig\.json\b/.test(r)),
+    'builder: tsc',
+  );
+  assert.ok(
+    runs(stage('prod-deps')).some((r) => /\bnpm ci\b.*--omit=dev/.test(r)),
+    'prod-deps: npm ci --omit=dev',
+  );
   const tsconfig = JSON.parse(readText('tsconfig.json')) as { compilerOptions: { outDir: string; rootDir: string } };
   assert.equal(tsconfig.compilerOptions.outDir, 'dist');
   assert.equal(tsconfig.compilerOptions.rootDir, '.');
@@ -60,18 +74,36 @@ test('Dockerfile: the builder compiles with all dependencies; prod-deps installs
 });
 
 test('Dockerfile: the merge policies are built by the local script and land in the runtime image, no JDK with them', () => {
-  assert.ok(copies(stage('merge-policies')).some((c) => /--from=hazelcast\s+\/opt\/hazelcast\/lib\/hazelcast-[\d.]+\.jar\s/.test(c)), 'the member jar to compile against');
-  assert.ok(runs(stage('merge-policies')).some((r) => /scripts\/build-merge-policies\.sh/.test(r)), 'the same script as npm run hazelcast:fetch');
-  assert.ok(copies(dockerfile.final).some((c) => /--from=merge-policies\s+\S+\/mqlab-merge-policies\.jar\s/.test(c)), 'runtime holds the jar');
+  assert.ok(
+    copies(stage('merge-policies')).some((c) => /--from=hazelcast\s+\/opt\/hazelcast\/lib\/hazelcast-[\d.]+\.jar\s/.test(c)),
+    'the member jar to compile against',
+  );
+  assert.ok(
+    runs(stage('merge-policies')).some((r) => /scripts\/build-merge-policies\.sh/.test(r)),
+    'the same script as npm run hazelcast:fetch',
+  );
+  assert.ok(
+    copies(dockerfile.final).some((c) => /--from=merge-policies\s+\S+\/mqlab-merge-policies\.jar\s/.test(c)),
+    'runtime holds the jar',
+  );
   assert.ok(!runs(dockerfile.final).some((r) => /jdk|apt-get/.test(r)), 'runtime installs nothing');
 });
 
 test('Dockerfile: runtime is non-root with an exec-form ENTRYPOINT that runs any service by argument', () => {
   const runtime = dockerfile.final;
   assert.equal(runtime.name, 'runtime');
-  assert.ok(copies(runtime).some((c) => /--from=prod-deps\s+\/app\/node_modules\s/.test(c)), 'production node_modules');
-  assert.ok(copies(runtime).some((c) => /--from=builder\s+\/app\/dist\/src\s/.test(c)), 'compiled code');
-  assert.ok(copies(runtime).some((c) => /^package\.json\b/.test(c)), 'package.json ("type": "module")');
+  assert.ok(
+    copies(runtime).some((c) => /--from=prod-deps\s+\/app\/node_modules\s/.test(c)),
+    'production node_modules',
+  );
+  assert.ok(
+    copies(runtime).some((c) => /--from=builder\s+\/app\/dist\/src\s/.test(c)),
+    'compiled code',
+  );
+  assert.ok(
+    copies(runtime).some((c) => /^package\.json\b/.test(c)),
+    'package.json ("type": "module")',
+  );
   assert.ok(!runs(runtime).some((r) => /npm (ci|install)/.test(r)), 'nothing installed in the runtime stage');
   const user = runtime.user ?? '';
   const uid = Number(user.split(':')[0]);
@@ -98,11 +130,13 @@ const dockerignore = ignore().add(readText('.dockerignore').split('\n'));
 const ignoredByDockerignore = (path: string) => dockerignore.ignores(path);
 
 test('.dockerignore keeps the context to what the build needs', () => {
-  for (const entry of ['node_modules', 'dist', '.cache', '.git', 'test', 'scripts/fetch-hazelcast.sh']) assert.ok(ignoredByDockerignore(entry), `${entry} is ignored`);
+  for (const entry of ['node_modules', 'dist', '.cache', '.git', 'test', 'scripts/fetch-hazelcast.sh'])
+    assert.ok(ignoredByDockerignore(entry), `${entry} is ignored`);
   for (const needed of ['src', 'package.json', 'package-lock.json', 'tsconfig.json']) assert.ok(!ignoredByDockerignore(needed), `${needed} is in the context`);
   for (const s of dockerfile.stages) {
     for (const copy of copies(s).filter((c) => !c.startsWith('--from'))) {
-      for (const source of copy.split(/\s+/).slice(0, -1)) assert.ok(existsSync(join(ROOT, source)) && !ignoredByDockerignore(source), `COPY ${source} exists and is in the context`);
+      for (const source of copy.split(/\s+/).slice(0, -1))
+        assert.ok(existsSync(join(ROOT, source)) && !ignoredByDockerignore(source), `COPY ${source} exists and is in the context`);
     }
   }
 });
@@ -111,7 +145,17 @@ interface Skaffold {
   apiVersion: string;
   kind: string;
   build: { artifacts: Array<{ image: string; context?: string; docker?: { dockerfile?: string } }> };
-  deploy: { helm: { releases: Array<{ name: string; chartPath: string; namespace: string; setValueTemplates?: Record<string, string>; setValues?: Record<string, string | number | boolean> }> } };
+  deploy: {
+    helm: {
+      releases: Array<{
+        name: string;
+        chartPath: string;
+        namespace: string;
+        setValueTemplates?: Record<string, string>;
+        setValues?: Record<string, string | number | boolean>;
+      }>;
+    };
+  };
   portForward: Array<{ resourceType: string; resourceName: string; namespace: string; port: number; localPort: number }>;
 }
 
@@ -146,7 +190,8 @@ test('skaffold.yaml builds the Dockerfile and deploys it through the chart', () 
   const values: unknown = parseYaml(readText('helm/mqlab/values.yaml'));
   const token = artifact.image.replace(/[^A-Za-z0-9]/g, '_');
   assert.deepEqual(release.setValueTemplates, { 'image.repository': `{{.IMAGE_REPO_${token}}}`, 'image.tag': `{{.IMAGE_TAG_${token}}}` });
-  for (const key of [...Object.keys(release.setValueTemplates ?? {}), ...Object.keys(release.setValues ?? {})]) assert.ok(hasKey(values, key), `values.yaml has ${key}`);
+  for (const key of [...Object.keys(release.setValueTemplates ?? {}), ...Object.keys(release.setValues ?? {})])
+    assert.ok(hasKey(values, key), `values.yaml has ${key}`);
 
   // What skaffold would run (templates filled as skaffold fills them) renders and passes the schema.
   const set: Values = { ...(release.setValues ?? {}), 'image.repository': `localhost:5000/${artifact.image}`, 'image.tag': 'abc1234' };

@@ -80,7 +80,12 @@ function rewriter(map: Map<string, string>): (text: string) => string {
 }
 
 /** Writes the pod's ConfigMap volumes where the kubelet would mount them, under root/<pod>/. */
-function mountConfigMaps(objects: readonly K8sObject[], pod: LocalPod, rewrite: (text: string) => string, root: string): Array<{ mountPath: string; local: string }> {
+function mountConfigMaps(
+  objects: readonly K8sObject[],
+  pod: LocalPod,
+  rewrite: (text: string) => string,
+  root: string,
+): Array<{ mountPath: string; local: string }> {
   const c = container(pod.workload);
   const podRoot = join(root, pod.name);
   const mounts: Array<{ mountPath: string; local: string }> = [];
@@ -135,7 +140,7 @@ const workDir = mkdtempSync(join(tmpdir(), 'mqlab-wiring-'));
 const group = new ProcessGroup({ kind: 'files', dir: join(workDir, 'logs') });
 after(() => group.stopAll('SIGKILL'));
 
-test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeout: 300_000 }, async (t) => {
+test("the chart's rendered configuration runs: lab Part 1 through it", { timeout: 300_000 }, async (t) => {
   const objects = render();
   const entrypoint = parseDockerfile(readText('Dockerfile')).final.entrypoint;
   assert.deepEqual(entrypoint, ['node', 'dist/src/cli.js'], 'the image runs the CLI');
@@ -163,7 +168,9 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
   await Promise.all(
     members.map(async (member) => {
       mountConfigMaps(objects, member, (text) => text, workDir);
-      const rendered = parseYaml(readFileSync(join(workDir, member.name, configPath), 'utf8')) as { hazelcast: { network: { port: Record<string, unknown>; join: Record<string, unknown>; 'public-address'?: string } } };
+      const rendered = parseYaml(readFileSync(join(workDir, member.name, configPath), 'utf8')) as {
+        hazelcast: { network: { port: Record<string, unknown>; join: Record<string, unknown>; 'public-address'?: string } };
+      };
       const network = rendered.hazelcast.network;
       assert.equal((network.join.kubernetes as { enabled?: boolean } | undefined)?.enabled, true, 'the chart joins through Kubernetes DNS');
       network.join = { 'auto-detection': { enabled: false }, multicast: { enabled: false }, 'tcp-ip': { enabled: true, 'member-list': addresses } };
@@ -171,7 +178,14 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
       network['public-address'] = `127.0.0.1:${member.port}`;
       const file = join(workDir, member.name, 'hazelcast-local.yaml');
       writeFileSync(file, stringifyYaml(rendered));
-      const { command, args } = memberCommand({ port: member.port, host: '127.0.0.1', members: addresses, clusterName: 'unused-by-this-config', heapMb: 192, configFile: file });
+      const { command, args } = memberCommand({
+        port: member.port,
+        host: '127.0.0.1',
+        members: addresses,
+        clusterName: 'unused-by-this-config',
+        heapMb: 192,
+        configFile: file,
+      });
       const readiness = memberContainer.readinessProbe?.httpGet?.path ?? '';
       assert.equal(readiness, '/hazelcast/health/ready');
       const spec: ProcessSpec = { name: member.name, command, args, ready: () => answers(`http://127.0.0.1:${member.port}${readiness}`) };
@@ -181,7 +195,9 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
   await eventually(
     'every member sees the whole cluster',
     async () => {
-      const sizes = await Promise.all(members.map(async (m) => ((await request<{ clusterSize: number }>(`http://127.0.0.1:${m.port}/hazelcast/health`)).body.clusterSize)));
+      const sizes = await Promise.all(
+        members.map(async (m) => (await request<{ clusterSize: number }>(`http://127.0.0.1:${m.port}/hazelcast/health`)).body.clusterSize),
+      );
       return sizes.every((size) => size === members.length) ? true : undefined;
     },
     60_000,
@@ -225,7 +241,13 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
   const wanted = new Set(posted.map((p) => p.uuid));
 
   const logging = (await request<string[]>(`${configServer}/services/logging-service`)).body;
-  assert.deepEqual([...logging].sort(), podsOf('logging').map((pod) => `http://127.0.0.1:${pod.port}`).sort(), 'config-server serves the rendered registry');
+  assert.deepEqual(
+    [...logging].sort(),
+    podsOf('logging')
+      .map((pod) => `http://127.0.0.1:${pod.port}`)
+      .sort(),
+    'config-server serves the rendered registry',
+  );
   for (const base of logging) {
     await eventually(`${base} returns all 10`, async () => {
       const { body } = await request<{ messages: Array<{ uuid: string }> }>(`${base}/logging`);
@@ -237,7 +259,9 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
   const messages = (await request<string[]>(`${configServer}/services/messages-service`)).body;
   assert.equal(messages.length, 2);
   const split = await eventually('the messages-services together hold exactly the 10', async () => {
-    const sets = await Promise.all(messages.map(async (base) => (await request<{ messages: Array<{ uuid: string }> }>(`${base}/messages`)).body.messages.map((m) => m.uuid)));
+    const sets = await Promise.all(
+      messages.map(async (base) => (await request<{ messages: Array<{ uuid: string }> }>(`${base}/messages`)).body.messages.map((m) => m.uuid)),
+    );
     const all = sets.flat();
     return all.length === 10 && new Set(all).size === 10 && all.every((uuid) => wanted.has(uuid)) ? sets.map((set) => set.length) : undefined;
   });
@@ -246,5 +270,5 @@ test('the chart\'s rendered configuration runs: lab Part 1 through it', { timeou
   const joined = await request<{ logging: { count: number }; messages: { instance: string | null } }>(`${facade}/facade`);
   assert.equal(joined.status, 200);
   assert.equal(joined.body.logging.count, 10);
-  assert.ok(joined.body.messages.instance, 'GET joins one messages-service\'s set');
+  assert.ok(joined.body.messages.instance, "GET joins one messages-service's set");
 });

@@ -9,9 +9,17 @@ export interface RunResult {
 }
 
 /** Runs a command; resolves with its exit code and output (never throws for a non-zero exit). */
-export function run(command: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -104,11 +112,16 @@ export class PortForward {
     // kubectl keeps running when the pod behind it is gone (it only logs "lost connection to pod"),
     // so a forward is reused only while it answers.
     if (this.child && this.child.exitCode === null && this.child.signalCode === null && this.url) {
-      const alive = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(3000) }).then((r) => r.ok, () => false);
+      const alive = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (alive) return this.url;
     }
     this.stop();
-    const child = spawn('kubectl', ['-n', this.namespace, 'port-forward', this.target, `:${this.remotePort}`, '--address', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('kubectl', ['-n', this.namespace, 'port-forward', this.target, `:${this.remotePort}`, '--address', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

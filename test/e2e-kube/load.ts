@@ -104,7 +104,11 @@ export class LoadPod {
       },
     };
     await must('kubectl', ['-n', this.kube.namespace, 'apply', '-f', '-'], { input: JSON.stringify(pod) });
-    await this.kube.waitFor('the load pod to be ready', async () => (await this.kube.pods('app.kubernetes.io/name=mqlab-e2e-load')).some((p) => p.ready), 120_000);
+    await this.kube.waitFor(
+      'the load pod to be ready',
+      async () => (await this.kube.pods('app.kubernetes.io/name=mqlab-e2e-load')).some((p) => p.ready),
+      120_000,
+    );
   }
 
   async ledger(): Promise<Ledger> {
@@ -112,7 +116,9 @@ export class LoadPod {
   }
 
   async stop(): Promise<Ledger> {
-    const text = await must('kubectl', ['create', '--raw', `/api/v1/namespaces/${this.kube.namespace}/pods/${this.name}:${LOAD_PORT}/proxy/stop`, '-f', '-'], { input: '{}' });
+    const text = await must('kubectl', ['create', '--raw', `/api/v1/namespaces/${this.kube.namespace}/pods/${this.name}:${LOAD_PORT}/proxy/stop`, '-f', '-'], {
+      input: '{}',
+    });
     await this.kube.kubectl(['delete', 'pod', this.name, '--wait=false']);
     return JSON.parse(text) as Ledger;
   }

@@ -96,7 +96,8 @@ async function buildImage(): Promise<string> {
 async function allReady(expected: number): Promise<string> {
   const pods = (await kube.pods()).filter((p) => p.component !== undefined && p.component !== 'test');
   const notReady = pods.filter((p) => !p.ready || p.deleting);
-  if (pods.length !== expected || notReady.length > 0) throw new Error(`${pods.length} pods (want ${expected}), not ready: ${notReady.map((p) => p.name).join(', ') || 'none'}`);
+  if (pods.length !== expected || notReady.length > 0)
+    throw new Error(`${pods.length} pods (want ${expected}), not ready: ${notReady.map((p) => p.name).join(', ') || 'none'}`);
   return pods.map((p) => p.name).join(' ');
 }
 
@@ -112,7 +113,10 @@ async function messagesSets(): Promise<Map<string, string[]>> {
   const sets = new Map<string, string[]>();
   for (const pod of (await kube.pods(selector('messages'))).filter((p) => p.ready)) {
     const body = JSON.parse(await kube.proxyGet(pod.name, 8082, '/messages')) as { messages: Array<{ uuid: string }> };
-    sets.set(pod.name, body.messages.map((m) => m.uuid));
+    sets.set(
+      pod.name,
+      body.messages.map((m) => m.uuid),
+    );
   }
   return sets;
 }
@@ -138,7 +142,12 @@ async function drill(title: string, how: DrillOptions['how'], victim: DrillOptio
   let result: DrillResult;
   try {
     result = await runDrill(env, { messages: 100, concurrency: 8, victim, how, scenario, queueName: 'messages', drainTimeoutMs: 120_000, progress });
-    console.log(formatReport(result).split('\n').map((line) => `     ${line}`).join('\n'));
+    console.log(
+      formatReport(result)
+        .split('\n')
+        .map((line) => `     ${line}`)
+        .join('\n'),
+    );
     await env.recover();
   } catch (err) {
     console.log(lines.slice(-15).join('\n'));
@@ -163,20 +172,43 @@ async function main(): Promise<void> {
   let image = '';
   log(`kube context ${(await run('kubectl', ['config', 'current-context'])).stdout.trim() || '?'}, namespace ${NAMESPACE}, release ${RELEASE}`);
   const reachable = await check('the cluster answers', async () => {
-    const nodes = JSON.parse(await must('kubectl', ['get', 'nodes', '-o', 'json'])) as { items: Array<{ metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string } } }> };
+    const nodes = JSON.parse(await must('kubectl', ['get', 'nodes', '-o', 'json'])) as {
+      items: Array<{ metadata: { name: string }; status: { nodeInfo: { kubeletVersion: string } } }>;
+    };
     assert.ok(nodes.items.length > 0, 'no nodes');
-    return nodes.items.map((n) => `${n.metadata.name} ${n.status.nodeInfo.kubeletVersion}`).join(', ') + `; helm ${(await must('helm', ['version', '--short'])).trim()}`;
+    return (
+      nodes.items.map((n) => `${n.metadata.name} ${n.status.nodeInfo.kubeletVersion}`).join(', ') +
+      `; helm ${(await must('helm', ['version', '--short'])).trim()}`
+    );
   });
   const built = reachable && (await check('image built and loaded', async () => ((image = await buildImage()), image)));
   const installed =
     built &&
     (await check('helm install: every pod Ready with 0 restarts', async () => {
       const started = Date.now();
-      await helm(['install', RELEASE, CHART, '-n', NAMESPACE, '--create-namespace', '--set', `image.repository=${image.slice(0, image.lastIndexOf(':'))}`, '--set', `image.tag=${image.slice(image.lastIndexOf(':') + 1)}`, '--wait', '--timeout', '6m']);
+      await helm([
+        'install',
+        RELEASE,
+        CHART,
+        '-n',
+        NAMESPACE,
+        '--create-namespace',
+        '--set',
+        `image.repository=${image.slice(0, image.lastIndexOf(':'))}`,
+        '--set',
+        `image.tag=${image.slice(image.lastIndexOf(':') + 1)}`,
+        '--wait',
+        '--timeout',
+        '6m',
+      ]);
       numbers.ready_s = Math.round((Date.now() - started) / 100) / 10;
       const pods = await allReady(10);
       const restarted = (await kube.pods()).filter((p) => p.restarts > 0);
-      assert.deepEqual(restarted.map((p) => `${p.name}: ${p.restarts}`), [], 'restarts');
+      assert.deepEqual(
+        restarted.map((p) => `${p.name}: ${p.restarts}`),
+        [],
+        'restarts',
+      );
       return `${numbers.ready_s} s to Ready: ${pods}`;
     }));
   if (installed) {
@@ -185,10 +217,14 @@ async function main(): Promise<void> {
       const uuids: string[] = [];
       for (let i = 1; i <= 10; i += 1) uuids.push(await postMessage(facade, `msg${i}`));
       let sets = new Map<string, string[]>();
-      await kube.waitFor('both consumers together to hold the 10 messages', async () => {
-        sets = await messagesSets();
-        return new Set([...sets.values()].flat()).size >= 10;
-      }, 60_000);
+      await kube.waitFor(
+        'both consumers together to hold the 10 messages',
+        async () => {
+          sets = await messagesSets();
+          return new Set([...sets.values()].flat()).size >= 10;
+        },
+        60_000,
+      );
       const all = [...sets.values()].flat();
       assert.equal(sets.size, 2, 'two messages-service pods');
       assert.equal(all.length, new Set(all).size, 'no message received by both');
@@ -198,12 +234,18 @@ async function main(): Promise<void> {
       for (let i = 0; i < 6; i += 1) {
         const answer = await http(`${facade}/facade`);
         assert.equal(answer.status, 200, answer.text);
-        const body = answer.body as { partial: boolean; logging: { count: number; messages: Array<{ uuid: string }> }; messages: { instance: string; messages: Array<{ uuid: string }> } };
+        const body = answer.body as {
+          partial: boolean;
+          logging: { count: number; messages: Array<{ uuid: string }> };
+          messages: { instance: string; messages: Array<{ uuid: string }> };
+        };
         assert.equal(body.partial, false);
         assert.equal(body.logging.count, 10);
         assert.deepEqual(body.logging.messages.map((m) => m.uuid).sort(), [...uuids].sort(), 'the logging part has every message');
-        const fromSet = [...sets.values()].find((list) => list.length === body.messages.messages.length && body.messages.messages.every((m) => list.includes(m.uuid)));
-        assert.ok(fromSet, 'the messages part is one consumer\'s set');
+        const fromSet = [...sets.values()].find(
+          (list) => list.length === body.messages.messages.length && body.messages.messages.every((m) => list.includes(m.uuid)),
+        );
+        assert.ok(fromSet, "the messages part is one consumer's set");
         seen.add(body.messages.instance);
       }
       return `split ${split}; GET answered from ${[...seen].join(', ')}`;
@@ -231,23 +273,36 @@ async function main(): Promise<void> {
         // answer, and a 201 from them says nothing about the recovery.
         await kube.waitFor('the old members to be gone', async () => !(await kube.pods(selector('hazelcast'))).some((p) => before.has(p.uid)), 120_000, 250);
         for (;;) {
-          const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'after-restart' }), timeoutMs: 5000 }).catch(() => ({ status: 0 }));
+          const answer = await http(`${facade}/facade`, { method: 'POST', body: new URLSearchParams({ msg: 'after-restart' }), timeoutMs: 5000 }).catch(() => ({
+            status: 0,
+          }));
           if (answer.status === 201) return (facadeMs = Date.now() - started);
           if (Date.now() - started > 300_000) throw new Error('the facade did not answer a POST within 300 s');
           await sleep(250);
         }
       })();
-      const membersMs = await kube.waitFor('three new Ready members', async () => {
-        const pods = (await kube.pods(selector('hazelcast'))).filter((p) => p.ready && !p.deleting && !before.has(p.uid));
-        return pods.length === 3;
-      }, 300_000, 250);
+      const membersMs = await kube.waitFor(
+        'three new Ready members',
+        async () => {
+          const pods = (await kube.pods(selector('hazelcast'))).filter((p) => p.ready && !p.deleting && !before.has(p.uid));
+          return pods.length === 3;
+        },
+        300_000,
+        250,
+      );
       await facadeBack;
       // One cluster, as every member sees it. Members that start without finding each other form
       // clusters of their own until the split-brain merge (chart: first run 30 s after start, then
       // every 20 s), so this allows 120 s after all are Ready, not Hazelcast's default 5 minutes.
-      const sizes = async () => Promise.all((await kube.pods(selector('hazelcast'))).map(async (p) => (JSON.parse(await kube.proxyGet(p.name, 5701, '/hazelcast/health')) as { clusterSize: number }).clusterSize));
+      const sizes = async () =>
+        Promise.all(
+          (await kube.pods(selector('hazelcast'))).map(
+            async (p) => (JSON.parse(await kube.proxyGet(p.name, 5701, '/hazelcast/health')) as { clusterSize: number }).clusterSize,
+          ),
+        );
       log(`   member cluster sizes when all were Ready: ${JSON.stringify(await sizes())}`);
-      const oneClusterMs = membersMs + (await kube.waitFor('every member to see a cluster of 3', async () => (await sizes()).every((size) => size === 3), 120_000, 1000));
+      const oneClusterMs =
+        membersMs + (await kube.waitFor('every member to see a cluster of 3', async () => (await sizes()).every((size) => size === 3), 120_000, 1000));
       numbers.cluster_restart_one_cluster_s = Math.round(oneClusterMs / 100) / 10;
       numbers.cluster_restart_members_ready_s = Math.round(membersMs / 100) / 10;
       numbers.cluster_restart_facade_s = Math.round(facadeMs / 100) / 10;
@@ -262,7 +317,13 @@ async function main(): Promise<void> {
       const phases: Array<{ workload: string; from: number }> = [{ workload: 'before the restarts', from: 0 }];
       try {
         await sleep(3000);
-        for (const workload of [`statefulset/${name('hazelcast')}`, `statefulset/${name('logging')}`, `statefulset/${name('messages')}`, `deployment/${name('config-server')}`, `deployment/${name('facade')}`]) {
+        for (const workload of [
+          `statefulset/${name('hazelcast')}`,
+          `statefulset/${name('logging')}`,
+          `statefulset/${name('messages')}`,
+          `deployment/${name('config-server')}`,
+          `deployment/${name('facade')}`,
+        ]) {
           const started = Date.now();
           phases.push({ workload, from: started });
           await kube.kubectl(['rollout', 'restart', workload]);
@@ -276,7 +337,11 @@ async function main(): Promise<void> {
         ledger = await load.stop();
       }
       const stored = await loggingUuids();
-      const perInstance = await Promise.all((await kube.pods(selector('logging'))).map(async (p) => `${p.name}: ${(JSON.parse(await kube.proxyGet(p.name, 8081, '/logging?limit=1')) as { count: number }).count}`));
+      const perInstance = await Promise.all(
+        (await kube.pods(selector('logging'))).map(
+          async (p) => `${p.name}: ${(JSON.parse(await kube.proxyGet(p.name, 8081, '/logging?limit=1')) as { count: number }).count}`,
+        ),
+      );
       log(`   logging map size as each logging-service sees it: ${perInstance.join(', ')}`);
       // Which restart a POST was sent during (the pod's clock and ours are the same host's here; near enough elsewhere).
       const phaseOf = (at: number) => [...phases].reverse().find((p) => p.from <= at)?.workload ?? '?';
@@ -295,7 +360,9 @@ async function main(): Promise<void> {
       const fallbackUrl = `http://${name('logging')}-ready`;
       const throughFallback = ledger.acked.filter(([, , through]) => through.startsWith(fallbackUrl)).map(([, at]) => at);
       numbers.rollout_stored_through_fallback = throughFallback.length;
-      log(`   stored through the logging fallback Service: ${throughFallback.length} of ${ledger.acked.length}${throughFallback.length > 0 ? `, by the restart they were posted during: ${countByPhase(throughFallback)}` : ''}`);
+      log(
+        `   stored through the logging fallback Service: ${throughFallback.length} of ${ledger.acked.length}${throughFallback.length > 0 ? `, by the restart they were posted during: ${countByPhase(throughFallback)}` : ''}`,
+      );
       numbers.rollout_errors = ledger.errors.length;
       numbers.rollout_posts = ledger.sent;
       numbers.lost = (Number(numbers.lost) || 0) + lost.length;
@@ -309,36 +376,75 @@ async function main(): Promise<void> {
 
     await check('registry mode api: a live ConfigMap edit is served in seconds and survives helm upgrade', async () => {
       await helm(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--set', 'configServer.registrySource=api', '--wait', '--timeout', '5m']);
-      await kube.waitFor('config-server in api mode to serve 3 logging instances', async () => (await configServerList('logging-service')).length === 3, 60_000);
+      await kube.waitFor(
+        'config-server in api mode to serve 3 logging instances',
+        async () => (await configServerList('logging-service')).length === 3,
+        60_000,
+      );
       const cm = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'json'])) as { data: Record<string, string> };
       const registry = JSON.parse(cm.data['services.json'] ?? '{}') as Record<string, string[]>;
       const edited = { ...registry, 'logging-service': (registry['logging-service'] ?? []).slice(0, 2) };
       const started = Date.now();
-      await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify(edited, null, 2) } })]);
+      await kube.kubectl([
+        'patch',
+        'configmap',
+        name('registry'),
+        '--type',
+        'merge',
+        '-p',
+        JSON.stringify({ data: { 'services.json': JSON.stringify(edited, null, 2) } }),
+      ]);
       await kube.waitFor('config-server to serve the edit', async () => (await configServerList('logging-service')).length === 2, 30_000, 250);
       const seenMs = Date.now() - started;
       numbers.registry_api_live_edit_s = Math.round(seenMs / 100) / 10;
       // The upgrade a user runs next (with Helm 3 this used to revert the edit, with Helm 4 to fail on a field conflict).
       await helm(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--wait', '--timeout', '5m']);
-      const after = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'jsonpath={.data.services\\.json}'])) as Record<string, string[]>;
+      const after = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'jsonpath={.data.services\\.json}'])) as Record<
+        string,
+        string[]
+      >;
       assert.deepEqual(after['logging-service'], edited['logging-service'], 'helm upgrade kept the live edit');
       await sleep(3000);
       assert.equal((await configServerList('logging-service')).length, 2, 'config-server still serves the edit');
       const status = JSON.parse(await helm(['status', RELEASE, '-n', NAMESPACE, '-o', 'json'])) as { info: { status: string } };
       assert.equal(status.info.status, 'deployed');
-      await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } })]);
+      await kube.kubectl([
+        'patch',
+        'configmap',
+        name('registry'),
+        '--type',
+        'merge',
+        '-p',
+        JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } }),
+      ]);
       await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
       return `edit served after ${(seenMs / 1000).toFixed(1)} s; helm upgrade kept it, release deployed`;
     });
 
-    await check('every listed logging name unreachable: a POST is stored through the logging-ready Service (the facade\'s fallback)', async () => {
+    await check("every listed logging name unreachable: a POST is stored through the logging-ready Service (the facade's fallback)", async () => {
       // Still in api mode: the registry's logging list is edited to names no pod has (NXDOMAIN, as a
       // replaced pod's name can be while DNS caches its absence), the rest left as it is.
-      const registry = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'jsonpath={.data.services\\.json}'])) as Record<string, string[]>;
+      const registry = JSON.parse(await kube.kubectl(['get', 'configmap', name('registry'), '-o', 'jsonpath={.data.services\\.json}'])) as Record<
+        string,
+        string[]
+      >;
       const nowhere = [7, 8, 9].map((i) => `http://${name('logging')}-${i}.${name('logging')}:8081`);
-      await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify({ ...registry, 'logging-service': nowhere }, null, 2) } })]);
+      await kube.kubectl([
+        'patch',
+        'configmap',
+        name('registry'),
+        '--type',
+        'merge',
+        '-p',
+        JSON.stringify({ data: { 'services.json': JSON.stringify({ ...registry, 'logging-service': nowhere }, null, 2) } }),
+      ]);
       try {
-        await kube.waitFor('config-server to serve the unreachable names', async () => JSON.stringify(await configServerList('logging-service')) === JSON.stringify(nowhere), 30_000, 250);
+        await kube.waitFor(
+          'config-server to serve the unreachable names',
+          async () => JSON.stringify(await configServerList('logging-service')) === JSON.stringify(nowhere),
+          30_000,
+          250,
+        );
         // Past the facade's cached list (INSTANCES_CACHE_MS, 5 s).
         await sleep(6000);
         const facade = await facadeForward.ensure();
@@ -350,20 +456,49 @@ async function main(): Promise<void> {
         assert.ok((await loggingUuids()).has(body.uuid), 'the message is in the logging map');
         return `stored through ${body.logging.url} by ${body.logging.instance}`;
       } finally {
-        await kube.kubectl(['patch', 'configmap', name('registry'), '--type', 'merge', '-p', JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } })]);
+        await kube.kubectl([
+          'patch',
+          'configmap',
+          name('registry'),
+          '--type',
+          'merge',
+          '-p',
+          JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } }),
+        ]);
         await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
       }
     });
 
     await check('registry mode endpointslices: scaling logging-service is served without any edit', async () => {
-      await helm(['upgrade', RELEASE, CHART, '-n', NAMESPACE, '--reuse-values', '--set', 'configServer.registrySource=endpointslices', '--wait', '--timeout', '5m']);
-      await kube.waitFor('config-server in endpointslices mode to serve 3 logging instances', async () => (await configServerList('logging-service')).length === 3, 60_000);
+      await helm([
+        'upgrade',
+        RELEASE,
+        CHART,
+        '-n',
+        NAMESPACE,
+        '--reuse-values',
+        '--set',
+        'configServer.registrySource=endpointslices',
+        '--wait',
+        '--timeout',
+        '5m',
+      ]);
+      await kube.waitFor(
+        'config-server in endpointslices mode to serve 3 logging instances',
+        async () => (await configServerList('logging-service')).length === 3,
+        60_000,
+      );
       const started = Date.now();
       await kube.kubectl(['scale', `statefulset/${name('logging')}`, '--replicas=2']);
       await kube.waitFor('config-server to serve 2 logging instances', async () => (await configServerList('logging-service')).length === 2, 60_000, 250);
       const downMs = Date.now() - started;
       await kube.kubectl(['scale', `statefulset/${name('logging')}`, '--replicas=3']);
-      const upMs = await kube.waitFor('config-server to serve 3 logging instances again', async () => (await configServerList('logging-service')).length === 3, 120_000, 250);
+      const upMs = await kube.waitFor(
+        'config-server to serve 3 logging instances again',
+        async () => (await configServerList('logging-service')).length === 3,
+        120_000,
+        250,
+      );
       numbers.registry_endpointslices_scale_down_s = Math.round(downMs / 100) / 10;
       const facade = await facadeForward.ensure();
       await postMessage(facade, 'after the registry modes');
@@ -373,15 +508,23 @@ async function main(): Promise<void> {
     await check('helm uninstall leaves nothing behind', async () => {
       facadeForward.stop();
       await helm(['uninstall', RELEASE, '-n', NAMESPACE, '--wait', '--timeout', '5m']);
-      const kinds = 'pods,services,deployments,statefulsets,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies,poddisruptionbudgets,endpointslices';
+      const kinds =
+        'pods,services,deployments,statefulsets,configmaps,secrets,serviceaccounts,roles,rolebindings,networkpolicies,poddisruptionbudgets,endpointslices';
       let left: string[] = [];
-      await kube.waitFor('the namespace to be empty', async () => {
-        const list = JSON.parse(await kube.kubectl(['get', kinds, '-o', 'json'])) as { items: Array<{ kind: string; metadata: { name: string } }> };
-        left = list.items.map((o) => `${o.kind}/${o.metadata.name}`).filter((o) => o !== 'ConfigMap/kube-root-ca.crt' && o !== 'ServiceAccount/default');
-        return left.length === 0;
-      }, 120_000, 1000).catch((err: unknown) => {
-        throw new Error(`left behind: ${left.join(', ')} (${err instanceof Error ? err.message : String(err)})`);
-      });
+      await kube
+        .waitFor(
+          'the namespace to be empty',
+          async () => {
+            const list = JSON.parse(await kube.kubectl(['get', kinds, '-o', 'json'])) as { items: Array<{ kind: string; metadata: { name: string } }> };
+            left = list.items.map((o) => `${o.kind}/${o.metadata.name}`).filter((o) => o !== 'ConfigMap/kube-root-ca.crt' && o !== 'ServiceAccount/default');
+            return left.length === 0;
+          },
+          120_000,
+          1000,
+        )
+        .catch((err: unknown) => {
+          throw new Error(`left behind: ${left.join(', ')} (${err instanceof Error ? err.message : String(err)})`);
+        });
     });
   }
 
@@ -394,7 +537,15 @@ async function main(): Promise<void> {
   }
   console.log('\nSummary');
   for (const c of checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name} (${c.seconds.toFixed(1)} s)${c.ok ? '' : `: ${c.detail}`}`);
-  const summary = { passed: checks.filter((c) => c.ok).length, failed: failed.length, namespace: NAMESPACE, image, seconds: Math.round((Date.now() - suiteStarted) / 1000), error_budget: ERROR_BUDGET, ...numbers };
+  const summary = {
+    passed: checks.filter((c) => c.ok).length,
+    failed: failed.length,
+    namespace: NAMESPACE,
+    image,
+    seconds: Math.round((Date.now() - suiteStarted) / 1000),
+    error_budget: ERROR_BUDGET,
+    ...numbers,
+  };
   console.log(`${summary.passed} passed, ${summary.failed} failed`);
   console.log(JSON.stringify(summary));
   process.exit(failed.length === 0 && checks.length > 0 ? 0 : 1);

@@ -131,7 +131,8 @@ export class FakeKubeApi {
     if (!this.store.has(key)) this.store.set(key, new Map());
     const prefix = def.namespaced === false ? `${base}/${def.plural}` : `${base}/namespaces/:namespace/${def.plural}`;
     this.route('GET', prefix, (req, res) => (req.query.get('watch') === 'true' ? this.watch(def, req, res) : this.list(def, req, res)));
-    if (def.namespaced !== false) this.route('GET', `${base}/${def.plural}`, (req, res) => (req.query.get('watch') === 'true' ? this.watch(def, req, res) : this.list(def, req, res)));
+    if (def.namespaced !== false)
+      this.route('GET', `${base}/${def.plural}`, (req, res) => (req.query.get('watch') === 'true' ? this.watch(def, req, res) : this.list(def, req, res)));
     this.route('GET', `${prefix}/:name`, (req, res) => {
       const object = this.get(def, req.params.name ?? '', req.params.namespace);
       if (!object) return sendStatus(res, 404, 'NotFound', `${def.plural} "${req.params.name}" not found`);
@@ -207,7 +208,9 @@ export class FakeKubeApi {
 
   /** Everything stored of a kind (optionally in one namespace). */
   all(def: ResourceDef, namespace?: string): KubeObject[] {
-    return [...(this.store.get(collectionKey(def))?.values() ?? [])].filter((object) => namespace === undefined || object.metadata.namespace === namespace).map((object) => structuredClone(object));
+    return [...(this.store.get(collectionKey(def))?.values() ?? [])]
+      .filter((object) => namespace === undefined || object.metadata.namespace === namespace)
+      .map((object) => structuredClone(object));
   }
 
   /** Forgets the event history, like etcd compaction: a watch from an older resourceVersion gets 410 Gone. */
@@ -220,7 +223,10 @@ export class FakeKubeApi {
   expireWatches(): number {
     const count = this.watches.size;
     for (const watch of [...this.watches]) {
-      writeEvent(watch.res, { type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${this.oldestResourceVersion - 1} (${this.revision})`) });
+      writeEvent(watch.res, {
+        type: 'ERROR',
+        object: statusBody(410, 'Expired', `too old resource version: ${this.oldestResourceVersion - 1} (${this.revision})`),
+      });
       this.closeWatch(watch);
     }
     return count;
@@ -264,7 +270,13 @@ export class FakeKubeApi {
       const found = this.requests.slice(since).find(match);
       if (found) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`fake-kube-api: no matching request within ${timeoutMs} ms; saw ${this.requests.slice(since).map((r) => `${r.method} ${r.path}?${new URLSearchParams(r.query).toString()}`).join(', ')}`);
+      if (left <= 0)
+        throw new Error(
+          `fake-kube-api: no matching request within ${timeoutMs} ms; saw ${this.requests
+            .slice(since)
+            .map((r) => `${r.method} ${r.path}?${new URLSearchParams(r.query).toString()}`)
+            .join(', ')}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.min(left, 200));
         function done() {
@@ -382,7 +394,9 @@ export class FakeKubeApi {
   private list(def: ResourceDef, req: FakeRequest, res: ServerResponse): void {
     const matches = this.selectorFor(req);
     if (typeof matches === 'string') return sendStatus(res, 400, 'BadRequest', matches);
-    const items = [...(this.store.get(collectionKey(def))?.values() ?? [])].filter(matches).sort((a, b) => objectId(a.metadata.namespace, a.metadata.name).localeCompare(objectId(b.metadata.namespace, b.metadata.name)));
+    const items = [...(this.store.get(collectionKey(def))?.values() ?? [])]
+      .filter(matches)
+      .sort((a, b) => objectId(a.metadata.namespace, a.metadata.name).localeCompare(objectId(b.metadata.namespace, b.metadata.name)));
     sendJson(res, 200, {
       kind: `${def.kind}List`,
       apiVersion: apiVersion(def),
@@ -401,7 +415,8 @@ export class FakeKubeApi {
     const watch: OpenWatch = { collection, namespace: req.params.namespace, matches, res, socket: req.raw.socket, def, sentRv: Number(from) };
     if (from === '' || from === '0') {
       // "Any version": the current state as synthetic ADDED events, then changes.
-      for (const object of this.store.get(collection)?.values() ?? []) if (matches(object)) writeEvent(res, { type: 'ADDED', object: this.withKind(def, object) });
+      for (const object of this.store.get(collection)?.values() ?? [])
+        if (matches(object)) writeEvent(res, { type: 'ADDED', object: this.withKind(def, object) });
       watch.sentRv = this.revision;
     } else if (!Number.isFinite(watch.sentRv)) {
       writeEvent(res, { type: 'ERROR', object: statusBody(400, 'BadRequest', `invalid resource version: ${from}`) });
@@ -483,7 +498,13 @@ export interface SliceEndpoint {
 }
 
 /** An EndpointSlice of a Service, as the EndpointSlice controller writes it. */
-export function endpointSlice(name: string, service: string, port: number, endpoints: SliceEndpoint[], options: { namespace?: string; addressType?: 'IPv4' | 'IPv6' | 'FQDN'; portName?: string; extraPorts?: Array<{ name: string; port: number }> } = {}): KubeObject {
+export function endpointSlice(
+  name: string,
+  service: string,
+  port: number,
+  endpoints: SliceEndpoint[],
+  options: { namespace?: string; addressType?: 'IPv4' | 'IPv6' | 'FQDN'; portName?: string; extraPorts?: Array<{ name: string; port: number }> } = {},
+): KubeObject {
   const namespace = options.namespace ?? 'default';
   return {
     metadata: {
@@ -527,7 +548,9 @@ export function parseLabelSelector(selector: string): ((object: KubeObject) => b
     if ((match = /^([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
       const [, key = '', op, list = ''] = match;
       const values = new Set(list.split(',').map((value) => value.trim()));
-      tests.push(op === 'in' ? (labels) => labels[key] !== undefined && values.has(labels[key]) : (labels) => labels[key] === undefined || !values.has(labels[key]));
+      tests.push(
+        op === 'in' ? (labels) => labels[key] !== undefined && values.has(labels[key]) : (labels) => labels[key] === undefined || !values.has(labels[key]),
+      );
     } else if ((match = /^([^\s!=]+)\s*(==|=|!=)\s*([^\s]*)$/.exec(term))) {
       const [, key = '', op, value = ''] = match;
       tests.push(op === '!=' ? (labels) => labels[key] !== value : (labels) => labels[key] === value);
@@ -591,5 +614,18 @@ function objectId(namespace: string | undefined, name: string): string {
 }
 
 function reasonFor(status: number): string {
-  return { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 422: 'Invalid', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' }[status] ?? 'Unknown';
+  return (
+    {
+      400: 'BadRequest',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'NotFound',
+      409: 'Conflict',
+      410: 'Expired',
+      422: 'Invalid',
+      429: 'TooManyRequests',
+      500: 'InternalError',
+      503: 'ServiceUnavailable',
+    }[status] ?? 'Unknown'
+  );
 }

@@ -27,7 +27,8 @@ export function rawBytes(request: RawRequest): Buffer {
   const has = (name: string) => headers.some(([key]) => key.toLowerCase() === name);
   const body = request.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body, 'utf8');
   const lines: Buffer[] = [Buffer.from(`${request.method} ${request.path} HTTP/1.1${CRLF}`, 'latin1')];
-  const line = (name: string, value: string | Buffer) => Buffer.concat([Buffer.from(`${name}: `, 'latin1'), Buffer.isBuffer(value) ? value : Buffer.from(value, 'latin1'), Buffer.from(CRLF)]);
+  const line = (name: string, value: string | Buffer) =>
+    Buffer.concat([Buffer.from(`${name}: `, 'latin1'), Buffer.isBuffer(value) ? value : Buffer.from(value, 'latin1'), Buffer.from(CRLF)]);
   if (!has('host')) lines.push(line('Host', '127.0.0.1'));
   if (!has('connection')) lines.push(line('Connection', 'close'));
   for (const [name, value] of headers) lines.push(line(name, value));

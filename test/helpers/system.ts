@@ -22,7 +22,12 @@ export interface TestSystem {
    * environment; `readyPath` replaces its readiness check (e.g. /healthz for an instance that
    * cannot become ready). Stop it with topology.group.stop(name).
    */
-  startExtra(service: ServiceName, name: string, env: Record<string, string>, readyPath?: string): Promise<{ port: number; base: string; managed: ManagedProcess }>;
+  startExtra(
+    service: ServiceName,
+    name: string,
+    env: Record<string, string>,
+    readyPath?: string,
+  ): Promise<{ port: number; base: string; managed: ManagedProcess }>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +39,11 @@ export async function startOneMember(prefix: string): Promise<{ topology: LocalT
   // One member is this cluster, all of it: split-brain protection's quorum is 1, not 2 of 3.
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1 });
   await topology.startMembers([memberPort]);
-  const hz = await Client.newHazelcastClient({ clusterName: plan.clusterName, network: { clusterMembers: [`${plan.host}:${memberPort}`] }, properties: { 'hazelcast.logging.level': 'WARN' } });
+  const hz = await Client.newHazelcastClient({
+    clusterName: plan.clusterName,
+    network: { clusterMembers: [`${plan.host}:${memberPort}`] },
+    properties: { 'hazelcast.logging.level': 'WARN' },
+  });
   return { topology, plan, hz, workDir };
 }
 

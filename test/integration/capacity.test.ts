@@ -53,7 +53,10 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
           return answer;
         }),
       );
-      assert.ok(answers.every((a) => a.status === 201 || a.status === 507), JSON.stringify(answers.find((a) => a.status !== 201 && a.status !== 507)));
+      assert.ok(
+        answers.every((a) => a.status === 201 || a.status === 507),
+        JSON.stringify(answers.find((a) => a.status !== 201 && a.status !== 507)),
+      );
       refusal = answers.find((a) => a.status === 507);
     }
     assert.ok(refusal, 'the store refused before 12,800 messages');
@@ -65,7 +68,11 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
 
   it('refuses POST /facade too, before anything is written: nothing logged, nothing queued', async () => {
     // Every instance's gauge samples the full store within a second.
-    await eventually('the facade sees the store full', async () => (metric(await metricsOf(system.facade), 'mqlab_store_full') === 1 ? true : undefined), 10_000);
+    await eventually(
+      'the facade sees the store full',
+      async () => (metric(await metricsOf(system.facade), 'mqlab_store_full') === 1 ? true : undefined),
+      10_000,
+    );
     const countBefore = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body.count;
     const queueBefore = (await request<{ size: number }>(`${system.facade}/queue`)).body.size;
     const answer = await postForm<Refusal>(`${system.facade}/facade`, { msg: 'one too many' });
@@ -76,7 +83,10 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     assert.equal((await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body.count, countBefore, 'no position taken');
     assert.equal((await request<{ size: number }>(`${system.facade}/queue`)).body.size, queueBefore, 'nothing queued');
     const counted = await Promise.all(logging.map(metricsOf));
-    assert.ok(counted.some((text) => /^mqlab_messages_logged_total\{[^}]*outcome="refused"[^}]*\} [1-9]/m.test(text)), 'refusals are counted');
+    assert.ok(
+      counted.some((text) => /^mqlab_messages_logged_total\{[^}]*outcome="refused"[^}]*\} [1-9]/m.test(text)),
+      'refusals are counted',
+    );
   });
 
   it('stays healthy and readable while full', async () => {
@@ -92,7 +102,10 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     assert.equal(whole.body.partial, false);
     // Every acknowledged message is still there.
     const listed = new Set((await readAllPages(`${logging[1] as string}/logging`)).uuids);
-    assert.deepEqual(acked.filter((uuid) => !listed.has(uuid)), []);
+    assert.deepEqual(
+      acked.filter((uuid) => !listed.has(uuid)),
+      [],
+    );
   });
 
   it('refuses a bad retire request with a 400 JSON error, changing nothing', async () => {
@@ -131,10 +144,15 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     const again = await postJson<{ status: string }>(`${logging[0] as string}/logging`, { uuid: acked[0], msg: 'stored anew' });
     assert.equal(again.status, 201, JSON.stringify(again.body));
     // The cleaning counts what it retired.
-    await eventually('retired messages counted', async () => {
-      const total = (await Promise.all(logging.map(metricsOf))).reduce((sum, text) => sum + (metric(text, 'mqlab_retired_total') || 0), 0);
-      return total >= acked.length ? total : undefined;
-    }, 60_000, 500);
+    await eventually(
+      'retired messages counted',
+      async () => {
+        const total = (await Promise.all(logging.map(metricsOf))).reduce((sum, text) => sum + (metric(text, 'mqlab_retired_total') || 0), 0);
+        return total >= acked.length ? total : undefined;
+      },
+      60_000,
+      500,
+    );
   });
 
   it('a retention limit keeps about that many messages, whole blocks retired from the start', async () => {
@@ -142,26 +160,38 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     try {
       const uuids: string[] = [];
       for (let batch = 0; batch < 10; batch += 1) {
-        const answers = await Promise.all(Array.from({ length: 60 }, async () => {
-          const uuid = randomUUID();
-          const answer = await postJson(`${extra.base}/logging`, { uuid, msg: `kept? ${uuid}` });
-          assert.equal(answer.status, 201);
-          return uuid;
-        }));
+        const answers = await Promise.all(
+          Array.from({ length: 60 }, async () => {
+            const uuid = randomUUID();
+            const answer = await postJson(`${extra.base}/logging`, { uuid, msg: `kept? ${uuid}` });
+            assert.equal(answer.status, 201);
+            return uuid;
+          }),
+        );
         uuids.push(...answers);
       }
-      const page = await eventually('retention applied', async () => {
-        const listed = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body;
-        return listed.count <= 300 + 128 ? listed : undefined;
-      }, 20_000);
+      const page = await eventually(
+        'retention applied',
+        async () => {
+          const listed = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body;
+          return listed.count <= 300 + 128 ? listed : undefined;
+        },
+        20_000,
+      );
       assert.equal(page.start % 128, 0, 'whole blocks');
       assert.ok(page.count >= 300, `keeps at least the limit: ${page.count}`);
       const listed = (await readAllPages(`${logging[0] as string}/logging`)).uuids;
       assert.equal(listed.length, page.count, 'everything from the new start is listed');
       const posted = new Set(uuids);
-      assert.ok(listed.every((uuid) => posted.has(uuid)), 'only messages of this test are left');
+      assert.ok(
+        listed.every((uuid) => posted.has(uuid)),
+        'only messages of this test are left',
+      );
       const kept = new Set(listed);
-      assert.ok(uuids.slice(-60).every((uuid) => kept.has(uuid)), 'the newest are kept');
+      assert.ok(
+        uuids.slice(-60).every((uuid) => kept.has(uuid)),
+        'the newest are kept',
+      );
     } finally {
       await system.topology.group.stop('logging-retaining', 'SIGTERM');
     }
@@ -173,11 +203,15 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       const postMany = async (n: number) => {
         const uuids: string[] = [];
         for (let i = 0; i < n; i += 30) {
-          uuids.push(...(await Promise.all(Array.from({ length: Math.min(30, n - i) }, async () => {
-            const uuid = randomUUID();
-            assert.equal((await postJson(`${extra.base}/logging`, { uuid, msg: 'expiring' })).status, 201);
-            return uuid;
-          }))));
+          uuids.push(
+            ...(await Promise.all(
+              Array.from({ length: Math.min(30, n - i) }, async () => {
+                const uuid = randomUUID();
+                assert.equal((await postJson(`${extra.base}/logging`, { uuid, msg: 'expiring' })).status, 201);
+                return uuid;
+              }),
+            )),
+          );
         }
         return uuids;
       };
@@ -185,12 +219,20 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       // Older than the limit by the time the second batch is in; the second stays 4 s younger.
       await new Promise((resolve) => setTimeout(resolve, 4500));
       const fresh = await postMany(300);
-      const listed = await eventually('the old blocks retired', async () => {
-        const uuids = new Set((await readAllPages(`${logging[0] as string}/logging`)).uuids);
-        // At most the block the two batches share keeps some old ones.
-        return old.filter((uuid) => uuids.has(uuid)).length < 128 ? uuids : undefined;
-      }, 20_000, 250);
-      assert.ok(fresh.every((uuid) => listed.has(uuid)), 'the recent ones are kept');
+      const listed = await eventually(
+        'the old blocks retired',
+        async () => {
+          const uuids = new Set((await readAllPages(`${logging[0] as string}/logging`)).uuids);
+          // At most the block the two batches share keeps some old ones.
+          return old.filter((uuid) => uuids.has(uuid)).length < 128 ? uuids : undefined;
+        },
+        20_000,
+        250,
+      );
+      assert.ok(
+        fresh.every((uuid) => listed.has(uuid)),
+        'the recent ones are kept',
+      );
     } finally {
       await system.topology.group.stop('logging-expiring', 'SIGTERM');
     }

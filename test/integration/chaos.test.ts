@@ -15,13 +15,43 @@ import { runCli } from '../helpers/system.js';
 describe('npm run chaos', { timeout: 480_000 }, () => {
   it('a short run with kill -9 of the queue owner, a logging-service and a messages-service: every acknowledged UUID is delivered once', async () => {
     const record = join(mkdtempSync(join(tmpdir(), 'mqlab-chaos-')), 'chaos.md');
-    const args = ['chaos', '--rate', '20', '--duration', '20', '--warmup', '4', '--kills', 'member-owner:kill,logging:kill,messages:kill', '--settle-ms', '10000', '--heap-mb', '160', '--record', record];
+    const args = [
+      'chaos',
+      '--rate',
+      '20',
+      '--duration',
+      '20',
+      '--warmup',
+      '4',
+      '--kills',
+      'member-owner:kill,logging:kill,messages:kill',
+      '--settle-ms',
+      '10000',
+      '--heap-mb',
+      '160',
+      '--record',
+      record,
+    ];
     const run = await runCli(args, 420_000);
     const lines = run.stdout.trim().split('\n');
     const context = `exit ${run.code}\n--- stdout (tail)\n${lines.slice(-40).join('\n')}\n--- stderr (tail)\n${run.stderr.slice(-2000)}`;
 
     const summary = JSON.parse(lines.at(-1) ?? '') as Record<string, unknown>;
-    for (const key of ['acked', 'lost', 'not_delivered', 'duplicated', 'error_pct', 'errors', 'attempts', 'logged', 'delivered', 'stray_logged', 'per_instance', 'kills', 'ok']) {
+    for (const key of [
+      'acked',
+      'lost',
+      'not_delivered',
+      'duplicated',
+      'error_pct',
+      'errors',
+      'attempts',
+      'logged',
+      'delivered',
+      'stray_logged',
+      'per_instance',
+      'kills',
+      'ok',
+    ]) {
       assert.ok(key in summary, `the last line has "${key}"\n${context}`);
     }
     const figure = (key: string) => summary[key] as number;
@@ -35,7 +65,10 @@ describe('npm run chaos', { timeout: 480_000 }, () => {
     assert.equal(figure('logged'), figure('acked') + figure('stray_logged'), context);
     const perInstance = summary.per_instance as Record<string, number>;
     assert.equal(Object.keys(perInstance).length, 2, 'both messages-services were read');
-    assert.equal(Object.values(perInstance).reduce((a, b) => a + b, 0), figure('delivered'));
+    assert.equal(
+      Object.values(perInstance).reduce((a, b) => a + b, 0),
+      figure('delivered'),
+    );
     // Durable consumers and redelivery: the killed messages-service comes back with its set, and an
     // item it had polled but not recorded is offered again, so every acknowledged message is held.
     assert.equal(figure('not_delivered'), 0, context);
@@ -46,7 +79,10 @@ describe('npm run chaos', { timeout: 480_000 }, () => {
     const report = readFileSync(record, 'utf8');
     assert.match(report, /^# Chaos runs/);
     assert.ok(report.includes(`\`npm run chaos -- ${args.slice(1).join(' ')}\``), 'the report names the exact command');
-    assert.match(report, /\| 1 \| [\d.]+ \| Hazelcast member 127\.0\.0\.1:\d+ \(process hazelcast-\d+, pid \d+; owner of the queue's partition \d+\) \| kill -9 \|/);
+    assert.match(
+      report,
+      /\| 1 \| [\d.]+ \| Hazelcast member 127\.0\.0\.1:\d+ \(process hazelcast-\d+, pid \d+; owner of the queue's partition \d+\) \| kill -9 \|/,
+    );
     assert.match(report, /\| 2 \| [\d.]+ \| logging-service logging-\d+ .*\| kill -9 \|.*same INSTANCE_ID/);
     assert.match(report, new RegExp(`\\| acked \\| ${figure('acked')} \\|`));
   });

@@ -36,10 +36,12 @@ async function startConfigServer(kubeconfig: string, args: string[], env: Record
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
-  await eventually('config-server listening', async () => ((await request(`${url}/healthz`)).status === 200 ? true : undefined), 15_000).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw new Error(`${String(err)}\n${output}`);
-  });
+  await eventually('config-server listening', async () => ((await request(`${url}/healthz`)).status === 200 ? true : undefined), 15_000).catch(
+    (err: unknown) => {
+      child.kill('SIGKILL');
+      throw new Error(`${String(err)}\n${output}`);
+    },
+  );
   return {
     url,
     logs: () => output,
@@ -50,7 +52,8 @@ async function startConfigServer(kubeconfig: string, args: string[], env: Record
   };
 }
 
-const registryJson = (logging: string[], messages: string[] = ['http://messages-0:8082']) => JSON.stringify({ 'logging-service': logging, 'messages-service': messages });
+const registryJson = (logging: string[], messages: string[] = ['http://messages-0:8082']) =>
+  JSON.stringify({ 'logging-service': logging, 'messages-service': messages });
 
 async function services(url: string, name: string): Promise<{ status: number; body: unknown }> {
   return request(`${url}/services/${name}`);
@@ -59,10 +62,15 @@ async function services(url: string, name: string): Promise<{ status: number; bo
 /** Waits until GET /services/<name> answers 200 with exactly `expected`; returns how long that took. */
 async function until(url: string, name: string, expected: string[], timeoutMs = 5_000): Promise<number> {
   const started = Date.now();
-  await eventually(`${name} = ${JSON.stringify(expected)}`, async () => {
-    const { status, body } = await services(url, name);
-    return status === 200 && JSON.stringify(body) === JSON.stringify(expected) ? true : undefined;
-  }, timeoutMs, 50);
+  await eventually(
+    `${name} = ${JSON.stringify(expected)}`,
+    async () => {
+      const { status, body } = await services(url, name);
+      return status === 200 && JSON.stringify(body) === JSON.stringify(expected) ? true : undefined;
+    },
+    timeoutMs,
+    50,
+  );
   return Date.now() - started;
 }
 
@@ -95,7 +103,7 @@ describe('config-server reading its ConfigMap through the Kubernetes API', () =>
     assert.equal(list.query.fieldSelector, `metadata.name=${CM}`);
     const watch = await api.waitForRequest((r) => r.path === cmPath && r.query.watch === 'true');
     assert.equal(watch.query.fieldSelector, `metadata.name=${CM}`);
-    assert.ok(Number(watch.query.resourceVersion) > 1000, 'the watch starts from the list\'s resourceVersion');
+    assert.ok(Number(watch.query.resourceVersion) > 1000, "the watch starts from the list's resourceVersion");
     assert.ok(Number(watch.query.timeoutSeconds) > 0, 'each watch asks for a server-side timeout');
   });
 
@@ -117,7 +125,12 @@ describe('config-server reading its ConfigMap through the Kubernetes API', () =>
 
   it('keeps the last good registry when the ConfigMap is deleted, and takes it again when it is re-created', async () => {
     api.remove(RESOURCES.configMaps, CM, NS);
-    await eventually('deletion logged', async () => (server.logs().includes('registry ConfigMap deleted; keeping the last good registry') ? true : undefined), 5_000, 50);
+    await eventually(
+      'deletion logged',
+      async () => (server.logs().includes('registry ConfigMap deleted; keeping the last good registry') ? true : undefined),
+      5_000,
+      50,
+    );
     assert.deepEqual((await services(server.url, 'logging-service')).body, ['http://logging-2:8081']);
     assert.equal((await request(`${server.url}/readyz`)).status, 200);
     api.apply(RESOURCES.configMaps, configMap(CM, { 'services.json': registryJson(['http://logging-3:8081']) }, NS));
@@ -182,7 +195,12 @@ describe('config-server reading its ConfigMap through the Kubernetes API', () =>
   it('is unready until the ConfigMap exists, then serves it', async () => {
     const late = await startConfigServer(kubeconfig, ['--kube-configmap', 'late-registry', '--kube-configmap-key', 'registry.json']);
     try {
-      await eventually('not-found logged', async () => (late.logs().includes('registry ConfigMap not found; waiting for it to be created') ? true : undefined), 5_000, 50);
+      await eventually(
+        'not-found logged',
+        async () => (late.logs().includes('registry ConfigMap not found; waiting for it to be created') ? true : undefined),
+        5_000,
+        50,
+      );
       assert.equal((await request(`${late.url}/readyz`)).status, 503);
       assert.equal((await services(late.url, 'logging-service')).status, 503);
       api.apply(RESOURCES.configMaps, configMap('late-registry', { 'registry.json': registryJson(['http://late:8081']) }, NS));
@@ -220,8 +238,18 @@ describe('config-server resolving instances from EndpointSlices', () => {
 
   before(async () => {
     await api.start();
-    api.apply(RESOURCES.configMaps, configMap(CM, { 'services.json': JSON.stringify({ 'logging-service': ['http://from-configmap:1'], 'hazelcast-mc': ['http://mc:8080'] }) }, NS));
-    api.apply(RESOURCES.endpointSlices, logging('rel-logging-abc', [{ address: '10.0.1.1', pod: 'rel-logging-0' }, { address: '10.0.1.2', pod: 'rel-logging-1' }, { address: '10.0.1.3', ready: false, pod: 'rel-logging-2' }]));
+    api.apply(
+      RESOURCES.configMaps,
+      configMap(CM, { 'services.json': JSON.stringify({ 'logging-service': ['http://from-configmap:1'], 'hazelcast-mc': ['http://mc:8080'] }) }, NS),
+    );
+    api.apply(
+      RESOURCES.endpointSlices,
+      logging('rel-logging-abc', [
+        { address: '10.0.1.1', pod: 'rel-logging-0' },
+        { address: '10.0.1.2', pod: 'rel-logging-1' },
+        { address: '10.0.1.3', ready: false, pod: 'rel-logging-2' },
+      ]),
+    );
     api.apply(RESOURCES.endpointSlices, messages('rel-messages-def', [{ address: '10.0.2.1' }, { address: '10.0.2.2' }]));
     api.apply(RESOURCES.endpointSlices, endpointSlice('rel-facade-xyz', 'rel-facade', 8080, [{ address: '10.0.3.1' }], { namespace: NS }));
     server = await startConfigServer(api.writeKubeconfig(NS), ['--kube-configmap', CM], {
@@ -246,7 +274,10 @@ describe('config-server resolving instances from EndpointSlices', () => {
   });
 
   it('drops a pod that turns unready within seconds, and adds it back when ready', async () => {
-    api.apply(RESOURCES.endpointSlices, logging('rel-logging-abc', [{ address: '10.0.1.1' }, { address: '10.0.1.2', ready: false }, { address: '10.0.1.3', ready: false }]));
+    api.apply(
+      RESOURCES.endpointSlices,
+      logging('rel-logging-abc', [{ address: '10.0.1.1' }, { address: '10.0.1.2', ready: false }, { address: '10.0.1.3', ready: false }]),
+    );
     assert.ok((await until(server.url, 'logging-service', ['http://10.0.1.1:8081'], 3_000)) < 3_000);
     api.apply(RESOURCES.endpointSlices, logging('rel-logging-abc', [{ address: '10.0.1.1' }, { address: '10.0.1.2' }, { address: '10.0.1.3' }]));
     await until(server.url, 'logging-service', ['http://10.0.1.1:8081', 'http://10.0.1.2:8081', 'http://10.0.1.3:8081'], 3_000);
@@ -279,10 +310,18 @@ describe('config-server resolving instances from EndpointSlices', () => {
   });
 
   it('recovers from a dropped watch and keeps the ConfigMap part', async () => {
-    await eventually('watches open', async () => (api.openWatches(RESOURCES.endpointSlices) > 0 && api.openWatches(RESOURCES.configMaps) > 0 ? true : undefined), 5_000, 50);
+    await eventually(
+      'watches open',
+      async () => (api.openWatches(RESOURCES.endpointSlices) > 0 && api.openWatches(RESOURCES.configMaps) > 0 ? true : undefined),
+      5_000,
+      50,
+    );
     api.dropWatches();
     api.apply(RESOURCES.endpointSlices, logging('rel-logging-abc', [{ address: '10.0.1.1' }]));
-    api.apply(RESOURCES.configMaps, configMap(CM, { 'services.json': JSON.stringify({ 'logging-service': ['http://from-configmap:1'], 'hazelcast-mc': ['http://mc-2:8080'] }) }, NS));
+    api.apply(
+      RESOURCES.configMaps,
+      configMap(CM, { 'services.json': JSON.stringify({ 'logging-service': ['http://from-configmap:1'], 'hazelcast-mc': ['http://mc-2:8080'] }) }, NS),
+    );
     await until(server.url, 'logging-service', ['http://10.0.1.1:8081']);
     await until(server.url, 'hazelcast-mc', ['http://mc-2:8080']);
   });
@@ -290,7 +329,10 @@ describe('config-server resolving instances from EndpointSlices', () => {
 
 describe('config-server Kubernetes settings at start', () => {
   async function exitOf(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
-    const child = spawn(process.execPath, [CLI, 'config-server', '--port', String(await freePort()), ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'config-server', '--port', String(await freePort()), ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -305,7 +347,10 @@ describe('config-server Kubernetes settings at start', () => {
   });
 
   it('fails clearly when the API mode is asked for and no cluster is configured', async () => {
-    const { code, output } = await exitOf(['--kube-configmap', CM], { KUBECONFIG: join(tmpdir(), 'does-not-exist-kubeconfig'), HOME: mkdtempSync(join(tmpdir(), 'home-')) });
+    const { code, output } = await exitOf(['--kube-configmap', CM], {
+      KUBECONFIG: join(tmpdir(), 'does-not-exist-kubeconfig'),
+      HOME: mkdtempSync(join(tmpdir(), 'home-')),
+    });
     assert.equal(code, 1);
     assert.match(output, /cannot load the Kubernetes config \(in-cluster service account, KUBECONFIG or ~\/\.kube\/config\): ENOENT/);
   });
@@ -347,7 +392,7 @@ export async function resolve(specifier, context, next) {
     }
   }
 
-  it('not with a registry file (the local topology and the chart\'s default)', async () => {
+  it("not with a registry file (the local topology and the chart's default)", async () => {
     const file = join(dir, 'services.json');
     writeFileSync(file, registryJson(['http://logging-0:8081']));
     assert.equal(await loadedIn('file', ['--registry-file', file]), false);

@@ -63,9 +63,15 @@ describe('queue consumer batching', () => {
     await queue.addAll(backlog.map(encodeQueueRef));
     consumer.start();
     await eventually('the backlog is received', async () => (received.length >= 250 ? true : undefined), 20_000, 50);
-    assert.deepEqual(received, backlog.map((item) => item.uuid));
+    assert.deepEqual(
+      received,
+      backlog.map((item) => item.uuid),
+    );
     assert.ok(polls.length <= 4, `polls that brought an item: ${polls.length}`);
-    assert.ok(drains.some((taken) => taken === 99), `drains: ${drains.join(',')}`);
+    assert.ok(
+      drains.some((taken) => taken === 99),
+      `drains: ${drains.join(',')}`,
+    );
   });
 
   it('handles an item the poll was waiting for alone: its drain brings nothing else', async () => {

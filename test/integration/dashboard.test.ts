@@ -80,7 +80,12 @@ describe('the page and its files', () => {
       assert.equal(response.status, 200, path);
       assert.ok((await response.text()).length > 100, path);
     }
-    for (const path of ['/dashboard/assets/nope.js', '/dashboard/assets/..%2F..%2F..%2Fpackage.json', '/dashboard/assets/%2e%2e/state.js', '/dashboard/vendor/package.json']) {
+    for (const path of [
+      '/dashboard/assets/nope.js',
+      '/dashboard/assets/..%2F..%2F..%2Fpackage.json',
+      '/dashboard/assets/%2e%2e/state.js',
+      '/dashboard/vendor/package.json',
+    ]) {
       const answer = await request<{ error: string }>(`${system.facade}${path}`);
       // serve-static answers 403 to a path that climbs out (../), 404 to one that is not there.
       assert.ok([403, 404].includes(answer.status), `${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -98,7 +103,10 @@ describe('the page and its files', () => {
     assert.ok(copy, `npm run build copies the page: ${build}`);
     const builder = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8')).stages.find((s) => s.name === 'builder');
     const runs = builder?.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args.replace(/\s+/g, ' ')) ?? [];
-    assert.ok(runs.some((r) => r.includes(copy)), `the Dockerfile's builder copies the page the same way: ${runs.join(' | ')}`);
+    assert.ok(
+      runs.some((r) => r.includes(copy)),
+      `the Dockerfile's builder copies the page the same way: ${runs.join(' | ')}`,
+    );
   });
 });
 
@@ -113,7 +121,10 @@ describe('GET /dashboard/state on the real system', () => {
     if (!cluster.connected) assert.fail(`not connected: ${cluster.error}`);
     assert.equal(cluster.members.length, 3);
     assert.deepEqual(new Set(cluster.members.map((m) => m.address)), new Set(system.plan.hazelcastPorts.map((p) => `127.0.0.1:${p}`)));
-    assert.ok(cluster.members.some((m) => m.uuid === cluster.owner?.uuid), 'the owner is a member');
+    assert.ok(
+      cluster.members.some((m) => m.uuid === cluster.owner?.uuid),
+      'the owner is a member',
+    );
     assert.equal(typeof cluster.size, 'number');
     const listed = Object.fromEntries(body.services.map((s) => [s.name, s.instances.map((i) => i.url).sort()]));
     assert.deepEqual(listed, { 'logging-service': system.urls('logging-service').sort(), 'messages-service': system.urls('messages-service').sort() });
@@ -143,10 +154,17 @@ describe('GET /dashboard/state on the real system', () => {
       assert.equal(row?.loggedBy, p.logging.instance, 'the logging instance the POST named');
       assert.ok(messagesInstances.has(row?.receivedBy ?? ''), `received by a messages-service: ${row?.receivedBy}`);
     }
-    assert.deepEqual(body.messages.slice(0, 3).map((m) => m.msg), [...texts].reverse(), 'newest first');
+    assert.deepEqual(
+      body.messages.slice(0, 3).map((m) => m.msg),
+      [...texts].reverse(),
+      'newest first',
+    );
     assert.ok((body.store.count ?? 0) >= 3);
     const rates = (await state()).history.map((s) => s.postRate);
-    assert.ok(rates.some((r) => r > 0), `the POST rate shows the posts: ${rates.join(',')}`);
+    assert.ok(
+      rates.some((r) => r > 0),
+      `the POST rate shows the posts: ${rates.join(',')}`,
+    );
   });
 
   it('asks pages, never whole sets: a long store still answers the newest rows', async () => {
@@ -158,7 +176,10 @@ describe('GET /dashboard/state on the real system', () => {
       return s.messages[0]?.msg === 'bulk 149' && (s.store.count ?? 0) >= 153 ? s : undefined;
     });
     assert.equal(body.messages.length, 20, 'the newest 20 only');
-    assert.deepEqual(body.messages.map((m) => m.msg), many.slice(-20).reverse());
+    assert.deepEqual(
+      body.messages.map((m) => m.msg),
+      many.slice(-20).reverse(),
+    );
     assert.ok((body.store.count ?? 0) >= 153);
   });
 });
@@ -177,11 +198,15 @@ describe('GET /dashboard/events', () => {
       assert.equal(refused.status, 503);
       assert.match((refused.body as { error: string }).error, /too many open pages/);
       streams.pop()?.close();
-      const again = await eventually('a place freed', async () => {
-        const stream = await openStream();
-        if (stream.status === 200) return stream;
-        return undefined;
-      }, 5000);
+      const again = await eventually(
+        'a place freed',
+        async () => {
+          const stream = await openStream();
+          if (stream.status === 200) return stream;
+          return undefined;
+        },
+        5000,
+      );
       streams.push(again);
     } finally {
       for (const stream of streams) stream.close();
@@ -199,8 +224,15 @@ describe('GET /dashboard/events', () => {
       return view?.status === 'unreachable' ? s : undefined;
     });
     const name = instanceName('messages-service', port);
-    assert.ok(body.events.some((e) => e.text === `messages-service ${name}: unreachable (was ready)`), JSON.stringify(body.events));
-    assert.equal(body.services.find((svc) => svc.name === 'messages-service')?.instances.find((i) => i.url === victim)?.instance, name, 'still shown by its name');
+    assert.ok(
+      body.events.some((e) => e.text === `messages-service ${name}: unreachable (was ready)`),
+      JSON.stringify(body.events),
+    );
+    assert.equal(
+      body.services.find((svc) => svc.name === 'messages-service')?.instances.find((i) => i.url === victim)?.instance,
+      name,
+      'still shown by its name',
+    );
     const source = body.sources.find((s) => s.url === victim);
     assert.ok(source?.error, 'its page is missing, with the reason');
     // The other instance still answers the state.
@@ -225,7 +257,10 @@ describe('GET /dashboard/events', () => {
     assert.ok(after.cluster.connected && !after.cluster.members.some((m) => m.address === owner));
     const texts = after.events.map((e) => e.text);
     assert.ok(texts.includes(`member ${owner} left`), texts.join(' | '));
-    assert.ok(texts.some((t) => t.startsWith('queue partition owner: ') && t.endsWith(`(was ${owner})`)), texts.join(' | '));
+    assert.ok(
+      texts.some((t) => t.startsWith('queue partition owner: ') && t.endsWith(`(was ${owner})`)),
+      texts.join(' | '),
+    );
     const last = (await state()).history.at(-1);
     assert.equal(typeof last?.depth, 'number', 'the depth is read again from the new owner');
   });

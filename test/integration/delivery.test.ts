@@ -60,7 +60,10 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
   before(async () => {
     system = await startSystem({ env: { REDELIVER_AFTER_MS: String(REDELIVER_AFTER_MS), REDELIVERY_INTERVAL_MS: '250' } });
     messagesUrls = system.urls('messages-service');
-    client = await drillClient(system.plan.clusterName, system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`));
+    client = await drillClient(
+      system.plan.clusterName,
+      system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`),
+    );
   });
 
   after(async () => {
@@ -73,10 +76,16 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
     for (let i = 1; i <= 20; i += 1) uuids.push(await post(`durable-${i}`));
     await deliveredExactly(uuids);
     const before = await allSets();
-    assert.ok(before.every((set) => set.count > 0), `both instances received some: ${before.map((s) => s.count).join(', ')}`);
+    assert.ok(
+      before.every((set) => set.count > 0),
+      `both instances received some: ${before.map((s) => s.count).join(', ')}`,
+    );
 
     const ports = system.plan.ports['messages-service'];
-    for (const [index, signal] of [[0, 'SIGKILL'], [1, 'SIGTERM']] as const) {
+    for (const [index, signal] of [
+      [0, 'SIGKILL'],
+      [1, 'SIGTERM'],
+    ] as const) {
       const port = ports[index] as number;
       await system.topology.stopService('messages-service', [port], signal);
       await system.topology.startService('messages-service', [port]);
@@ -115,7 +124,9 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
     await system.topology.startService('messages-service');
     const ready = Date.now();
     await deliveredExactly(uuids);
-    console.log(`# the lost message was delivered ${Date.now() - ready} ms after the consumers were ready (REDELIVER_AFTER_MS=${REDELIVER_AFTER_MS}, rounds every 250 ms)`);
+    console.log(
+      `# the lost message was delivered ${Date.now() - ready} ms after the consumers were ready (REDELIVER_AFTER_MS=${REDELIVER_AFTER_MS}, rounds every 250 ms)`,
+    );
     assert.equal(await redeliveredTotal(), 1, 'exactly one message was offered again');
   });
 });

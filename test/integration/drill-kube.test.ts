@@ -28,8 +28,19 @@ const labels = (component: string) => ({ 'app.kubernetes.io/name': 'mqlab', 'app
 function runningPod(name: string, component: string, port: number, portName: string): KubeObject {
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   return {
-    metadata: { name, namespace: NS, labels: { ...labels(component), 'statefulset.kubernetes.io/pod-name': name }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: `${RELEASE}-${component}`, uid: `sts-${component}`, controller: true, blockOwnerDeletion: true }] },
-    spec: { nodeName: 'node-1', containers: [{ name: component, image: `mqlab/${component}:test`, ports: [{ name: portName, containerPort: port, protocol: 'TCP' }] }], terminationGracePeriodSeconds: 30 },
+    metadata: {
+      name,
+      namespace: NS,
+      labels: { ...labels(component), 'statefulset.kubernetes.io/pod-name': name },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'StatefulSet', name: `${RELEASE}-${component}`, uid: `sts-${component}`, controller: true, blockOwnerDeletion: true },
+      ],
+    },
+    spec: {
+      nodeName: 'node-1',
+      containers: [{ name: component, image: `mqlab/${component}:test`, ports: [{ name: portName, containerPort: port, protocol: 'TCP' }] }],
+      terminationGracePeriodSeconds: 30,
+    },
     status: {
       phase: 'Running',
       hostIP: '10.0.0.1',
@@ -42,7 +53,9 @@ function runningPod(name: string, component: string, port: number, portName: str
         { type: 'ContainersReady', status: 'True', lastTransitionTime: now },
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
       ],
-      containerStatuses: [{ name: component, ready: true, restartCount: 0, image: `mqlab/${component}:test`, imageID: '', started: true, state: { running: { startedAt: now } } }],
+      containerStatuses: [
+        { name: component, ready: true, restartCount: 0, image: `mqlab/${component}:test`, imageID: '', started: true, state: { running: { startedAt: now } } },
+      ],
     },
   };
 }
@@ -64,9 +77,20 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
   const scaleBody = (sts: KubeObject) => ({
     kind: 'Scale',
     apiVersion: 'autoscaling/v1',
-    metadata: { name: sts.metadata.name, namespace: NS, uid: sts.metadata.uid, resourceVersion: sts.metadata.resourceVersion, creationTimestamp: sts.metadata.creationTimestamp },
+    metadata: {
+      name: sts.metadata.name,
+      namespace: NS,
+      uid: sts.metadata.uid,
+      resourceVersion: sts.metadata.resourceVersion,
+      creationTimestamp: sts.metadata.creationTimestamp,
+    },
     spec: { replicas: (sts.spec as { replicas: number }).replicas },
-    status: { replicas: (sts.status as { replicas: number }).replicas, selector: Object.entries(labels('messages')).map(([k, v]) => `${k}=${v}`).join(',') },
+    status: {
+      replicas: (sts.status as { replicas: number }).replicas,
+      selector: Object.entries(labels('messages'))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    },
   });
 
   /** The StatefulSet controller and kubelet for messages: start or stop local messages-services to match the replicas. */
@@ -79,7 +103,8 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
         api.apply(RESOURCES.pods, runningPod(name, 'messages', port, 'http'));
       } else if (index >= replicas && api.get(RESOURCES.pods, name, NS)) {
         const pod = api.get(RESOURCES.pods, name, NS);
-        if (pod) api.apply(RESOURCES.pods, { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 30 } });
+        if (pod)
+          api.apply(RESOURCES.pods, { ...pod, metadata: { ...pod.metadata, deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 30 } });
         await system.topology.stopService('messages-service', [port]);
         api.remove(RESOURCES.pods, name, NS);
       }
@@ -106,7 +131,12 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
       const contentType = req.headers['content-type'];
       patches.push({ contentType, body: req.body });
       if (contentType !== 'application/merge-patch+json' && contentType !== 'application/strategic-merge-patch+json') {
-        return sendStatus(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`);
+        return sendStatus(
+          res,
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        );
       }
       const replicas = (req.body as { spec?: { replicas?: unknown } }).spec?.replicas;
       const sts = api.get(RESOURCES.statefulSets, req.params.name ?? '', req.params.namespace);
@@ -163,7 +193,11 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
   });
 
   test('podForMember: the pod IP decides, and the container port when pods share an IP', () => {
-    const pod = (name: string, ip: string, ports: number[]): V1Pod => ({ metadata: { name }, spec: { containers: [{ name: 'c', ports: ports.map((containerPort) => ({ containerPort })) }] }, status: { podIP: ip, podIPs: [{ ip }] } });
+    const pod = (name: string, ip: string, ports: number[]): V1Pod => ({
+      metadata: { name },
+      spec: { containers: [{ name: 'c', ports: ports.map((containerPort) => ({ containerPort })) }] },
+      status: { podIP: ip, podIPs: [{ ip }] },
+    });
     const spread = [pod('a', '10.1.0.4', [5701]), pod('b', '10.1.0.5', [5701]), pod('c', '10.1.0.6', [5701])];
     assert.equal(podForMember(spread, { host: '10.1.0.5', port: 5701, address: '10.1.0.5:5701' }).metadata?.name, 'b');
     const shared = [pod('a', '127.0.0.1', [5701]), pod('b', '127.0.0.1', [5702])];
@@ -199,16 +233,27 @@ describe('drill --kube against a fake Kubernetes API over a real local cluster',
       // Each instance names itself (POD_NAME in a cluster; messages-<port> here); both were read through the pod proxy.
       assert.equal(Object.keys(result.perInstance).length, 2);
       for (const pod of [`${RELEASE}-messages-0`, `${RELEASE}-messages-1`]) {
-        assert.ok(api.requests.some((r) => r.method === 'GET' && decodeURIComponent(r.path).startsWith(`/api/v1/namespaces/${NS}/pods/${pod}:`) && r.path.endsWith('/proxy/messages')), `GET /messages of ${pod} through the pod proxy`);
+        assert.ok(
+          api.requests.some(
+            (r) => r.method === 'GET' && decodeURIComponent(r.path).startsWith(`/api/v1/namespaces/${NS}/pods/${pod}:`) && r.path.endsWith('/proxy/messages'),
+          ),
+          `GET /messages of ${pod} through the pod proxy`,
+        );
       }
 
       // The calls a real API server would have seen.
-      assert.deepEqual(patches.map((p) => p.body), [{ spec: { replicas: 0 } }, { spec: { replicas: 2 } }]);
+      assert.deepEqual(
+        patches.map((p) => p.body),
+        [{ spec: { replicas: 0 } }, { spec: { replicas: 2 } }],
+      );
       assert.ok(patches.every((p) => p.contentType === 'application/merge-patch+json'));
       const deletion = api.requests.find((r) => r.method === 'DELETE');
       assert.equal(deletion?.path, `/api/v1/namespaces/${NS}/pods/${memberPod(ownerIndex)}`);
       assert.equal(deletion?.query.gracePeriodSeconds, '0');
-      assert.ok(api.requests.some((r) => r.method === 'GET' && r.path.includes('/proxy/') && r.path.includes('hazelcast')), 'member health read through the pod proxy');
+      assert.ok(
+        api.requests.some((r) => r.method === 'GET' && r.path.includes('/proxy/') && r.path.includes('hazelcast')),
+        'member health read through the pod proxy',
+      );
       // The owner, the queue's size and the members were the facade's answers to GET /queue.
       const facadeMetrics = (await request<string>(`${system.facade}/metrics`)).body;
       assert.match(facadeMetrics, /http_request_duration_seconds_count\{[^}]*route="\/queue"[^}]*status_code="200"[^}]*\} [1-9]/);

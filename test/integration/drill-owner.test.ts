@@ -24,14 +24,20 @@ describe("the queue's partition owner, as the client computes it, holds the queu
   before(async () => {
     const workDir = mkdtempSync(join(tmpdir(), 'mqlab-owner-'));
     // The project's member config plus queues without any backup.
-    const config = readFileSync(HAZELCAST_CONFIG, 'utf8').replace('  queue:\n', '  queue:\n    unbacked-*:\n      backup-count: 0\n      async-backup-count: 0\n');
+    const config = readFileSync(HAZELCAST_CONFIG, 'utf8').replace(
+      '  queue:\n',
+      '  queue:\n    unbacked-*:\n      backup-count: 0\n      async-backup-count: 0\n',
+    );
     assert.match(config, /unbacked-\*:\n\s+backup-count: 0/);
     const configFile = join(workDir, 'hazelcast-unbacked.yaml');
     writeFileSync(configFile, config);
     const plan = await freePlan(workDir);
     topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 192, memberConfigFile: configFile });
     await topology.startMembers();
-    client = await drillClient(plan.clusterName, plan.hazelcastPorts.map((port) => `${plan.host}:${port}`));
+    client = await drillClient(
+      plan.clusterName,
+      plan.hazelcastPorts.map((port) => `${plan.host}:${port}`),
+    );
   });
 
   after(async () => {

@@ -21,7 +21,10 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
 
   before(async () => {
     system = await startSystem({ skip: ['messages-service'] });
-    const client = await drillClient(system.plan.clusterName, system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`));
+    const client = await drillClient(
+      system.plan.clusterName,
+      system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`),
+    );
     env = new LocalEnvironment({ topology: system.topology, client, ownsMembers: true });
   });
 
@@ -53,7 +56,11 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
     assert.equal(result.lost, 0, `lost ${result.lost}: ${result.lostSample.join(', ')} (logs in ${system.logDir})`);
     assert.equal(result.duplicated, 0, 'a message was kept twice');
     assert.equal(result.received, result.messages);
-    assert.equal(Object.values(result.perInstance).reduce((a, b) => a + b, 0), result.messages, 'per-instance counts add up to the messages posted');
+    assert.equal(
+      Object.values(result.perInstance).reduce((a, b) => a + b, 0),
+      result.messages,
+      'per-instance counts add up to the messages posted',
+    );
     assert.ok(result.ok);
     // The wait for them ends on the consumers' counters: a receipt counted as a duplicate keeps it waiting.
     assert.ok(Number.isFinite(result.drainedMs), 'every receipt counted as new, so the drain wait ended');

@@ -26,7 +26,13 @@ let fallbackPort: number;
 before(async () => {
   fallbackPort = await freePort();
   system = await startSystem({
-    env: { INSTANCES_CACHE_MS: '300', REGISTRY_WATCH_INTERVAL_MS: '200', REQUEST_TIMEOUT_MS: '1500', LOGGING_DEADLINE_MS: '4000', LOGGING_FALLBACK_URL: `http://127.0.0.1:${fallbackPort}` },
+    env: {
+      INSTANCES_CACHE_MS: '300',
+      REGISTRY_WATCH_INTERVAL_MS: '200',
+      REQUEST_TIMEOUT_MS: '1500',
+      LOGGING_DEADLINE_MS: '4000',
+      LOGGING_FALLBACK_URL: `http://127.0.0.1:${fallbackPort}`,
+    },
   });
 });
 
@@ -35,7 +41,8 @@ after(async () => {
 });
 
 const loggingPorts = () => system.plan.ports['logging-service'];
-const post = (msg: string, headers: Record<string, string> = {}) => postJson<PostAnswer & { error?: string; logged?: boolean | 'unknown'; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
+const post = (msg: string, headers: Record<string, string> = {}) =>
+  postJson<PostAnswer & { error?: string; logged?: boolean | 'unknown'; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
 
 async function consumedUuids(): Promise<string[]> {
   const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
@@ -93,7 +100,11 @@ function proxyTo(target: number): Server {
 async function routeLoggingTo(urls: string[]): Promise<void> {
   const [configUrl] = system.urls('config-server');
   writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': urls }));
-  await eventually('config-server serves the new logging list', async () => (JSON.stringify((await request<string[]>(`${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined), 10_000);
+  await eventually(
+    'config-server serves the new logging list',
+    async () => (JSON.stringify((await request<string[]>(`${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined),
+    10_000,
+  );
   await new Promise((resolve) => setTimeout(resolve, 800));
 }
 
@@ -101,11 +112,15 @@ async function routeLoggingTo(urls: string[]): Promise<void> {
 async function restoreRegistry(): Promise<void> {
   const [configUrl] = system.urls('config-server');
   system.topology.writeRegistry();
-  await eventually('the real registry is back', async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+  await eventually(
+    'the real registry is back',
+    async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined),
+    10_000,
+  );
   await new Promise((resolve) => setTimeout(resolve, 800));
 }
 
-describe('every listed logging instance unreachable for a moment (a rolling restart\'s window)', () => {
+describe("every listed logging instance unreachable for a moment (a rolling restart's window)", () => {
   it('the POST keeps trying rounds over the list and is stored once an instance answers, within LOGGING_DEADLINE_MS', async () => {
     const [target] = loggingPorts();
     assert.ok(target);
@@ -281,7 +296,10 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
       // retry's write found the first one stored and appended nothing that is listed.
       const freshHeads = proxies.heads.filter((head) => head.startsWith('post /logging'));
       assert.equal(freshHeads.length, 2);
-      assert.deepEqual(freshHeads.map((head) => head.includes(`\r\n${OUTBOX_HEADER}: true`)), [true, true]);
+      assert.deepEqual(
+        freshHeads.map((head) => head.includes(`\r\n${OUTBOX_HEADER}: true`)),
+        [true, true],
+      );
       assert.equal(stored.body.messages.filter((m) => m.uuid === fresh.body.uuid).length, 1, 'listed once');
 
       proxies.rearm();
@@ -330,7 +348,9 @@ describe('a logging-service answer cut off in the middle of a whole-set GET', ()
       await assert.rejects(request(`${system.facade}/facade`), 'the answer is broken off, not ended');
       // The same read through the real instance is complete, and the facade is unharmed.
       await restoreRegistry();
-      const whole = await request<{ partial: boolean; logging: { url: string; count: number; messages: Array<{ uuid: string; loggedBy: string }> } }>(`${system.facade}/facade`);
+      const whole = await request<{ partial: boolean; logging: { url: string; count: number; messages: Array<{ uuid: string; loggedBy: string }> } }>(
+        `${system.facade}/facade`,
+      );
       assert.equal(whole.status, 200);
       assert.equal(whole.body.partial, false);
       assert.equal(whole.body.logging.messages.length, whole.body.logging.count);
@@ -350,10 +370,14 @@ describe('config-server: reload and outage', () => {
     const registry = registryFor(system.plan);
     const kept = registry['logging-service']?.slice(0, 1) ?? [];
     writeFileSync(system.topology.registryFile, JSON.stringify({ ...registry, 'logging-service': kept }));
-    await eventually('config-server serves the new list', async () => {
-      const answer = await request<string[]>(`${config()}/services/logging-service`);
-      return answer.body.length === 1 ? true : undefined;
-    }, 10_000);
+    await eventually(
+      'config-server serves the new list',
+      async () => {
+        const answer = await request<string[]>(`${config()}/services/logging-service`);
+        return answer.body.length === 1 ? true : undefined;
+      },
+      10_000,
+    );
     await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
     const only = instanceName('logging-service', loggingPorts()[0] ?? 0);
     for (let i = 0; i < 8; i += 1) {
@@ -371,7 +395,11 @@ describe('config-server: reload and outage', () => {
     assert.equal(answer.body.length, 1);
     assert.equal((await request(`${config()}/readyz`)).status, 200);
     system.topology.writeRegistry();
-    await eventually('the full registry is back', async () => ((await request<string[]>(`${config()}/services/logging-service`)).body.length === 3 ? true : undefined), 10_000);
+    await eventually(
+      'the full registry is back',
+      async () => ((await request<string[]>(`${config()}/services/logging-service`)).body.length === 3 ? true : undefined),
+      10_000,
+    );
   });
 
   it('the facade keeps serving from its last lists while config-server is down', async () => {
@@ -403,7 +431,10 @@ describe('messages-service outage and shutdown', () => {
     assert.equal(queue.status, 200);
     assert.ok(queue.body.size >= 10, `size ${queue.body.size}`);
     assert.equal(queue.body.members.length, 3);
-    assert.ok(queue.body.owner && system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`).includes(queue.body.owner.address), JSON.stringify(queue.body));
+    assert.ok(
+      queue.body.owner && system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`).includes(queue.body.owner.address),
+      JSON.stringify(queue.body),
+    );
 
     await system.topology.startService('messages-service');
     const consumed = await eventually('the waiting messages consumed', async () => {
@@ -436,10 +467,19 @@ describe('messages-service outage and shutdown', () => {
 describe('the queue step failing after logging succeeded', () => {
   it('answers 503 saying the message was logged, and a retry with the same Idempotency-Key completes it once', async () => {
     // A facade that can reach the logging-services but never the Hazelcast cluster.
-    const { port } = await system.startExtra('facade-service', 'facade-without-cluster', { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' }, '/healthz');
+    const { port } = await system.startExtra(
+      'facade-service',
+      'facade-without-cluster',
+      { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' },
+      '/healthz',
+    );
     try {
       const headers = { 'idempotency-key': `queue-down-${Date.now()}` };
-      const failed = await postJson<{ error: string; uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'half done' }, headers);
+      const failed = await postJson<{ error: string; uuid: string; logged: boolean; queued: boolean }>(
+        `${url(system.plan, port)}/facade`,
+        { msg: 'half done' },
+        headers,
+      );
       assert.equal(failed.status, 503);
       assert.equal(failed.body.logged, true);
       assert.equal(failed.body.queued, false);
@@ -460,14 +500,24 @@ describe('the queue step failing after logging succeeded', () => {
   });
 
   it('delivers such a message even when nobody retries: the log is the outbox', async () => {
-    const { port } = await system.startExtra('facade-service', 'facade-without-cluster-2', { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' }, '/healthz');
+    const { port } = await system.startExtra(
+      'facade-service',
+      'facade-without-cluster-2',
+      { HAZELCAST_CLUSTER_NAME: 'no-such-cluster', OFFER_TIMEOUT_MS: '1500' },
+      '/healthz',
+    );
     try {
       const failed = await postJson<{ uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'logged, never offered' });
       assert.equal(failed.status, 503);
       assert.equal(failed.body.logged, true);
       assert.equal(failed.body.queued, false);
       // The reconciler finds it unclaimed in the log (REDELIVER_AFTER_MS, 5 s, after it was logged) and offers it.
-      await eventually('the message delivered without a retry', async () => ((await consumedUuids()).includes(failed.body.uuid) ? true : undefined), 30_000, 250);
+      await eventually(
+        'the message delivered without a retry',
+        async () => ((await consumedUuids()).includes(failed.body.uuid) ? true : undefined),
+        30_000,
+        250,
+      );
       assert.equal((await consumedUuids()).filter((uuid) => uuid === failed.body.uuid).length, 1);
     } finally {
       await system.topology.group.stop('facade-without-cluster-2', 'SIGKILL');

@@ -20,7 +20,12 @@ describe('a service whose Hazelcast cluster is gone', () => {
     const plan = await freePlan(workDir);
     memberPort = plan.hazelcastPorts[0] ?? 0;
     const loggingPort = plan.ports['logging-service'][0] ?? 0;
-    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1, env: { HAZELCAST_INVOCATION_TIMEOUT_MS: '2000' } });
+    topology = new LocalTopology(plan, {
+      sink: { kind: 'files', dir: join(workDir, 'logs') },
+      heapMb: 128,
+      quorum: 1,
+      env: { HAZELCAST_INVOCATION_TIMEOUT_MS: '2000' },
+    });
     await topology.startMembers([memberPort]);
     await topology.startService('logging-service', [loggingPort]);
     logging = url(plan, loggingPort);

@@ -38,10 +38,21 @@ interface Case {
   error?: RegExp;
 }
 
-const json = (path: string, body: string | Buffer, extra: Array<[string, string | Buffer]> = []): RawRequest => ({ method: 'POST', path, headers: [['Content-Type', 'application/json'], ...extra], body });
-const typed = (path: string, type: string, body: string | Buffer, extra: Array<[string, string | Buffer]> = []): RawRequest => ({ method: 'POST', path, headers: [['Content-Type', type], ...extra], body });
+const json = (path: string, body: string | Buffer, extra: Array<[string, string | Buffer]> = []): RawRequest => ({
+  method: 'POST',
+  path,
+  headers: [['Content-Type', 'application/json'], ...extra],
+  body,
+});
+const typed = (path: string, type: string, body: string | Buffer, extra: Array<[string, string | Buffer]> = []): RawRequest => ({
+  method: 'POST',
+  path,
+  headers: [['Content-Type', type], ...extra],
+  body,
+});
 const UUID = '6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5c';
-const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
+const bytes = (...parts: Array<string | number[]>) =>
+  Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'utf8') : Buffer.from(part))));
 
 const NOT_JSON = /not valid JSON/;
 const NOT_TEXT = /not valid text/;
@@ -51,7 +62,8 @@ const NO_ROUTE = /no route/;
 
 function cases(): Case[] {
   const list: Case[] = [];
-  const add = (kind: string, target: Target, request: RawRequest, status: number, error?: RegExp) => list.push({ kind, target, request, status, ...(error ? { error } : {}) });
+  const add = (kind: string, target: Target, request: RawRequest, status: number, error?: RegExp) =>
+    list.push({ kind, target, request, status, ...(error ? { error } : {}) });
   const deepArray = `${'['.repeat(30_000)}${']'.repeat(30_000)}`;
   const deepObject = `${'{"a":'.repeat(6_000)}1${'}'.repeat(6_000)}`;
   const big = `{"msg":"${'x'.repeat(70 * 1024)}"}`;
@@ -67,20 +79,58 @@ function cases(): Case[] {
   add('wrong JSON type for msg', 'facade', json('/facade', `{"msg": {"${MARK}": 1}}`), 400, /msg must be a string/);
   add('missing msg field', 'facade', json('/facade', `{"${MARK}": "x"}`), 400, /missing "msg"/);
   add('prototype keys in JSON', 'facade', json('/facade', `{"__proto__": {"msg": "${MARK}"}}`), 400, /missing "msg"/);
-  add('prototype keys in a form', 'facade', typed('/facade', 'application/x-www-form-urlencoded', `__proto__[msg]=${MARK}&constructor=1`), 400, /missing "msg"/);
+  add(
+    'prototype keys in a form',
+    'facade',
+    typed('/facade', 'application/x-www-form-urlencoded', `__proto__[msg]=${MARK}&constructor=1`),
+    400,
+    /missing "msg"/,
+  );
   add('empty or blank msg', 'facade', json('/facade', '{"msg": ""}'), 400, /must not be empty/);
   add('empty or blank msg', 'facade', json('/facade', '{"msg": " \\t\\n "}'), 400, /must not be blank/);
   add('empty or blank msg', 'facade', typed('/facade', 'text/plain', '   '), 400, /must not be blank/);
   add('msg over the length limit', 'facade', json('/facade', JSON.stringify({ msg: 'y'.repeat(MAX_MESSAGE_LENGTH + 1) })), 400, /at most/);
   add('body over the size limit', 'facade', json('/facade', big), 413, TOO_LARGE);
   add('body over the size limit', 'facade', typed('/facade', 'text/plain', 'z'.repeat(70 * 1024)), 413, TOO_LARGE);
-  add('body over the size limit, chunked', 'facade', { method: 'POST', path: '/facade', headers: [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], body: `${(70 * 1024 + 10).toString(16)}\r\n{"msg":"${'c'.repeat(70 * 1024)}"}\r\n0\r\n\r\n` }, 413, TOO_LARGE);
-  add('compressed body over the size limit (gzip bomb)', 'facade', json('/facade', gzipSync(Buffer.alloc(2_000_000, 0x20)), [['Content-Encoding', 'gzip']]), 413, TOO_LARGE);
+  add(
+    'body over the size limit, chunked',
+    'facade',
+    {
+      method: 'POST',
+      path: '/facade',
+      headers: [
+        ['Content-Type', 'application/json'],
+        ['Transfer-Encoding', 'chunked'],
+      ],
+      body: `${(70 * 1024 + 10).toString(16)}\r\n{"msg":"${'c'.repeat(70 * 1024)}"}\r\n0\r\n\r\n`,
+    },
+    413,
+    TOO_LARGE,
+  );
+  add(
+    'compressed body over the size limit (gzip bomb)',
+    'facade',
+    json('/facade', gzipSync(Buffer.alloc(2_000_000, 0x20)), [['Content-Encoding', 'gzip']]),
+    413,
+    TOO_LARGE,
+  );
   add('corrupt compressed body', 'facade', json('/facade', `not gzip ${MARK}`, [['Content-Encoding', 'gzip']]), 400, /bad request/);
   add('unknown content encoding', 'facade', json('/facade', '{"msg":"x"}', [['Content-Encoding', `snappy-${MARK}`]]), 415, /encoding is not supported/);
-  add('too many form fields', 'facade', typed('/facade', 'application/x-www-form-urlencoded', Array.from({ length: 150 }, (_, i) => `f${i}=${MARK}`).join('&')), 413, /too many form fields/);
+  add(
+    'too many form fields',
+    'facade',
+    typed('/facade', 'application/x-www-form-urlencoded', Array.from({ length: 150 }, (_, i) => `f${i}=${MARK}`).join('&')),
+    413,
+    /too many form fields/,
+  );
   add('invalid UTF-8 in JSON', 'facade', json('/facade', bytes('{"msg":"', [0xff, 0xfe], MARK, '"}')), 400, NOT_TEXT);
-  add('invalid UTF-8 in JSON', 'facade', json('/facade', bytes('{"msg":"caf', [0xe9], '"}'), [['Content-Type', 'application/json; charset=utf-8']]), 400, NOT_TEXT);
+  add(
+    'invalid UTF-8 in JSON',
+    'facade',
+    json('/facade', bytes('{"msg":"caf', [0xe9], '"}'), [['Content-Type', 'application/json; charset=utf-8']]),
+    400,
+    NOT_TEXT,
+  );
   add('overlong UTF-8 encoding', 'facade', json('/facade', bytes('{"msg":"a', [0xc0, 0xaf], 'b"}')), 400, NOT_TEXT);
   add('UTF-8-encoded surrogate bytes', 'facade', json('/facade', bytes('{"msg":"a', [0xed, 0xa0, 0x80], 'b"}')), 400, NOT_TEXT);
   add('truncated UTF-8 sequence', 'facade', typed('/facade', 'text/plain', bytes('ok ', [0xe2, 0x82])), 400, NOT_TEXT);
@@ -93,7 +143,13 @@ function cases(): Case[] {
   add('control characters in msg', 'facade', typed('/facade', 'text/plain', `red \u001b[31m${MARK}`), 400, /control characters/);
   add('control characters in msg', 'facade', typed('/facade', 'application/x-www-form-urlencoded', 'msg=bell%07'), 400, /control characters/);
   add('unsupported content type', 'facade', typed('/facade', 'application/xml', `<msg>${MARK}</msg>`), 415, /unsupported content type/);
-  add('unsupported content type', 'facade', typed('/facade', 'multipart/form-data; boundary=xx', `--xx\r\nContent-Disposition: form-data; name="msg"\r\n\r\n${MARK}\r\n--xx--\r\n`), 415, /unsupported content type/);
+  add(
+    'unsupported content type',
+    'facade',
+    typed('/facade', 'multipart/form-data; boundary=xx', `--xx\r\nContent-Disposition: form-data; name="msg"\r\n\r\n${MARK}\r\n--xx--\r\n`),
+    415,
+    /unsupported content type/,
+  );
   add('odd content type', 'facade', typed('/facade', `${MARK}/${MARK}`, 'msg=x'), 415, /unsupported content type/);
   add('odd content type', 'facade', typed('/facade', 'application/json; charset=latin1', '{"msg":"x"}'), 415, /charset is not supported/);
   add('odd content type', 'facade', typed('/facade', `text/plain; charset=${MARK}`, 'hello'), 415, /charset is not supported/);
@@ -106,7 +162,16 @@ function cases(): Case[] {
   add('bad Idempotency-Key', 'facade', json('/facade', '{"msg":"x"}', [['Idempotency-Key', `${MARK}${'k'.repeat(256)}`]]), 400, /Idempotency-Key must be/);
   add('bad Idempotency-Key', 'facade', json('/facade', '{"msg":"x"}', [['Idempotency-Key', '']]), 400, /Idempotency-Key must be/);
   add('bad Idempotency-Key', 'facade', json('/facade', '{"msg":"x"}', [['Idempotency-Key', Buffer.from([0x6b, 0xe9, 0x79])]]), 400, /Idempotency-Key must be/);
-  add('repeated Idempotency-Key header', 'facade', json('/facade', '{"msg":"x"}', [['Idempotency-Key', 'one'], ['Idempotency-Key', 'two']]), 400, /Idempotency-Key must be/);
+  add(
+    'repeated Idempotency-Key header',
+    'facade',
+    json('/facade', '{"msg":"x"}', [
+      ['Idempotency-Key', 'one'],
+      ['Idempotency-Key', 'two'],
+    ]),
+    400,
+    /Idempotency-Key must be/,
+  );
 
   // POST /logging (the facade's peer, also reachable directly).
   add('malformed JSON', 'logging', json('/logging', `{"uuid": "${MARK}`), 400, NOT_JSON);
@@ -124,24 +189,72 @@ function cases(): Case[] {
   // POST /logging/batch (the facade's gathered first tries).
   add('malformed JSON', 'logging', json('/logging/batch', `{"messages": [${MARK}`), 400, NOT_JSON);
   add('batch of something else', 'logging', json('/logging/batch', JSON.stringify({ messages: MARK })), 400, /messages must be an array/);
-  add('unsupported content type', 'logging', typed('/logging/batch', 'text/plain', JSON.stringify({ messages: [{ uuid: UUID, msg: MARK }] })), 415, /send JSON/);
+  add(
+    'unsupported content type',
+    'logging',
+    typed('/logging/batch', 'text/plain', JSON.stringify({ messages: [{ uuid: UUID, msg: MARK }] })),
+    415,
+    /send JSON/,
+  );
   add('body over the size limit', 'logging', json('/logging/batch', big), 413, TOO_LARGE);
 
   // Paging: plain decimal integers only, on every listing.
-  const pagingPaths: Array<[Target, string]> = [['facade', '/facade'], ['logging', '/logging'], ['messages', '/messages']];
+  const pagingPaths: Array<[Target, string]> = [
+    ['facade', '/facade'],
+    ['logging', '/logging'],
+    ['messages', '/messages'],
+  ];
   for (const [target, path] of pagingPaths) {
-    for (const query of ['offset=1e3', 'offset=0x10', 'offset=%2B5', 'offset=%205', 'limit=5.0', 'offset=-1', 'offset=', `offset=${MARK}`, 'offset=99999999999999999999', 'offset=1&offset=2', 'limit=0', 'limit=10001', 'offset=%EF%BC%95']) {
+    for (const query of [
+      'offset=1e3',
+      'offset=0x10',
+      'offset=%2B5',
+      'offset=%205',
+      'limit=5.0',
+      'offset=-1',
+      'offset=',
+      `offset=${MARK}`,
+      'offset=99999999999999999999',
+      'offset=1&offset=2',
+      'limit=0',
+      'limit=10001',
+      'offset=%EF%BC%95',
+    ]) {
       add('bad paging value', target, { method: 'GET', path: `${path}?${query}` }, 400, /offset|limit/);
     }
   }
 
   // Retiring: a position as plain decimal digits, given once; anything else changes nothing.
-  for (const query of ['', '?before=', `?before=${MARK}`, '?before=1e3', '?before=0x10', '?before=-1', '?before=%2B5', '?before=99999999999999999999', '?before=1&before=2', '?offset=5']) {
+  for (const query of [
+    '',
+    '?before=',
+    `?before=${MARK}`,
+    '?before=1e3',
+    '?before=0x10',
+    '?before=-1',
+    '?before=%2B5',
+    '?before=99999999999999999999',
+    '?before=1&before=2',
+    '?offset=5',
+  ]) {
     add('bad retire position', 'logging', { method: 'DELETE', path: `/logging${query}` }, 400, /before=<position>/);
   }
 
   // config-server names: path tricks.
-  for (const name of ['..%2f..%2fetc%2fpasswd', '..%2F', '%2e%2e', '%00', `${MARK}%00logging-service`, '__proto__', 'constructor', 'hasOwnProperty', `${MARK}${'n'.repeat(8000)}`, 'logging-service%20', 'LOGGING-SERVICE', 'logging-service%2F..']) {
+  for (const name of [
+    '..%2f..%2fetc%2fpasswd',
+    '..%2F',
+    '%2e%2e',
+    '%00',
+    `${MARK}%00logging-service`,
+    '__proto__',
+    'constructor',
+    'hasOwnProperty',
+    `${MARK}${'n'.repeat(8000)}`,
+    'logging-service%20',
+    'LOGGING-SERVICE',
+    'logging-service%2F..',
+  ]) {
     add('path tricks on config-server names', 'config', { method: 'GET', path: `/services/${name}` }, 404, /unknown service name/);
   }
   add('path tricks on config-server names', 'config', { method: 'GET', path: `/services/${MARK}%FF` }, 400, /bad request/);
@@ -152,18 +265,108 @@ function cases(): Case[] {
   // Every service, every route: wrong methods, unknown paths, malformed HTTP.
   for (const target of TARGETS) {
     for (const [method, path] of ENDPOINTS[target]) {
-      add('wrong method', target, { method: method === 'POST' ? 'PUT' : 'PATCH', path, body: `{"msg":"${MARK}"}`, headers: [['Content-Type', 'application/json']] }, 404, NO_ROUTE);
-      add('hostile headers on every route', target, { method, path, headers: [['X-Forwarded-For', `${MARK}, 1.2.3.4`], ['Content-Type', 'application/json'], ['Idempotency-Key', `bad key ${MARK}`]], body: bytes('{"msg":"', [0xff], '"}') }, method === 'POST' ? 400 : -1);
+      add(
+        'wrong method',
+        target,
+        { method: method === 'POST' ? 'PUT' : 'PATCH', path, body: `{"msg":"${MARK}"}`, headers: [['Content-Type', 'application/json']] },
+        404,
+        NO_ROUTE,
+      );
+      add(
+        'hostile headers on every route',
+        target,
+        {
+          method,
+          path,
+          headers: [
+            ['X-Forwarded-For', `${MARK}, 1.2.3.4`],
+            ['Content-Type', 'application/json'],
+            ['Idempotency-Key', `bad key ${MARK}`],
+          ],
+          body: bytes('{"msg":"', [0xff], '"}'),
+        },
+        method === 'POST' ? 400 : -1,
+      );
     }
     add('unknown path', target, { method: 'GET', path: `/${MARK}` }, 404, NO_ROUTE);
     add('unknown path', target, { method: 'GET', path: `/%00/${MARK}/..%2f..%2f` }, 404, NO_ROUTE);
     add('unknown path', target, { method: 'GET', path: `/${'p'.repeat(10_000)}` }, 404, NO_ROUTE);
-    add('both Content-Length and Transfer-Encoding', target, { method: 'POST', path: ENDPOINTS[target][0]?.[1] ?? '/', headers: [['Content-Type', 'application/json'], ['Content-Length', '11'], ['Transfer-Encoding', 'chunked']], body: '0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' }, 400, MALFORMED);
-    add('two different Content-Lengths', target, { method: 'POST', path: ENDPOINTS[target][0]?.[1] ?? '/', headers: [['Content-Type', 'application/json'], ['Content-Length', '2'], ['Content-Length', '12']], body: '{}' }, 400, MALFORMED);
-    add('obfuscated Transfer-Encoding', target, { method: 'POST', path: ENDPOINTS[target][0]?.[1] ?? '/', headers: [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked, identity']], body: '2\r\n{}\r\n0\r\n\r\n' }, 400, MALFORMED);
-    add('bad chunk size', target, { method: 'POST', path: ENDPOINTS[target][0]?.[1] ?? '/', headers: [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], body: `zz\r\n${MARK}\r\n0\r\n\r\n` }, 400, MALFORMED);
-    add('header over the size limit', target, { method: 'GET', path: '/healthz', headers: [['X-Big', `${MARK}${'h'.repeat(20_000)}`]] }, 431, /headers are too large/);
-    add('control characters in a header', target, { method: 'GET', path: '/healthz', headers: [['X-Ctl', Buffer.from(`a\u0001${MARK}`, 'latin1')]] }, 400, MALFORMED);
+    add(
+      'both Content-Length and Transfer-Encoding',
+      target,
+      {
+        method: 'POST',
+        path: ENDPOINTS[target][0]?.[1] ?? '/',
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Content-Length', '11'],
+          ['Transfer-Encoding', 'chunked'],
+        ],
+        body: '0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n',
+      },
+      400,
+      MALFORMED,
+    );
+    add(
+      'two different Content-Lengths',
+      target,
+      {
+        method: 'POST',
+        path: ENDPOINTS[target][0]?.[1] ?? '/',
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Content-Length', '2'],
+          ['Content-Length', '12'],
+        ],
+        body: '{}',
+      },
+      400,
+      MALFORMED,
+    );
+    add(
+      'obfuscated Transfer-Encoding',
+      target,
+      {
+        method: 'POST',
+        path: ENDPOINTS[target][0]?.[1] ?? '/',
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Transfer-Encoding', 'chunked, identity'],
+        ],
+        body: '2\r\n{}\r\n0\r\n\r\n',
+      },
+      400,
+      MALFORMED,
+    );
+    add(
+      'bad chunk size',
+      target,
+      {
+        method: 'POST',
+        path: ENDPOINTS[target][0]?.[1] ?? '/',
+        headers: [
+          ['Content-Type', 'application/json'],
+          ['Transfer-Encoding', 'chunked'],
+        ],
+        body: `zz\r\n${MARK}\r\n0\r\n\r\n`,
+      },
+      400,
+      MALFORMED,
+    );
+    add(
+      'header over the size limit',
+      target,
+      { method: 'GET', path: '/healthz', headers: [['X-Big', `${MARK}${'h'.repeat(20_000)}`]] },
+      431,
+      /headers are too large/,
+    );
+    add(
+      'control characters in a header',
+      target,
+      { method: 'GET', path: '/healthz', headers: [['X-Ctl', Buffer.from(`a\u0001${MARK}`, 'latin1')]] },
+      400,
+      MALFORMED,
+    );
     add('control characters in the path', target, { method: 'GET', path: `/healthz\u0001${MARK}` }, 400, MALFORMED);
     add('bad HTTP version', target, { method: 'GET', path: '/healthz HTTP/9.9\r\nX-A: b' }, 400, MALFORMED);
     add('space in the method', target, { method: `GE T`, path: '/healthz' }, 400, MALFORMED);
@@ -193,7 +396,8 @@ async function snapshot(): Promise<Snapshot> {
 
 async function assertUnharmed(): Promise<void> {
   for (const name of system.topology.group.names()) assert.ok(system.topology.group.isRunning(name), `${name} is still running`);
-  for (const target of TARGETS) for (const p of ports(target)) assert.equal((await request(`http://127.0.0.1:${p}/readyz`)).status, 200, `${target} ${p} ready`);
+  for (const target of TARGETS)
+    for (const p of ports(target)) assert.equal((await request(`http://127.0.0.1:${p}/readyz`)).status, 200, `${target} ${p} ready`);
   assert.deepEqual(await snapshot(), before0, 'nothing stored changed');
 }
 
@@ -278,7 +482,11 @@ describe('hostile requests to every service', () => {
     const table = cases();
     const kinds = new Set(table.map((c) => c.kind));
     assert.ok(kinds.size >= 30, `${kinds.size} kinds`);
-    for (const target of TARGETS) assert.ok(table.some((c) => c.target === target), `${target} is covered`);
+    for (const target of TARGETS)
+      assert.ok(
+        table.some((c) => c.target === target),
+        `${target} is covered`,
+      );
     const failures: string[] = [];
     let next = 0;
     const worker = async () => {
@@ -321,10 +529,43 @@ const OVER_LIMIT = '<70 KiB of "a">';
 const latin1 = (bytes: Buffer) => bytes.toString('latin1');
 
 const segment = fc.oneof(
-  fc.constantFrom('..', '%2e%2e', '..%2f', '%00', '%ff', '%zz', '%', '__proto__', 'constructor', 'prototype', 'logging-service', 'messages-service', 'facade', 'logging', 'messages', 'services', MARK, 'x'.repeat(300)),
+  fc.constantFrom(
+    '..',
+    '%2e%2e',
+    '..%2f',
+    '%00',
+    '%ff',
+    '%zz',
+    '%',
+    '__proto__',
+    'constructor',
+    'prototype',
+    'logging-service',
+    'messages-service',
+    'facade',
+    'logging',
+    'messages',
+    'services',
+    MARK,
+    'x'.repeat(300),
+  ),
   fc.string({ maxLength: 12, unit: 'grapheme' }).map((text) => encodeURIComponent(text)),
 );
-const knownPath = fc.constantFrom('/facade', '/logging', '/messages', '/services', '/services/logging-service', '/queue', '/healthz', '/readyz', '/metrics', '/', '/FACADE', '/facade/', '/logging/');
+const knownPath = fc.constantFrom(
+  '/facade',
+  '/logging',
+  '/messages',
+  '/services',
+  '/services/logging-service',
+  '/queue',
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/',
+  '/FACADE',
+  '/facade/',
+  '/logging/',
+);
 const anyMethod = fc.constantFrom('GET', 'GET', 'POST', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
 /** Mostly the target's own routes with their own methods; some other paths and methods. */
 const routeFor = (target: Target) =>
@@ -335,9 +576,15 @@ const routeFor = (target: Target) =>
     { weight: 2, arbitrary: fc.record({ method: anyMethod, path: fc.tuple(knownPath, segment).map(([base, tail]) => `${base.replace(/\/$/, '')}/${tail}`) }) },
     { weight: 1, arbitrary: fc.record({ method: anyMethod, path: fc.array(segment, { maxLength: 4 }).map((parts) => `/${parts.join('/')}`) }) },
   );
-const pagingValue = fc.oneof(fc.nat({ max: 20 }).map(String), fc.constantFrom('1e3', '0x10', '+5', ' 5', '5.0', '-1', '', 'abc', '99999999999999999999', MARK, '１'), fc.string({ maxLength: 6, unit: 'binary' }));
+const pagingValue = fc.oneof(
+  fc.nat({ max: 20 }).map(String),
+  fc.constantFrom('1e3', '0x10', '+5', ' 5', '5.0', '-1', '', 'abc', '99999999999999999999', MARK, '１'),
+  fc.string({ maxLength: 6, unit: 'binary' }),
+);
 const queryArb = fc.option(
-  fc.record({ offset: pagingValue, limit: pagingValue, junk: fc.string({ maxLength: 8, unit: 'binary' }) }, { requiredKeys: [] }).map((q) => `?${new URLSearchParams(q).toString()}`),
+  fc
+    .record({ offset: pagingValue, limit: pagingValue, junk: fc.string({ maxLength: 8, unit: 'binary' }) }, { requiredKeys: [] })
+    .map((q) => `?${new URLSearchParams(q).toString()}`),
   { nil: '' },
 );
 const contentType = fc.constantFrom(
@@ -367,10 +614,21 @@ const bodyArb = fc.oneof(
   { weight: 8, arbitrary: jsonText.map((text) => latin1(Buffer.from(text, 'utf8'))) },
   { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }).map((text) => latin1(Buffer.from(text, 'utf8'))) },
   { weight: 3, arbitrary: fc.uint8Array({ maxLength: 200 }).map((array) => latin1(Buffer.from(array))) },
-  { weight: 4, arbitrary: fc.dictionary(fc.constantFrom('msg', 'message', 'uuid', '__proto__', 'x', MARK), fc.string({ unit: 'binary', maxLength: 30 }), { maxKeys: 3 }).map((fields) => new URLSearchParams(fields).toString()) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .dictionary(fc.constantFrom('msg', 'message', 'uuid', '__proto__', 'x', MARK), fc.string({ unit: 'binary', maxLength: 30 }), { maxKeys: 3 })
+      .map((fields) => new URLSearchParams(fields).toString()),
+  },
   { weight: 1, arbitrary: fc.constant(OVER_LIMIT) },
 );
-const headerValue = fc.string({ maxLength: 40, unit: fc.integer({ min: 0x20, max: 0xff }).filter((code) => code !== 0x7f).map((code) => String.fromCharCode(code)) });
+const headerValue = fc.string({
+  maxLength: 40,
+  unit: fc
+    .integer({ min: 0x20, max: 0xff })
+    .filter((code) => code !== 0x7f)
+    .map((code) => String.fromCharCode(code)),
+});
 const headersArb = fc.record(
   {
     'content-type': contentType,
@@ -386,14 +644,16 @@ const badKey = fc.constantFrom(' leading space', `${MARK} inner space`, 'k'.repe
 
 const requestArb: fc.Arbitrary<FuzzRequest> = fc
   .constantFrom<Target>(...TARGETS)
-  .chain((target) => fc.record({
-    target: fc.constant(target),
-    route: routeFor(target),
-    query: queryArb,
-    headers: headersArb,
-    body: bodyArb,
-    key: badKey,
-  }))
+  .chain((target) =>
+    fc.record({
+      target: fc.constant(target),
+      route: routeFor(target),
+      query: queryArb,
+      headers: headersArb,
+      body: bodyArb,
+      key: badKey,
+    }),
+  )
   .map(({ target, route: { method, path }, query, headers, body, key }) => {
     const sent: Record<string, string> = {};
     for (const [name, value] of Object.entries(headers)) if (value !== undefined) sent[name] = value;
@@ -452,7 +712,9 @@ describe('fuzzing every service (fast-check)', () => {
       { numRuns: RUNS },
     );
     const seconds = (Date.now() - started) / 1000;
-    console.log(`fuzz: ${sent} requests in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s); statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`);
+    console.log(
+      `fuzz: ${sent} requests in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s); statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`,
+    );
     assert.ok(sent >= 10_000, `${sent} requests`);
     agent.destroy();
     await assertUnharmed();

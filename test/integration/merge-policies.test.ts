@@ -77,10 +77,18 @@ describe('merge policies after a real split of two members', { timeout: 240_000 
     for (const counter of ['a', 'b']) await (await a.getRingbuffer<Buffer>(`${name}-${counter}-seq`)).add(Buffer.from([0]));
 
     await net.cut(0, 1);
-    await eventually('each member a cluster of its own', async () => ((await clusterSize(0)) === 1 && (await clusterSize(1)) === 1 ? true : undefined), 30_000, 250);
+    await eventually(
+      'each member a cluster of its own',
+      async () => ((await clusterSize(0)) === 1 && (await clusterSize(1)) === 1 ? true : undefined),
+      30_000,
+      250,
+    );
 
     // Each side writes what only it will have: a segment, a record (side B also claims U0), numbers.
-    for (const [side, client, uuid] of [['A', a, UA], ['B', b, UB]] as const) {
+    for (const [side, client, uuid] of [
+      ['A', a, UA],
+      ['B', b, UB],
+    ] as const) {
       await (await client.getMultiMap<string, Buffer>(`${name}-log`)).put('7', segment(`side ${side}`));
       const ids = await client.getMap<string, Buffer>(`${name}-ids`);
       const base = side === 'B' ? [record(U0, 1, 3, 9)] : [record(U0, 1)];
@@ -92,11 +100,19 @@ describe('merge policies after a real split of two members', { timeout: 240_000 
       await (await client.getMap<string, string>(`${name}-meta`)).set('cursor', side);
     }
     const sides = await Promise.all([a, b].map(async (client) => (await client.getMultiMap<string, Buffer>(`${name}-log`)).get('7')));
-    assert.deepEqual(sides.map((values) => values.size()), [2, 2], 'each side holds its own copy of the block');
+    assert.deepEqual(
+      sides.map((values) => values.size()),
+      [2, 2],
+      'each side holds its own copy of the block',
+    );
 
     await net.mend(0, 1);
     await eventually('one cluster of two again', async () => ((await clusterSize(0)) === 2 && (await clusterSize(1)) === 2 ? true : undefined), 60_000, 250);
-    const merged = await Client.newHazelcastClient({ clusterName: topology.plan.clusterName, network: { clusterMembers: addresses }, properties: { 'hazelcast.logging.level': 'OFF' } });
+    const merged = await Client.newHazelcastClient({
+      clusterName: topology.plan.clusterName,
+      network: { clusterMembers: addresses },
+      properties: { 'hazelcast.logging.level': 'OFF' },
+    });
     clients.push(merged);
     const log = await merged.getMultiMap<string, Buffer>(`${name}-log`);
     // The merge of the data runs after the members joined: wait until the meta map shows it happened.
@@ -104,7 +120,10 @@ describe('merge policies after a real split of two members', { timeout: 240_000 
     const values = await eventually(
       'the block merged',
       async () => {
-        const held = (await log.get('7')).toArray().map((value) => value.toString()).sort();
+        const held = (await log.get('7'))
+          .toArray()
+          .map((value) => value.toString())
+          .sort();
         return held.length === 3 ? held : undefined;
       },
       60_000,
@@ -114,19 +133,29 @@ describe('merge policies after a real split of two members', { timeout: 240_000 
     assert.ok(['A', 'B'].includes((await meta.get('cursor')) ?? ''), 'the plain map kept one side');
 
     const ids = await merged.getMap<string, Buffer>(`${name}-ids`);
-    const records = await eventually('the bucket merged', async () => {
-      const bucket = await ids.get('bucket');
-      const held = bucket ? decodeIdRecords(bucket).sort((x, y) => x.uuid.localeCompare(y.uuid)) : [];
-      return held.length === 3 ? held : undefined;
-    }, 30_000, 500);
+    const records = await eventually(
+      'the bucket merged',
+      async () => {
+        const bucket = await ids.get('bucket');
+        const held = bucket ? decodeIdRecords(bucket).sort((x, y) => x.uuid.localeCompare(y.uuid)) : [];
+        return held.length === 3 ? held : undefined;
+      },
+      30_000,
+      500,
+    );
     assert.deepEqual(records, [record(U0, 1, 3, 9), record(UA, 2), record(UB, 3)], 'every record of both sides, the claimed copy of U0');
     // Each counter took 1 + 5 numbers (sequences 0..5) on the side ahead, 1 + 2 on the other.
     for (const counter of ['a', 'b']) {
       const seq = await merged.getRingbuffer<Buffer>(`${name}-${counter}-seq`);
-      const tail = await eventually(`counter ${counter} merged`, async () => {
-        const at = (await seq.tailSequence()).toNumber();
-        return at === 5 ? at : undefined;
-      }, 30_000, 500);
+      const tail = await eventually(
+        `counter ${counter} merged`,
+        async () => {
+          const at = (await seq.tailSequence()).toNumber();
+          return at === 5 ? at : undefined;
+        },
+        30_000,
+        500,
+      );
       assert.equal(tail, 5, `counter ${counter} kept the copy that gave out more numbers`);
     }
   });

@@ -42,7 +42,10 @@ describe('messages-service SIGTERM while the cluster is unreachable', () => {
     const { topology, plan, port, name } = await topologyFor('mqlab-msg-shutdown-none-');
     topologies.push(topology);
     // No member is started: the client keeps trying the plan's free member ports for ever.
-    await topology.group.start({ ...topology.serviceSpec('messages-service', port), ready: async () => (await request(`${url(plan, port)}/healthz`)).status === 200 });
+    await topology.group.start({
+      ...topology.serviceSpec('messages-service', port),
+      ready: async () => (await request(`${url(plan, port)}/healthz`)).status === 200,
+    });
     assert.equal((await request(`${url(plan, port)}/readyz`)).status, 503);
     // Let the consumer settle into waiting for the client.
     await new Promise((resolve) => setTimeout(resolve, 1500));

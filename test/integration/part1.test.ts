@@ -54,7 +54,10 @@ describe('lab Part 1 on real Hazelcast members', () => {
 
   it('answers each POST with a UUID, the text and the logging instance that stored it', () => {
     assert.equal(new Set(posted.map((p) => p.uuid)).size, 10);
-    assert.deepEqual(posted.map((p) => p.msg), Array.from({ length: 10 }, (_, i) => `msg${i + 1}`));
+    assert.deepEqual(
+      posted.map((p) => p.msg),
+      Array.from({ length: 10 }, (_, i) => `msg${i + 1}`),
+    );
     const loggingInstances = new Set(system.plan.ports['logging-service'].map((port) => instanceName('logging-service', port)));
     for (const answer of posted) assert.ok(loggingInstances.has(answer.logging.instance), answer.logging.instance);
   });
@@ -63,17 +66,25 @@ describe('lab Part 1 on real Hazelcast members', () => {
     for (const base of system.urls('logging-service')) {
       const answer = await request<SetAnswer>(`${base}/logging`);
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.body.messages.map((m) => m.uuid), posted.map((p) => p.uuid));
+      assert.deepEqual(
+        answer.body.messages.map((m) => m.uuid),
+        posted.map((p) => p.uuid),
+      );
     }
   });
 
   it('each logging instance logs, with its own id, every message it stored', async () => {
     for (const answer of posted) {
       // Services write their log lines in batches, at least every LOG_FLUSH_MS (src/lib/logger.ts).
-      const line = await eventually(`a "message stored" line for ${answer.uuid} in ${answer.logging.instance}.log`, async () => {
-        const log = readFileSync(join(system.logDir, `${answer.logging.instance}.log`), 'utf8');
-        return log.split('\n').find((l) => l.includes(answer.uuid) && l.includes('message stored'));
-      }, 3000, 50);
+      const line = await eventually(
+        `a "message stored" line for ${answer.uuid} in ${answer.logging.instance}.log`,
+        async () => {
+          const log = readFileSync(join(system.logDir, `${answer.logging.instance}.log`), 'utf8');
+          return log.split('\n').find((l) => l.includes(answer.uuid) && l.includes('message stored'));
+        },
+        3000,
+        50,
+      );
       assert.equal(JSON.parse(line).instance, answer.logging.instance);
     }
   });
@@ -98,7 +109,10 @@ describe('lab Part 1 on real Hazelcast members', () => {
       const answer = await request<FacadeAnswer>(`${system.facade}/facade`);
       assert.equal(answer.status, 200);
       assert.equal(answer.body.partial, false);
-      assert.deepEqual(answer.body.logging.messages.map((m) => m.uuid), posted.map((p) => p.uuid));
+      assert.deepEqual(
+        answer.body.logging.messages.map((m) => m.uuid),
+        posted.map((p) => p.uuid),
+      );
       const fromInstance = sets.get(answer.body.messages.instance);
       assert.ok(fromInstance, `unknown messages instance ${answer.body.messages.instance}`);
       assert.deepEqual(answer.body.messages.messages, fromInstance.messages);
@@ -130,7 +144,11 @@ describe('paging of the GET lists', () => {
   });
 
   it('a bad page is a 400 with a JSON error, on every service', async () => {
-    for (const target of [`${system.facade}/facade?limit=0`, `${system.urls('logging-service')[0]}/logging?offset=-1`, `${system.urls('messages-service')[0]}/messages?limit=abc`]) {
+    for (const target of [
+      `${system.facade}/facade?limit=0`,
+      `${system.urls('logging-service')[0]}/logging?offset=-1`,
+      `${system.urls('messages-service')[0]}/messages?limit=abc`,
+    ]) {
       const answer = await request<{ error: string }>(target);
       assert.equal(answer.status, 400, target);
       assert.match(answer.body.error, /offset|limit/);
@@ -181,14 +199,44 @@ describe('bad input gets a clear 4xx with a JSON error', () => {
   const cases: Array<{ name: string; init: RequestInit; status: number; error: RegExp }> = [
     { name: 'empty form field', init: { method: 'POST', body: new URLSearchParams({ msg: '' }) }, status: 400, error: /must not be empty/ },
     { name: 'no body', init: { method: 'POST' }, status: 400, error: /missing message/ },
-    { name: 'malformed JSON', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg":' }, status: 400, error: /not valid JSON/ },
-    { name: 'wrong type', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg": 42}' }, status: 400, error: /msg must be a string/ },
+    {
+      name: 'malformed JSON',
+      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg":' },
+      status: 400,
+      error: /not valid JSON/,
+    },
+    {
+      name: 'wrong type',
+      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"msg": 42}' },
+      status: 400,
+      error: /msg must be a string/,
+    },
     { name: 'JSON array', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '["msg"]' }, status: 400, error: /object/ },
-    { name: 'missing field', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": "x"}' }, status: 400, error: /missing "msg"/ },
+    {
+      name: 'missing field',
+      init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"text": "x"}' },
+      status: 400,
+      error: /missing "msg"/,
+    },
     { name: 'oversized body', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(70_000) }, status: 413, error: /too large/ },
-    { name: 'text over the length limit', init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(10_001) }, status: 400, error: /at most 10000/ },
-    { name: 'unsupported content type', init: { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<msg>x</msg>' }, status: 415, error: /unsupported content type/ },
-    { name: 'bad Idempotency-Key', init: { method: 'POST', headers: { 'content-type': 'text/plain', 'idempotency-key': 'a b' }, body: 'x' }, status: 400, error: /Idempotency-Key/ },
+    {
+      name: 'text over the length limit',
+      init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(10_001) },
+      status: 400,
+      error: /at most 10000/,
+    },
+    {
+      name: 'unsupported content type',
+      init: { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<msg>x</msg>' },
+      status: 415,
+      error: /unsupported content type/,
+    },
+    {
+      name: 'bad Idempotency-Key',
+      init: { method: 'POST', headers: { 'content-type': 'text/plain', 'idempotency-key': 'a b' }, body: 'x' },
+      status: 400,
+      error: /Idempotency-Key/,
+    },
   ];
   for (const { name, init, status, error } of cases) {
     it(`POST /facade, ${name}: ${status}`, async () => {
@@ -250,7 +298,10 @@ describe('health, readiness and metrics', () => {
     assert.deepEqual(members.map((m) => m.address).sort(), system.plan.hazelcastPorts.map((port) => `${system.plan.host}:${port}`).sort());
     assert.equal(new Set(members.map((m) => m.uuid)).size, 3);
     assert.ok(owner, 'the queue has an owner');
-    assert.ok(members.some((m) => m.uuid === owner.uuid && m.address === owner.address), `owner ${JSON.stringify(owner)} is one of the members`);
+    assert.ok(
+      members.some((m) => m.uuid === owner.uuid && m.address === owner.address),
+      `owner ${JSON.stringify(owner)} is one of the members`,
+    );
   });
 
   it('labels request durations by route template and counts messages', async () => {
@@ -287,9 +338,18 @@ describe('concurrent POSTs share their cluster calls', () => {
 
   it('48 at once: each stored and delivered once, in fewer logging calls than messages, every answer its own', async () => {
     const [batchesBefore, singlesBefore] = [await batchCalls(), await singleCalls()];
-    const answers = await Promise.all(Array.from({ length: 48 }, (_, i) => postForm<PostAnswer & { position: number }>(`${system.facade}/facade`, { msg: `together ${i}` })));
-    assert.deepEqual(answers.map((a) => a.status), answers.map(() => 201));
-    assert.deepEqual(answers.map((a) => a.body.msg), answers.map((_, i) => `together ${i}`), 'each answer is its own request\'s');
+    const answers = await Promise.all(
+      Array.from({ length: 48 }, (_, i) => postForm<PostAnswer & { position: number }>(`${system.facade}/facade`, { msg: `together ${i}` })),
+    );
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      answers.map(() => 201),
+    );
+    assert.deepEqual(
+      answers.map((a) => a.body.msg),
+      answers.map((_, i) => `together ${i}`),
+      "each answer is its own request's",
+    );
     assert.equal(new Set(answers.map((a) => a.body.uuid)).size, 48);
     assert.equal(new Set(answers.map((a) => a.body.position)).size, 48);
     const batches = (await batchCalls()) - batchesBefore;

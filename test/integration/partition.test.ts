@@ -33,7 +33,12 @@ describe('npm run partition', { timeout: 600_000 }, () => {
   it('a split and a freeze of the queue owner: nothing lost or doubled, the minority refuses with 503, healed within 30 s', async () => {
     assert.equal(await MemberNetwork.available(), undefined, 'the partition run needs root and ip netns (CI has both)');
     const record = join(mkdtempSync(join(tmpdir(), 'mqlab-partition-')), 'partition.md');
-    const { code, stdout, stderr, lastLine: last } = await runCli(['partition', '--scenarios', 'owner-cut,frozen', '--hold-s', '12', '--rate', '25', '--settle-ms', '10000', '--record', record], 580_000);
+    const {
+      code,
+      stdout,
+      stderr,
+      lastLine: last,
+    } = await runCli(['partition', '--scenarios', 'owner-cut,frozen', '--hold-s', '12', '--rate', '25', '--settle-ms', '10000', '--record', record], 580_000);
     console.log(`# ${last}`);
     const result = JSON.parse(last) as Summary;
     assert.equal(code, 0, `${stdout.slice(-3000)}\n${stderr.slice(-2000)}`);
@@ -49,6 +54,9 @@ describe('npm run partition', { timeout: 600_000 }, () => {
     // asked of the freeze: when the frozen member is the master, the other two can take longer
     // than the 12 s to agree on its removal (seen once), and the freeze is the fault either way.
     assert.ok(result.smallest_view[0] !== null && (result.smallest_view[0] ?? 3) < 3, `smallest views ${JSON.stringify(result.smallest_view)}`);
-    assert.ok(result.heal_ms.every((ms) => ms !== null && ms <= 30_000), JSON.stringify(result.heal_ms));
+    assert.ok(
+      result.heal_ms.every((ms) => ms !== null && ms <= 30_000),
+      JSON.stringify(result.heal_ms),
+    );
   });
 });

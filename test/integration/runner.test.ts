@@ -25,14 +25,22 @@ const listening = (port: number) =>
 describe('npm start (mqlab up)', { timeout: 300_000 }, () => {
   it('a member out of heap exits and is reported; Ctrl-C stops everything within 10 s', async () => {
     // 64 MB members, and a capacity far beyond them: the refusal that normally comes first is lifted.
-    const up = spawn(process.execPath, [CLI, 'up', '--free-ports', '--heap-mb', '64', '--log-level', 'warn'], { env: { ...process.env, STORE_CAPACITY_MB: '100000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = spawn(process.execPath, [CLI, 'up', '--free-ports', '--heap-mb', '64', '--log-level', 'warn'], {
+      env: { ...process.env, STORE_CAPACITY_MB: '100000' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     up.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     up.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
     let ports: number[] = [];
     try {
-      await eventually('the system is up', async () => (output.includes('mqlab is up') && output.includes('Ctrl-C stops everything') ? true : undefined), 120_000, 500);
+      await eventually(
+        'the system is up',
+        async () => (output.includes('mqlab is up') && output.includes('Ctrl-C stops everything') ? true : undefined),
+        120_000,
+        500,
+      );
       // The table of addresses: every process's port, and the logging-services' URLs.
       ports = [...output.matchAll(/'(?:http:\/\/)?127\.0\.0\.1:(\d+)'/g)].map((m) => Number(m[1]));
       const logging = [...output.matchAll(/'logging-\d+'\s*│\s*'(http:\/\/127\.0\.0\.1:\d+)'/g)].map((m) => m[1] as string);
@@ -45,7 +53,12 @@ describe('npm start (mqlab up)', { timeout: 300_000 }, () => {
       const writers = logging.map(async (base) => {
         while (!stop) await postJson(`${base}/logging`, { uuid: randomUUID(), msg: big }).catch(() => undefined);
       });
-      await eventually('a member reported out of heap', async () => (/hazelcast-\d+\s*\| exited unexpectedly \(code 3\)/.test(output) ? true : undefined), 180_000, 500);
+      await eventually(
+        'a member reported out of heap',
+        async () => (/hazelcast-\d+\s*\| exited unexpectedly \(code 3\)/.test(output) ? true : undefined),
+        180_000,
+        500,
+      );
       stop = true;
       await Promise.race([Promise.all(writers), new Promise((resolve) => setTimeout(resolve, 5000))]);
     } finally {

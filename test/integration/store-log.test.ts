@@ -112,7 +112,10 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.equal(retried.status, 201);
     assert.equal(retried.body.position, at + 2);
     const last = await request<Listed>(`${loggingA}/logging?offset=${total}&limit=10`);
-    assert.deepEqual(last.body.messages.map((m) => [m.uuid, m.msg]), [[crashed, 'retried']]);
+    assert.deepEqual(
+      last.body.messages.map((m) => [m.uuid, m.msg]),
+      [[crashed, 'retried']],
+    );
   });
 
   it('a repeat of a stored UUID takes no position: 200 for the same text, 409 for another', async () => {
@@ -135,14 +138,23 @@ describe('logging-service pages and whole set over the message log', () => {
       { uuid: fresh, msg: 'batched' },
       { uuid: other, msg: 'batched too' },
     ];
-    const answer = await postJson<{ instance: string; results: Array<{ status: number; body: { status?: string; position?: number; error?: string } }> }>(`${loggingA}/logging/batch`, { messages });
+    const answer = await postJson<{ instance: string; results: Array<{ status: number; body: { status?: string; position?: number; error?: string } }> }>(
+      `${loggingA}/logging/batch`,
+      { messages },
+    );
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal(answer.body.instance, nameA);
-    assert.deepEqual(answer.body.results.map((r) => r.status), [201, 400, 200, 409, 200, 201]);
+    assert.deepEqual(
+      answer.body.results.map((r) => r.status),
+      [201, 400, 200, 409, 200, 201],
+    );
     assert.match(answer.body.results[1]?.body.error ?? '', /uuid must be a UUID/);
     assert.equal(answer.body.results[4]?.body.position, answer.body.results[0]?.body.position, 'a repeat in the batch names the same position');
     const listed = (await request<Listed>(`${loggingB}/logging`)).body.messages;
-    assert.deepEqual(listed.filter((m) => m.uuid === fresh || m.uuid === other).map((m) => m.msg), ['batched', 'batched too']);
+    assert.deepEqual(
+      listed.filter((m) => m.uuid === fresh || m.uuid === other).map((m) => m.msg),
+      ['batched', 'batched too'],
+    );
     for (const [body, status, error] of [
       [{}, 400, /messages must be an array/],
       [{ messages: [] }, 400, /must not be empty/],
@@ -157,7 +169,9 @@ describe('logging-service pages and whole set over the message log', () => {
 
   it('two stores of one new UUID at once: one is created, the other a duplicate at the same position', async () => {
     const uuid = randomUUID();
-    const answers = await Promise.all([loggingA, loggingB, loggingA, loggingB].map((base) => postJson<{ status: string; position: number }>(`${base}/logging`, { uuid, msg: 'raced' })));
+    const answers = await Promise.all(
+      [loggingA, loggingB, loggingA, loggingB].map((base) => postJson<{ status: string; position: number }>(`${base}/logging`, { uuid, msg: 'raced' })),
+    );
     assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 201]);
     assert.equal(new Set(answers.map((a) => a.body.position)).size, 1, 'every answer names the committed position');
     const listed = (await request<Listed>(`${loggingA}/logging`)).body.messages.filter((m) => m.uuid === uuid);
@@ -170,20 +184,22 @@ describe('logging-service pages and whole set over the message log', () => {
     const valuesOf = async (b: number) => (await hz.getMultiMap<string, Buffer>(storeNames(HAZELCAST.storeName).log)).valueCount(String(b));
     // The logging-services compact a block they filled (COMPACT_AFTER_MS after); wait for it.
     await eventually(`block ${block} compacted`, async () => ((await valuesOf(block)) === 1 ? true : undefined), 15_000);
-    const expected = (await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE));
+    const expected = await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE);
     assert.equal(expected.length > 0, true);
     // Compacting again, twice at once, changes nothing a reader sees.
     await Promise.all([log.blocks.compact(block), log.blocks.compact(block)]);
-    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)), expected);
+    assert.deepEqual(await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE), expected);
     // A late segment beside the compacted value (a writer that stalled) is read and compacted in.
     const late = randomUUID();
     const gapBefore = (await log.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)).length;
     assert.ok(gapBefore <= BLOCK_SIZE);
-    await log.blocks.append((block + 1) * BLOCK_SIZE - 1, encodeLogHeader({ loggedAt: Date.now(), loggedBy: 'late' }), [encodeLogItem({ uuid: late, msg: 'late', outbox: false })]);
+    await log.blocks.append((block + 1) * BLOCK_SIZE - 1, encodeLogHeader({ loggedAt: Date.now(), loggedBy: 'late' }), [
+      encodeLogItem({ uuid: late, msg: 'late', outbox: false }),
+    ]);
     assert.equal(await valuesOf(block), 2);
     assert.equal(await log.blocks.compact(block), true);
     assert.equal(await valuesOf(block), 1);
-    assert.deepEqual((await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE)), expected, 'an uncommitted late item is not listed');
+    assert.deepEqual(await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE), expected, 'an uncommitted late item is not listed');
   });
 
   it('seals a block: its gaps go, its messages read the same without the UUID index', async () => {
@@ -204,7 +220,10 @@ describe('logging-service pages and whole set over the message log', () => {
       await log.ids.update(bucketOf(uuid), (records) => [...records, { uuid, position: start + 2 + i, holder: 0, place: 0 }]);
     }
     const expected = await log.committed(start, start + BLOCK_SIZE);
-    assert.deepEqual(expected.map((e) => e.uuid), committed);
+    assert.deepEqual(
+      expected.map((e) => e.uuid),
+      committed,
+    );
     const valuesOf = async () => (await hz.getMultiMap<string, Buffer>(storeNames(HAZELCAST.storeName).log)).valueCount(String(block));
     assert.equal(await valuesOf(), 3);
 
@@ -232,7 +251,10 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.ok(expected.length > 0);
     assert.equal(await log.seal(block), true);
     const read = await log.blocks.read(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE);
-    assert.ok(read.every((located) => located.sealed), 'every item is in a sealed segment');
+    assert.ok(
+      read.every((located) => located.sealed),
+      'every item is in a sealed segment',
+    );
     assert.equal(read.length, expected.length);
     assert.deepEqual(await log.committed(block * BLOCK_SIZE, (block + 1) * BLOCK_SIZE), expected);
     assert.equal(await log.seal(block), false, 'sealed already');
@@ -253,12 +275,18 @@ describe('logging-service pages and whole set over the message log', () => {
     const first = await received.claim(entries.slice(0, 100).map(({ uuid, position }) => ({ uuid, position })));
     assert.ok(first.outcomes.every((o) => o === 'new'));
     // A place taken by an instance that died before its claim: a gap in the index.
-    await received.index.blocks.append(await received.index.counter.take(1), encodeReceivedHeader(Date.now()), [encodePositionItem(entries[100]?.position ?? 0)]);
+    await received.index.blocks.append(await received.index.counter.take(1), encodeReceivedHeader(Date.now()), [
+      encodePositionItem(entries[100]?.position ?? 0),
+    ]);
     const second = await received.claim([entries[0], ...entries.slice(100)].map((e) => ({ uuid: e?.uuid ?? '', position: e?.position ?? 0 })));
     assert.equal(second.outcomes[0], 'already-ours');
     assert.ok(second.outcomes.slice(1).every((o) => o === 'new'));
     const listed = await received.list(0, await received.end());
-    assert.deepEqual(listed.map((e) => e.uuid), entries.map((e) => e.uuid), 'each once, in arrival order');
+    assert.deepEqual(
+      listed.map((e) => e.uuid),
+      entries.map((e) => e.uuid),
+      'each once, in arrival order',
+    );
     // Another holder cannot take them.
     const other = new ReceivedSet(log, async () => hz, 98);
     assert.deepEqual((await other.claim([{ uuid: entries[5]?.uuid ?? '', position: entries[5]?.position ?? 0 }])).outcomes, [{ heldBy: 99 }]);
@@ -279,7 +307,13 @@ describe('logging-service pages and whole set over the message log', () => {
       while (!dead) {
         const uuid = randomUUID();
         uuids.push(uuid);
-        statuses.set(uuid, await postJson(`${loggingA}/logging`, { uuid, msg: `k-${uuid}` }).then((r) => r.status, () => 0));
+        statuses.set(
+          uuid,
+          await postJson(`${loggingA}/logging`, { uuid, msg: `k-${uuid}` }).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        );
       }
     });
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -40,7 +40,14 @@ describe('chaos ledger classification', () => {
   });
 
   it('a clean run has nothing to report', () => {
-    const result = classify([A, B], [A, B], [{ instance: 'm', uuids: [B] }, { instance: 'n', uuids: [A] }]);
+    const result = classify(
+      [A, B],
+      [A, B],
+      [
+        { instance: 'm', uuids: [B] },
+        { instance: 'n', uuids: [A] },
+      ],
+    );
     assert.deepEqual([result.lost, result.notDelivered, result.duplicated, result.strayLogged, result.strayDelivered], [0, 0, 0, 0, 0]);
   });
 });
@@ -92,7 +99,11 @@ describe('mqlab chaos options', () => {
     assert.equal(args.durationMs, 90_000);
     assert.equal(args.kills.length, 8);
     for (const target of ['member-owner', 'logging', 'messages', 'facade']) {
-      for (const how of ['kill', 'term']) assert.ok(args.kills.some((k) => k.target === target && k.how === how), `${target}:${how} in ${DEFAULT_KILLS}`);
+      for (const how of ['kill', 'term'])
+        assert.ok(
+          args.kills.some((k) => k.target === target && k.how === how),
+          `${target}:${how} in ${DEFAULT_KILLS}`,
+        );
     }
     assert.match(args.record, /bench\/chaos\.md$/);
   });
@@ -100,7 +111,10 @@ describe('mqlab chaos options', () => {
   it('reads a short profile', () => {
     const args = parseChaosArgs(['--rate', '20', '--duration', '15', '--kills', 'member-owner:kill,logging:term', '--record', 'x.md']);
     assert.ok(args !== 'help');
-    assert.deepEqual(args.kills, [{ target: 'member-owner', how: 'kill' }, { target: 'logging', how: 'term' }]);
+    assert.deepEqual(args.kills, [
+      { target: 'member-owner', how: 'kill' },
+      { target: 'logging', how: 'term' },
+    ]);
     assert.equal(args.durationMs, 15_000);
     assert.deepEqual(parseKills('none'), []);
   });

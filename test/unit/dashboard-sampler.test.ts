@@ -14,7 +14,13 @@ import { counter, createRegistry } from '../../src/lib/metrics.js';
 
 const silent = pino({ level: 'silent' });
 const member = (n: number) => ({ uuid: `uuid-${n}`, address: `10.0.0.${n}:5701` });
-const info = (size: number, owner: number, members: number[]): QueueInfo => ({ queue: 'messages', size, partitionId: 49, owner: member(owner), members: members.map(member) });
+const info = (size: number, owner: number, members: number[]): QueueInfo => ({
+  queue: 'messages',
+  size,
+  partitionId: 49,
+  owner: member(owner),
+  members: members.map(member),
+});
 
 function sampler(queueInfo: () => Promise<QueueInfo>, postsTotal: () => Promise<number> = async () => 0, historySize = 300) {
   let now = 1_000_000;
@@ -45,7 +51,11 @@ describe('DashboardSampler', () => {
   it('samples the depth and the POST rate into a bounded history', async () => {
     let total = 0;
     let size = 0;
-    const { s, advance } = sampler(async () => info(size, 1, [1, 2, 3]), async () => total, 5);
+    const { s, advance } = sampler(
+      async () => info(size, 1, [1, 2, 3]),
+      async () => total,
+      5,
+    );
     for (let i = 0; i < 8; i += 1) {
       total += 10;
       size = i;
@@ -54,8 +64,14 @@ describe('DashboardSampler', () => {
     }
     const history = s.historyList();
     assert.equal(history.length, 5, 'bounded');
-    assert.deepEqual(history.map((h) => h.depth), [3, 4, 5, 6, 7]);
-    assert.deepEqual(history.map((h) => h.postRate), [10, 10, 10, 10, 10]);
+    assert.deepEqual(
+      history.map((h) => h.depth),
+      [3, 4, 5, 6, 7],
+    );
+    assert.deepEqual(
+      history.map((h) => h.postRate),
+      [10, 10, 10, 10, 10],
+    );
   });
 
   it('a queue read that hangs (a failover) is an unknown depth, not 0', async () => {
@@ -65,7 +81,10 @@ describe('DashboardSampler', () => {
     hang = true;
     advance(1000);
     await s.tick();
-    assert.deepEqual(s.historyList().map((h) => h.depth), [4, null]);
+    assert.deepEqual(
+      s.historyList().map((h) => h.depth),
+      [4, null],
+    );
   });
 
   it('notes a member leaving and the owner moving, even across a failed read', async () => {

@@ -21,9 +21,18 @@ describe('pickRandom', () => {
   });
 
   it('spreads over every candidate', () => {
-    assert.equal(pickRandom(['a', 'b', 'c'], new Set(), () => 0), 'a');
-    assert.equal(pickRandom(['a', 'b', 'c'], new Set(), () => 0.99), 'c');
-    assert.equal(pickRandom(['a', 'b', 'c'], new Set(['a']), () => 0), 'b');
+    assert.equal(
+      pickRandom(['a', 'b', 'c'], new Set(), () => 0),
+      'a',
+    );
+    assert.equal(
+      pickRandom(['a', 'b', 'c'], new Set(), () => 0.99),
+      'c',
+    );
+    assert.equal(
+      pickRandom(['a', 'b', 'c'], new Set(['a']), () => 0),
+      'b',
+    );
   });
 });
 
@@ -35,7 +44,13 @@ describe('ServiceDirectory against a real config-server app', () => {
 
   before(async () => {
     holder.set({ 'logging-service': ['http://l:1', 'http://l:2'] }, 'test');
-    const app = createConfigServerApp({ instance: 'config-test', logger: silent, metrics: createRegistry('config-server'), readiness: new Readiness(), registry: holder });
+    const app = createConfigServerApp({
+      instance: 'config-test',
+      logger: silent,
+      metrics: createRegistry('config-server'),
+      readiness: new Readiness(),
+      registry: holder,
+    });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     const address = server.address();
@@ -64,7 +79,10 @@ describe('ServiceDirectory against a real config-server app', () => {
   it('answers 503 for a service config-server does not know, when nothing is cached, and the message says why', async () => {
     const directory = new ServiceDirectory(http, base, 1000, silent, () => now);
     // The message is what the facade's readiness loop logs ("instance list not loaded"): the cause must be in it.
-    await assert.rejects(directory.instances('messages-service'), (err: unknown) => err instanceof HttpError && err.status === 503 && /answered 404 \(config-server does not know messages-service/.test(err.message));
+    await assert.rejects(
+      directory.instances('messages-service'),
+      (err: unknown) => err instanceof HttpError && err.status === 503 && /answered 404 \(config-server does not know messages-service/.test(err.message),
+    );
   });
 
   it('keeps serving the last list when config-server is gone', async () => {
@@ -116,7 +134,10 @@ describe('ServiceDirectory connections', () => {
     let now = 0;
     const directory = new ServiceDirectory(got.extend({ timeout: { request: 1000 }, retry: { limit: 0 } }), base, 10, silent, () => now);
     try {
-      await assert.rejects(directory.instances('logging-service'), (err: unknown) => err instanceof HttpError && /answered 404.*404 page not found/.test(err.message));
+      await assert.rejects(
+        directory.instances('logging-service'),
+        (err: unknown) => err instanceof HttpError && /answered 404.*404 page not found/.test(err.message),
+      );
       now += 100;
       // Reusing the first connection would answer 404 again, for ever.
       assert.deepEqual(await directory.instances('logging-service'), ['http://l:1']);

@@ -10,7 +10,13 @@ import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, ROOT } from '../../src/local/paths.js';
 
-const DOCS = ['README.md', 'helm/mqlab/README.md', ...readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const DOCS = [
+  'README.md',
+  'helm/mqlab/README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+];
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
 
 const scripts = new Set(Object.keys((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts));
@@ -63,7 +69,10 @@ describe('what the README and the docs name', () => {
 
   it('exists: every npm script, mqlab command, repository path and relative link', () => {
     const missing = DOCS.flatMap(findingsIn);
-    assert.deepEqual(missing.map(({ file, what }) => `${file}: ${what}`), []);
+    assert.deepEqual(
+      missing.map(({ file, what }) => `${file}: ${what}`),
+      [],
+    );
     for (const [kind, count] of Object.entries(checked)) assert.ok(count >= 5, `${count} ${kind} found in the docs: the patterns match nothing?`);
   });
 });

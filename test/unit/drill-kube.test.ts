@@ -98,7 +98,10 @@ describe('npm run drill -- --kube on a machine with only Node and a kubeconfig',
         symlinkSync(realpathSync(found), join(dir, tool));
       }
       const kubeconfig = join(dir, 'kubeconfig');
-      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "http://127.0.0.1:1"}\ncontexts:\n- name: c\n  context: {cluster: c, namespace: lab}\ncurrent-context: c\nusers: []\n');
+      writeFileSync(
+        kubeconfig,
+        'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: "http://127.0.0.1:1"}\ncontexts:\n- name: c\n  context: {cluster: c, namespace: lab}\ncurrent-context: c\nusers: []\n',
+      );
       const run = spawnSync('npm', ['run', 'drill', '--', '--kube', '--facade', 'http://127.0.0.1:1', '--kubeconfig', kubeconfig], {
         cwd: ROOT,
         encoding: 'utf8',

@@ -20,7 +20,13 @@ describe('Facade with no logging-service instance listed (and no fallback)', () 
   before(async () => {
     const holder = new RegistryHolder(silent);
     holder.set({ 'logging-service': [], 'messages-service': [] }, 'test');
-    const app = createConfigServerApp({ instance: 'config-test', logger: silent, metrics: createRegistry('config-server'), readiness: new Readiness(), registry: holder });
+    const app = createConfigServerApp({
+      instance: 'config-test',
+      logger: silent,
+      metrics: createRegistry('config-server'),
+      readiness: new Readiness(),
+      registry: holder,
+    });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     const address = server.address();

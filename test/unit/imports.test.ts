@@ -14,7 +14,9 @@ function importGraph(dir: string): Map<string, string[]> {
       if (entry.isDirectory()) walk(path);
       else if (entry.name.endsWith('.ts')) {
         const text = readFileSync(path, 'utf8');
-        const targets = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => relative(ROOT, resolve(dirname(path), (m[1] ?? '').replace(/\.js$/, '.ts'))));
+        const targets = [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) =>
+          relative(ROOT, resolve(dirname(path), (m[1] ?? '').replace(/\.js$/, '.ts'))),
+        );
         graph.set(relative(ROOT, path), targets);
       }
     }
@@ -49,8 +51,26 @@ export function findCycle(graph: Map<string, string[]>): string[] | undefined {
 
 describe('imports', () => {
   it('finds a circle when there is one (the check itself)', () => {
-    assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
-    assert.equal(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', []]])), undefined);
+    assert.deepEqual(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+      ['a', 'b', 'c', 'a'],
+    );
+    assert.equal(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', []],
+        ]),
+      ),
+      undefined,
+    );
   });
 
   it('src/ has no import circle (type-only and dynamic imports count too)', () => {

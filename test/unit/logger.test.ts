@@ -38,10 +38,15 @@ function runChild(body: string): Promise<{ lines: Array<{ at: number; line: stri
 
 describe('service logger', () => {
   it('gathers many lines into few writes, and loses none of them on a normal exit', async () => {
-    const { lines, writes, code } = await runChild(`for (let i = 0; i < 200; i += 1) logger.info({ i }, 'message stored'); setTimeout(() => process.exit(0), 50);`);
+    const { lines, writes, code } = await runChild(
+      `for (let i = 0; i < 200; i += 1) logger.info({ i }, 'message stored'); setTimeout(() => process.exit(0), 50);`,
+    );
     assert.equal(code, 0);
     assert.equal(lines.length, 200);
-    assert.deepEqual(lines.map(({ line }) => (JSON.parse(line) as { i: number }).i), [...Array(200).keys()]);
+    assert.deepEqual(
+      lines.map(({ line }) => (JSON.parse(line) as { i: number }).i),
+      [...Array(200).keys()],
+    );
     // 200 lines of ~130 bytes in 4 KB writes: about 7. One write per line would be 200.
     assert.ok(writes > 0 && writes <= 20, `writes: ${writes}`);
   });

@@ -35,14 +35,38 @@ describe('messageFromBody', () => {
   });
 
   it('answers 400 for missing, empty, blank or non-string text, 415 for other content types', () => {
-    assert.equal(status(() => messageFromBody(req(undefined, undefined))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', {}))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', { msg: '' }))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', { msg: '   ' }))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', { msg: 5 }))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', ['x']))), 400);
-    assert.equal(status(() => messageFromBody(req('application/json', { msg: 'x'.repeat(MAX_MESSAGE_LENGTH + 1) }))), 400);
-    assert.equal(status(() => messageFromBody(req('application/xml', '<msg/>'))), 415);
+    assert.equal(
+      status(() => messageFromBody(req(undefined, undefined))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', {}))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', { msg: '' }))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', { msg: '   ' }))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', { msg: 5 }))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', ['x']))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/json', { msg: 'x'.repeat(MAX_MESSAGE_LENGTH + 1) }))),
+      400,
+    );
+    assert.equal(
+      status(() => messageFromBody(req('application/xml', '<msg/>'))),
+      415,
+    );
   });
 });
 
@@ -55,9 +79,18 @@ describe('uuidFor', () => {
   });
 
   it('rejects keys with spaces, control characters or over 255 characters', () => {
-    assert.equal(status(() => uuidFor('has space')), 400);
-    assert.equal(status(() => uuidFor('')), 400);
-    assert.equal(status(() => uuidFor('x'.repeat(256))), 400);
+    assert.equal(
+      status(() => uuidFor('has space')),
+      400,
+    );
+    assert.equal(
+      status(() => uuidFor('')),
+      400,
+    );
+    assert.equal(
+      status(() => uuidFor('x'.repeat(256))),
+      400,
+    );
   });
 });
 

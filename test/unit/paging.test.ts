@@ -11,8 +11,26 @@ describe('paging of GET lists', () => {
   });
 
   it('rejects what is not a sensible page with a 400 naming the parameter', () => {
-    for (const query of [{ limit: '0' }, { limit: 'abc' }, { offset: '-1' }, { limit: String(MAX_PAGE + 1) }, { limit: ['1', '2'] }, { offset: '1.5' }, { offset: '1e3' }, { offset: '0x10' }, { offset: '+5' }, { offset: ' 5' }, { limit: '5.0' }, { offset: '' }, { offset: '1234567890123456' }]) {
-      assert.throws(() => pageFrom(query), (err: unknown) => err instanceof HttpError && err.status === 400 && /offset|limit/.test(err.message), JSON.stringify(query));
+    for (const query of [
+      { limit: '0' },
+      { limit: 'abc' },
+      { offset: '-1' },
+      { limit: String(MAX_PAGE + 1) },
+      { limit: ['1', '2'] },
+      { offset: '1.5' },
+      { offset: '1e3' },
+      { offset: '0x10' },
+      { offset: '+5' },
+      { offset: ' 5' },
+      { limit: '5.0' },
+      { offset: '' },
+      { offset: '1234567890123456' },
+    ]) {
+      assert.throws(
+        () => pageFrom(query),
+        (err: unknown) => err instanceof HttpError && err.status === 400 && /offset|limit/.test(err.message),
+        JSON.stringify(query),
+      );
     }
   });
 

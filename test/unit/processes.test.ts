@@ -21,7 +21,10 @@ describe('ProcessGroup', () => {
     const group = new ProcessGroup({ kind: 'ignore' });
     const exitedAt = new Map<string, number>();
     // The member would exit sooner, so only a real ordering makes the service exit first.
-    for (const [name, exitAfterMs] of [['member', 50], ['service', 400]] as const) {
+    for (const [name, exitAfterMs] of [
+      ['member', 50],
+      ['service', 400],
+    ] as const) {
       const script = `process.on("SIGTERM", () => setTimeout(() => process.exit(0), ${exitAfterMs})); setInterval(() => {}, 1000)`;
       const managed = await group.start({ name, command: process.execPath, args: ['-e', script], ready: async () => true });
       void managed.exited.then(() => exitedAt.set(name, Date.now()));
@@ -46,7 +49,7 @@ describe('relayLines', () => {
 });
 
 describe('freePort', () => {
-  it('never hands out a port twice, and only ports below the kernel\'s ephemeral range', async () => {
+  it("never hands out a port twice, and only ports below the kernel's ephemeral range", async () => {
     const ports: number[] = [];
     for (let i = 0; i < 300; i += 1) ports.push(await freePort());
     assert.equal(new Set(ports).size, ports.length);

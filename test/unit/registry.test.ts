@@ -15,7 +15,10 @@ describe('parseRegistry', () => {
   });
 
   it('rejects broken JSON, non-URLs, non-http URLs and bad names with the reason', () => {
-    assert.throws(() => parseRegistry('{'), (err: unknown) => err instanceof RegistryError && /not valid JSON/.test(err.message));
+    assert.throws(
+      () => parseRegistry('{'),
+      (err: unknown) => err instanceof RegistryError && /not valid JSON/.test(err.message),
+    );
     assert.throws(() => parseRegistry('{"x": ["not a url"]}'), /x\.0: must be a URL/);
     assert.throws(() => parseRegistry('{"x": ["ftp://a"]}'), /http/);
     assert.throws(() => parseRegistry('{"Bad Name": []}'), /DNS labels/);

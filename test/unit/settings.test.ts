@@ -61,7 +61,10 @@ describe('closed doors by default', () => {
   });
 
   it("a member's --host must be an IP address (the one interface it binds)", () => {
-    assert.throws(() => readSettings(memberSettings, ['--host', 'localhost'], {}), (err: unknown) => err instanceof SettingsError && /--host \/ HAZELCAST_HOST .*must be an IP address/.test(err.message));
+    assert.throws(
+      () => readSettings(memberSettings, ['--host', 'localhost'], {}),
+      (err: unknown) => err instanceof SettingsError && /--host \/ HAZELCAST_HOST .*must be an IP address/.test(err.message),
+    );
     assert.equal(readSettings(memberSettings, ['--host', '10.1.2.3'], {}).host, '10.1.2.3');
   });
 });

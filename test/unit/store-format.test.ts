@@ -30,7 +30,11 @@ describe('the store byte formats', () => {
   });
 
   it('segments round-trip, one after another in one value, as slices of it', () => {
-    const a = { start: 5, header: encodeLogHeader({ loggedAt: 1_700_000_000_123, loggedBy: 'logging-8081' }), items: [encodeLogItem({ uuid: randomUUID(), msg: 'héllo', outbox: true })] };
+    const a = {
+      start: 5,
+      header: encodeLogHeader({ loggedAt: 1_700_000_000_123, loggedBy: 'logging-8081' }),
+      items: [encodeLogItem({ uuid: randomUUID(), msg: 'héllo', outbox: true })],
+    };
     const b = { start: 6, header: Buffer.alloc(0), items: [Buffer.from('x'), Buffer.alloc(0), Buffer.from('zz')] };
     const value = Buffer.concat([encodeSegment(a), encodeSegment(b)]);
     const [da, db] = decodeSegments(value);
@@ -62,7 +66,8 @@ describe('the store byte formats', () => {
     assert.deepEqual(decodeIdRecords(encodeIdRecords(records)), records);
     const ref = { uuid: randomUUID(), position: 42, offeredAt: Date.now() };
     assert.deepEqual(decodeQueueRef(encodeQueueRef(ref)), ref);
-    for (const foreign of [{ uuid: ref.uuid, msg: 'x' }, 'text', null, Buffer.alloc(29), Buffer.from('short')]) assert.equal(decodeQueueRef(foreign), undefined);
+    for (const foreign of [{ uuid: ref.uuid, msg: 'x' }, 'text', null, Buffer.alloc(29), Buffer.from('short')])
+      assert.equal(decodeQueueRef(foreign), undefined);
   });
 });
 
@@ -71,7 +76,15 @@ describe('blocks', () => {
     const item = (text: string) => Buffer.from(text);
     const seg = (start: number, ...items: string[]) => ({ start, header: Buffer.alloc(0), items: items.map(item) });
     const found = merged([seg(3, 'c', 'd'), seg(0, 'a', 'b', 'c'), seg(2, 'c'), seg(2, 'X')], 1, 4);
-    assert.deepEqual(found.map((l) => [l.position, String(l.item)]), [[1, 'b'], [2, 'c'], [2, 'X'], [3, 'c']]);
+    assert.deepEqual(
+      found.map((l) => [l.position, String(l.item)]),
+      [
+        [1, 'b'],
+        [2, 'c'],
+        [2, 'X'],
+        [3, 'c'],
+      ],
+    );
   });
 
   it('names the blocks a range filled up', () => {

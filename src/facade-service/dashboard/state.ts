@@ -261,7 +261,12 @@ export class DashboardSampler {
   }
 
   private async get(url: string): Promise<{ status: number; body: unknown }> {
-    const response = await this.options.http.get(url, { responseType: 'json', throwHttpErrors: false, timeout: { request: this.callTimeoutMs }, retry: { limit: 0 } });
+    const response = await this.options.http.get(url, {
+      responseType: 'json',
+      throwHttpErrors: false,
+      timeout: { request: this.callTimeoutMs },
+      retry: { limit: 0 },
+    });
     return { status: response.statusCode, body: response.body };
   }
 
@@ -271,7 +276,10 @@ export class DashboardSampler {
       Object.entries(this.lastRegistry).map(async ([name, urls]) => ({ name, instances: await Promise.all(urls.map((url) => this.readiness(name, url))) })),
     );
     const instancesOf = (name: string) => services.find((s) => s.name === name)?.instances ?? [];
-    const [logging, received] = await Promise.all([this.loggingPage(instancesOf('logging-service')), Promise.all(instancesOf('messages-service').map((view) => this.readPage(view.url, '/messages')))]);
+    const [logging, received] = await Promise.all([
+      this.loggingPage(instancesOf('logging-service')),
+      Promise.all(instancesOf('messages-service').map((view) => this.readPage(view.url, '/messages'))),
+    ]);
 
     const { receivedBy } = this;
     for (const source of received) for (const message of source.page?.messages ?? []) receivedBy.set(message.uuid, source.page?.instance ?? source.url);
@@ -286,14 +294,22 @@ export class DashboardSampler {
 
     const state: PageState = {
       generatedAt: new Date(this.now()).toISOString(),
-      facade: { instance: this.options.instance, status: this.options.readiness.isShuttingDown ? 'shutting down' : this.options.readiness.isReady() ? 'ready' : 'not ready' },
+      facade: {
+        instance: this.options.instance,
+        status: this.options.readiness.isShuttingDown ? 'shutting down' : this.options.readiness.isReady() ? 'ready' : 'not ready',
+      },
       cluster: this.lastQueue,
       store: { count: logging.page?.count ?? null, instance: logging.page?.instance ?? logging.url, ...(logging.error ? { error: logging.error } : {}) },
       capacity: usageView(this.options.storeUsage?.()),
       configServer,
       services,
       messages,
-      sources: received.map((source) => ({ url: source.url, instance: source.page?.instance ?? this.knownNames.get(source.url) ?? null, count: source.page?.count ?? null, ...(source.error ? { error: source.error } : {}) })),
+      sources: received.map((source) => ({
+        url: source.url,
+        instance: source.page?.instance ?? this.knownNames.get(source.url) ?? null,
+        count: source.page?.count ?? null,
+        ...(source.error ? { error: source.error } : {}),
+      })),
       sample: this.history.list().at(-1) ?? null,
       events: this.events.list().reverse(),
     };
@@ -382,7 +398,8 @@ export class DashboardSampler {
   /** The store's size and newest page from one logging-service that is ready (any one holds the whole map). */
   private async readLogging(instances: InstanceView[]): Promise<{ url: string | null; page?: PageAnswer; error?: string }> {
     const ready = instances.filter((view) => view.status === 'ready');
-    if (ready.length === 0) return { url: null, error: instances.length === 0 ? 'no logging-service instances are registered' : 'no logging-service instance is ready' };
+    if (ready.length === 0)
+      return { url: null, error: instances.length === 0 ? 'no logging-service instances are registered' : 'no logging-service instance is ready' };
     const errors: string[] = [];
     for (const view of ready) {
       const result = await this.readPage(view.url, '/logging');

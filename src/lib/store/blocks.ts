@@ -35,7 +35,7 @@ export class BlockLog {
     const map = await this.multimap();
     const writes: Array<Promise<boolean>> = [];
     let bytes = 0;
-    for (let from = 0; from < items.length; ) {
+    for (let from = 0; from < items.length;) {
       const position = start + from;
       const room = (blockOf(position) + 1) * BLOCK_SIZE - position;
       const part = items.slice(from, from + room);
@@ -60,7 +60,11 @@ export class BlockLog {
     const blocks: number[] = [];
     for (let block = blockOf(from); block <= blockOf(end - 1); block += 1) blocks.push(block);
     const read = await Promise.all(blocks.map((block) => this.segments(block)));
-    return merged(read.flatMap((r) => r.segments), from, end);
+    return merged(
+      read.flatMap((r) => r.segments),
+      from,
+      end,
+    );
   }
 
   /**

@@ -227,7 +227,12 @@ export function decodeIdRecords(value: Buffer): IdRecord[] {
   if (value.length % ID_RECORD_SIZE !== 0) throw new CorruptValue(`uuid bucket of ${value.length} bytes`);
   const records: IdRecord[] = [];
   for (let at = 0; at < value.length; at += ID_RECORD_SIZE) {
-    records.push({ uuid: uuidText(value, at), position: readU48(value, at + 16), holder: value.readUInt16BE(at + 16 + U48), place: readU48(value, at + 18 + U48) });
+    records.push({
+      uuid: uuidText(value, at),
+      position: readU48(value, at + 16),
+      holder: value.readUInt16BE(at + 16 + U48),
+      place: readU48(value, at + 18 + U48),
+    });
   }
   return records;
 }

@@ -117,11 +117,13 @@ export class MessageLog {
         const { uuid, msg, outbox } = requests[i] as AppendRequest;
         written.set(i, { uuid, msg, outbox, position: start + k, loggedBy, loggedAt });
       });
-      onWritten(await this.blocks.append(
-        start,
-        encodeLogHeader({ loggedAt, loggedBy }),
-        fresh.map((i) => encodeLogItem(written.get(i) as Entry)),
-      ));
+      onWritten(
+        await this.blocks.append(
+          start,
+          encodeLogHeader({ loggedAt, loggedBy }),
+          fresh.map((i) => encodeLogItem(written.get(i) as Entry)),
+        ),
+      );
       if (this.now() - loggedAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the log write took longer than its commit deadline; nothing was stored');
       await this.commit([...written.values()], buckets, existing, firstOf, logStart);
     }
@@ -129,7 +131,8 @@ export class MessageLog {
     // What is stored under each UUID that was not written just now (or whose write lost a race),
     // confirmed first: the record may be a write the cluster is about to discard (IdIndex.confirm).
     const found = [...existing.values()];
-    if (found.length > 0) await this.ids.confirm([...new Set(found.map((record) => bucketOf(record.uuid)))].map((key) => buckets.get(key) ?? new Bucket(key, undefined)));
+    if (found.length > 0)
+      await this.ids.confirm([...new Set(found.map((record) => bucketOf(record.uuid)))].map((key) => buckets.get(key) ?? new Bucket(key, undefined)));
     const storedAt = await this.entriesAt([...existing.values()].map((record) => record.position));
     const outcomes = requests.map((request, i): AppendOutcome => {
       const first = firstOf.get(request.uuid) as number;

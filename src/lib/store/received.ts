@@ -21,7 +21,10 @@ export class ReceivedIndex {
   readonly counter: Counter;
 
   constructor(client: () => Promise<HazelcastClient>, names: StoreNames, holder: number) {
-    this.blocks = new BlockLog(async () => (await client()).getMultiMap(names.received), (block) => `${holder}:${block}`);
+    this.blocks = new BlockLog(
+      async () => (await client()).getMultiMap(names.received),
+      (block) => `${holder}:${block}`,
+    );
     this.counter = new Counter(async () => (await client()).getRingbuffer(names.receivedCounter(holder)));
   }
 }
@@ -112,7 +115,8 @@ export class ReceivedSet {
       taken = { start: first, count: toTake.length };
       await this.index.blocks.append(first, encodeReceivedHeader(takenAt), positions.map(encodePositionItem));
       // As a log write: a claim lands within its deadline, so a place that has none by then never will (see seal).
-      if (this.now() - takenAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the received index write took longer than its commit deadline; nothing was claimed');
+      if (this.now() - takenAt > COMMIT_DEADLINE_MS)
+        throw new StoreUnavailable('the received index write took longer than its commit deadline; nothing was claimed');
       const placeOf = new Map(toTake.map((uuid, i) => [uuid, first + i]));
       const byBucket = new Map<string, string[]>();
       for (const uuid of toTake) byBucket.set(bucketOf(uuid), [...(byBucket.get(bucketOf(uuid)) ?? []), uuid]);
@@ -124,7 +128,13 @@ export class ReceivedSet {
     return { outcomes: claims.map(({ uuid }) => outcomes.get(uuid) as ClaimOutcome), taken };
   }
 
-  private async claimIn(key: string, uuids: readonly string[], placeOf: ReadonlyMap<string, number>, known: Bucket | undefined, outcomes: Map<string, ClaimOutcome>): Promise<void> {
+  private async claimIn(
+    key: string,
+    uuids: readonly string[],
+    placeOf: ReadonlyMap<string, number>,
+    known: Bucket | undefined,
+    outcomes: Map<string, ClaimOutcome>,
+  ): Promise<void> {
     const final = await this.log.ids.update(
       key,
       (records) => {

@@ -27,7 +27,8 @@ function showError(id, text) {
   node.textContent = text ?? '';
 }
 
-const statusPill = (status) => el('span', { class: `pill ${status === 'ready' ? 'pill-ready' : status === 'shutting down' ? 'pill-wait' : 'pill-unready'}`, text: status });
+const statusPill = (status) =>
+  el('span', { class: `pill ${status === 'ready' ? 'pill-ready' : status === 'shutting down' ? 'pill-wait' : 'pill-unready'}`, text: status });
 const clock = (t) => new Date(t).toLocaleTimeString([], { hour12: false });
 const number = (n) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US'));
 
@@ -47,7 +48,11 @@ function makeChart() {
       ...chartSize(),
       cursor: { drag: { x: false, y: false } },
       legend: { live: false },
-      scales: { x: { time: true }, depth: { range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] }, rate: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] } },
+      scales: {
+        x: { time: true },
+        depth: { range: (_u, _min, max) => [0, Math.max(10, max * 1.1)] },
+        rate: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] },
+      },
       axes: [
         { stroke: '#6b7385', grid: { stroke: '#eef0f4' } },
         { scale: 'depth', stroke: '#2f6fdf', grid: { stroke: '#eef0f4' }, size: 50 },
@@ -99,7 +104,13 @@ function renderCluster(cluster) {
   members.replaceChildren(
     ...cluster.members.map((member) => {
       const owner = member.uuid === cluster.owner?.uuid;
-      return el('li', { 'data-member': member.address }, el('span', { class: 'mono', text: member.address }), owner ? el('span', { class: 'pill pill-owner', text: 'owns the queue' }) : '', el('span', { class: 'dim small', text: member.uuid }));
+      return el(
+        'li',
+        { 'data-member': member.address },
+        el('span', { class: 'mono', text: member.address }),
+        owner ? el('span', { class: 'pill pill-owner', text: 'owns the queue' }) : '',
+        el('span', { class: 'dim small', text: member.uuid }),
+      );
     }),
   );
 }
@@ -111,12 +122,26 @@ function renderServices(state) {
   const group = (name) => el('tr', { class: 'group' }, el('th', { colspan: 3, text: name }));
   const rows = [
     group('facade-service'),
-    el('tr', { 'data-instance': state.facade.instance }, el('td', { text: `${state.facade.instance} (this page)` }), el('td', { class: 'mono', text: location.host }), el('td', {}, statusPill(state.facade.status))),
+    el(
+      'tr',
+      { 'data-instance': state.facade.instance },
+      el('td', { text: `${state.facade.instance} (this page)` }),
+      el('td', { class: 'mono', text: location.host }),
+      el('td', {}, statusPill(state.facade.status)),
+    ),
   ];
   for (const service of state.services) {
     rows.push(group(service.name));
     for (const view of service.instances) {
-      rows.push(el('tr', { 'data-url': view.url, 'data-status': view.status }, el('td', { text: view.instance ?? '–' }), el('td', { class: 'mono', text: hostOf(view.url) }), el('td', {}, statusPill(view.status))));
+      rows.push(
+        el(
+          'tr',
+          { 'data-url': view.url, 'data-status': view.status },
+          el('td', { text: view.instance ?? '–' }),
+          el('td', { class: 'mono', text: hostOf(view.url) }),
+          el('td', {}, statusPill(view.status)),
+        ),
+      );
     }
   }
   $('services').replaceChildren(...rows);
@@ -128,7 +153,10 @@ function renderMessages(state) {
   setText('store-note', state.store.instance ? `positions, as ${state.store.instance} counts them` : '');
   const capacity = state.capacity;
   setText('store-used', capacity ? `${Math.round((100 * capacity.usedBytes) / capacity.capacityBytes)} %` : '–');
-  setText('store-capacity', capacity ? `${megabytes(capacity.usedBytes)} of ${megabytes(capacity.capacityBytes)} MB${capacity.full ? ' · full: writes refused (507)' : ''}` : '');
+  setText(
+    'store-capacity',
+    capacity ? `${megabytes(capacity.usedBytes)} of ${megabytes(capacity.capacityBytes)} MB${capacity.full ? ' · full: writes refused (507)' : ''}` : '',
+  );
   $('store-used').classList.toggle('full', Boolean(capacity?.full));
   const rows = state.messages.map((m) => {
     const fresh = !seen.has(m.uuid);
@@ -146,7 +174,9 @@ function renderMessages(state) {
   $('messages').replaceChildren(...rows);
   setText(
     'sources',
-    state.sources.length ? `messages-services asked: ${state.sources.map((s) => `${s.instance ?? s.url} (${s.error ? 'no answer' : `${number(s.count)} received`})`).join(', ')}` : '',
+    state.sources.length
+      ? `messages-services asked: ${state.sources.map((s) => `${s.instance ?? s.url} (${s.error ? 'no answer' : `${number(s.count)} received`})`).join(', ')}`
+      : '',
   );
 }
 
