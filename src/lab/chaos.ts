@@ -18,7 +18,7 @@ import { awaitDelivery, classify, readLogged, readSets, type Classification, typ
 import { SteadyLoad } from './chaos-load.js';
 import { LocalEnvironment, drillClient } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
-import { appendReport, int, labFlags, readOptions, runAndRecord } from './cli-options.js';
+import { appendReport, int, labFlags, labRun, runAndRecord } from './cli-options.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
@@ -554,13 +554,10 @@ function record(file: string, markdown: string): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const args = readOptions('chaos', USAGE, parseChaosArgs, argv);
-  if (!args) return;
-  const progress = (line: string) => process.stdout.write(`${line}\n`);
-  const command = `npm run chaos${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const workDir = join(ROOT, '.cache', 'chaos', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  const opened = labRun('chaos', USAGE, parseChaosArgs, argv);
+  if (!opened) return;
+  const { args, progress, command, workDir, logDir } = opened;
   const plan = await freePlan(workDir, `mqlab-chaos-${process.pid}`);
-  const logDir = join(workDir, 'logs');
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: args.heapMb });
   progress(
     `starting a topology of its own: members on ${plan.hazelcastPorts.join(', ')}, facade on ${plan.ports['facade-service'].join(', ')}; logs in ${logDir}`,

@@ -17,7 +17,7 @@ import { MemberNetwork } from '../local/netns.js';
 import { ROOT } from '../local/paths.js';
 import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
 import { SteadyLoad } from './chaos-load.js';
-import { appendReport, int, labFlags, readOptions, runAndRecord } from './cli-options.js';
+import { appendReport, int, labFlags, labRun, runAndRecord } from './cli-options.js';
 import { sleep, waitUntil } from './wait.js';
 
 export const SCENARIOS = ['owner-cut', 'isolated', 'flapping', 'frozen'] as const;
@@ -468,18 +468,15 @@ function record(file: string, markdown: string): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const args = readOptions('partition', USAGE, parsePartitionArgs, argv);
-  if (!args) return;
-  const progress = (line: string) => process.stdout.write(`${line}\n`);
+  const opened = labRun('partition', USAGE, parsePartitionArgs, argv);
+  if (!opened) return;
+  const { args, progress, command, workDir, logDir } = opened;
   const missing = await MemberNetwork.available();
   if (missing) {
     console.error(`mqlab partition: ${missing}`);
     console.log(JSON.stringify({ error: missing, ok: false }));
     process.exit(2);
   }
-  const command = `npm run partition${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const workDir = join(ROOT, '.cache', 'partition', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  const logDir = join(workDir, 'logs');
   const net = await MemberNetwork.create(3);
   const plan = await freePlan(workDir, `mqlab-partition-${process.pid}`);
   plan.memberHosts = [...net.hosts];
