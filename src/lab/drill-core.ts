@@ -10,15 +10,11 @@ import type { MemberRef } from '../lib/hazelcast.js';
 import { errorMessage } from '../lib/errors.js';
 
 import { isSafe, type MemberHealth } from '../local/local-topology.js';
+import { ConsumptionWatch, consumedTotals, facadeOfferRetries, receivedSets, type ConsumerEndpoint } from './drill-consumers.js';
+import { postMessages } from './drill-post.js';
 import { sleep, waitUntil } from './wait.js';
 
-export type { MemberHealth, MemberRef };
-
-/** One messages-service instance the drill can read from. */
-export interface ConsumerEndpoint {
-  name: string;
-  get(path: string): Promise<string>;
-}
+export type { ConsumerEndpoint, MemberHealth, MemberRef };
 
 export interface DrillEnvironment {
   readonly mode: 'local' | 'kube';
@@ -117,163 +113,6 @@ export interface DrillResult {
   /** Items received that this run did not post (left in the queue from before). */
   foreign: number;
   ok: boolean;
-}
-
-/** Sum of a Prometheus counter's samples whose labels include every given label. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const labelText = match[3] ?? '';
-    if (!Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) continue;
-    total += Number(match[4]);
-  }
-  return total;
-}
-
-interface Posted {
-  uuids: string[];
-  retries: number;
-  seconds: number;
-}
-
-/**
- * Posts `count` messages with at most `concurrency` in flight. Each carries an Idempotency-Key, so
- * a POST that failed (or whose answer was lost) is retried without creating a second message.
- */
-export async function postMessages(
-  facadeUrl: string,
-  runId: string,
-  count: number,
-  concurrency: number,
-  progress: (line: string) => void,
-  onPosted?: (posted: number) => void,
-): Promise<Posted> {
-  const uuids: string[] = new Array<string>(count);
-  let next = 0;
-  let done = 0;
-  let retries = 0;
-  const started = Date.now();
-  let lastReport = started;
-  const postOne = async (index: number) => {
-    const key = `drill-${runId}-${index + 1}`;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const response = await fetch(`${facadeUrl}/facade`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key },
-          body: JSON.stringify({ msg: key }),
-          signal: AbortSignal.timeout(30_000),
-        });
-        const body = (await response.json()) as { uuid?: string; error?: string };
-        if ((response.status === 201 || response.status === 200) && body.uuid) {
-          uuids[index] = body.uuid;
-          return;
-        }
-        throw new Error(`facade answered ${response.status}: ${body.error ?? JSON.stringify(body)}`);
-      } catch (err) {
-        if (attempt >= 10) throw new Error(`POST ${key} failed ${attempt} times: ${errorMessage(err)}`, { cause: err });
-        retries += 1;
-        await sleep(Math.min(200 * 2 ** attempt, 3000));
-      }
-    }
-  };
-  const worker = async () => {
-    for (;;) {
-      const index = next;
-      if (index >= count) return;
-      next += 1;
-      await postOne(index);
-      done += 1;
-      onPosted?.(done);
-      const now = Date.now();
-      if (now - lastReport >= 2000 || done === count) {
-        lastReport = now;
-        const rate = done / Math.max((now - started) / 1000, 0.001);
-        progress(`  posted ${done}/${count} (${rate.toFixed(0)}/s${retries ? `, ${retries} retried` : ''})`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, () => worker()));
-  return { uuids, retries, seconds: (Date.now() - started) / 1000 };
-}
-
-async function consumedTotals(endpoints: ConsumerEndpoint[]): Promise<{ fresh: number; duplicates: number }> {
-  const texts = await Promise.all(endpoints.map((endpoint) => endpoint.get('/metrics').catch(() => '')));
-  return {
-    fresh: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'new' }), 0),
-    duplicates: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'duplicate' }), 0),
-  };
-}
-
-async function facadeOfferRetries(facadeUrl: string): Promise<number> {
-  try {
-    const response = await fetch(`${facadeUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-    return metricValue(await response.text(), 'mqlab_queue_offer_retries_total');
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function receivedSets(endpoints: ConsumerEndpoint[]): Promise<Array<{ name: string; uuids: string[] }>> {
-  return Promise.all(
-    endpoints.map(async (endpoint) => {
-      const body = JSON.parse(await endpoint.get('/messages')) as { instance?: string; messages?: Array<{ uuid: string }> };
-      return { name: body.instance ?? endpoint.name, uuids: (body.messages ?? []).map((m) => m.uuid) };
-    }),
-  );
-}
-
-/** Samples the consumers' counters every 100 ms, to see when consumption resumes and how long it paused. */
-class ConsumptionWatch {
-  readonly samples: Array<{ at: number; fresh: number }> = [];
-  private running = true;
-  private readonly loop: Promise<void>;
-
-  constructor(private readonly endpoints: () => Promise<ConsumerEndpoint[]>) {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        const { fresh } = await consumedTotals(await this.endpoints());
-        this.samples.push({ at: Date.now(), fresh });
-      } catch {
-        // Consumers not reachable at this moment: no sample.
-      }
-      await sleep(100);
-    }
-  }
-
-  /** First sample after `since` whose count is above the count at `since`. */
-  firstIncreaseAfter(since: number): number | undefined {
-    const before = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
-    return this.samples.find((s) => s.at > since && s.fresh > before)?.at;
-  }
-
-  /** Longest time between two increases of the count, from `since` to the last increase. */
-  longestPauseAfter(since: number): number {
-    let lastIncrease = since;
-    let previous = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
-    let longest = 0;
-    for (const sample of this.samples) {
-      if (sample.at <= since) continue;
-      if (sample.fresh > previous) {
-        longest = Math.max(longest, sample.at - lastIncrease);
-        lastIncrease = sample.at;
-        previous = sample.fresh;
-      }
-    }
-    return longest;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
 }
 
 /** One drill: returns the report's numbers; throws only when the drill itself could not be carried out. */
