@@ -188,3 +188,23 @@ export class SteadyLoad {
     }
   }
 }
+
+/**
+ * Progress lines stamped with the load's clock ("[t=  12.3 s] ..."), and every 5 s a line of what
+ * the load has sent, had acknowledged and failed so far, until stopTicker().
+ */
+export function loadProgress(load: SteadyLoad, progress: (line: string) => void): { stamp: (line: string) => void; stopTicker: () => void } {
+  const stamp = (line: string) => progress(`[t=${(load.now() / 1000).toFixed(1).padStart(6)} s] ${line}`);
+  const ticker = setInterval(
+    () => stamp(`  sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`),
+    5000,
+  );
+  return { stamp, stopTicker: () => clearInterval(ticker) };
+}
+
+/** How many attempts ended in each outcome (an HTTP status, or the kind of network failure). */
+export function outcomeCounts(attempts: readonly Attempt[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const attempt of attempts) counts[attempt.outcome] = (counts[attempt.outcome] ?? 0) + 1;
+  return counts;
+}

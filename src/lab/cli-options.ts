@@ -1,8 +1,9 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { z } from 'zod';
 import { errorMessage } from '../lib/errors.js';
+import { ROOT } from '../local/paths.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 const HELP = { help: { type: 'boolean', short: 'h' } } as const;
@@ -45,6 +46,37 @@ export function readOptions<T>(command: string, usage: string, parse: (argv: str
     return undefined;
   }
   return parsed;
+}
+
+/** What a lab command that runs on a topology of its own starts with (see labRun). */
+export interface LabRun<T> {
+  args: T;
+  /** Prints a line on stdout, as the run goes. */
+  progress: (line: string) => void;
+  /** The command line as the report quotes it: `npm run <command> -- <argv>`. */
+  command: string;
+  /** This run's own directory, .cache/<command>/<date>-<pid> (not created here). */
+  workDir: string;
+  /** Where its processes' logs go, in workDir. */
+  logDir: string;
+}
+
+/**
+ * The opening of a lab command that starts a topology of its own (chaos, partition): its options
+ * read (readOptions), and the names the run and its report use. undefined once the usage or the
+ * reason the options were refused has been printed.
+ */
+export function labRun<T>(command: string, usage: string, parse: (argv: string[]) => T | 'help', argv: string[]): LabRun<T> | undefined {
+  const args = readOptions(command, usage, parse, argv);
+  if (!args) return undefined;
+  const workDir = join(ROOT, '.cache', command, `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
+  return {
+    args,
+    progress: (line) => process.stdout.write(`${line}\n`),
+    command: `npm run ${command}${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+    workDir,
+    logDir: join(workDir, 'logs'),
+  };
 }
 
 export interface RecordedRun<R extends { ok: boolean }> {

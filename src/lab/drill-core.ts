@@ -10,15 +10,11 @@ import type { MemberRef } from '../lib/hazelcast.js';
 import { errorMessage } from '../lib/errors.js';
 
 import { isSafe, type MemberHealth } from '../local/local-topology.js';
+import { ConsumptionWatch, consumedTotals, facadeOfferRetries, receivedSets, type ConsumerEndpoint } from './drill-consumers.js';
+import { postMessages, type Posted } from './drill-post.js';
 import { sleep, waitUntil } from './wait.js';
 
-export type { MemberHealth, MemberRef };
-
-/** One messages-service instance the drill can read from. */
-export interface ConsumerEndpoint {
-  name: string;
-  get(path: string): Promise<string>;
-}
+export type { ConsumerEndpoint, MemberHealth, MemberRef };
 
 export interface DrillEnvironment {
   readonly mode: 'local' | 'kube';
@@ -119,186 +115,116 @@ export interface DrillResult {
   ok: boolean;
 }
 
-/** Sum of a Prometheus counter's samples whose labels include every given label. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
-    if (!match || match[1] !== name) continue;
-    const labelText = match[3] ?? '';
-    if (!Object.entries(labels).every(([key, value]) => labelText.includes(`${key}="${value}"`))) continue;
-    total += Number(match[4]);
-  }
-  return total;
+/** Where the queue lives and whom the drill kills. */
+interface Target {
+  partitionId: number;
+  owner: MemberRef;
+  ownerWhere: string;
+  victim: MemberRef;
+  victimWhere: string;
 }
 
-interface Posted {
-  uuids: string[];
-  retries: number;
-  seconds: number;
+/** From the kill: the member left the member list, the queue answered again, the cluster was safe. */
+interface Recovery {
+  detectedMs: number;
+  queueAnsweredMs: number;
+  safeMs: number;
+}
+
+/** What the consumers had received once the queue had drained (or the wait for it ran out). */
+interface Received {
+  sets: Array<{ name: string; uuids: string[] }>;
+  /** Copies the consumers dropped as already claimed (their duplicate counter). */
+  duplicates: number;
+  /** From the kill; NaN when the wait ran out. */
+  drainedMs: number;
+}
+
+/** What one drill saw, step by step: the report's numbers are made of it. */
+interface Observed {
+  runId: string;
+  target: Target;
+  newOwner: { address: string; uuid: string } | null;
+  posted: Posted;
+  itemsBefore: number;
+  itemsAfter: number;
+  recovery: Recovery;
+  consumersStartedMs: number | null;
+  watch: ConsumptionWatch;
+  /** When the kill was issued (Date.now()). */
+  killedAt: number;
+  received: Received;
+  /** Queue offers the facade retried during the run. */
+  offerRetries: number;
 }
 
 /**
- * Posts `count` messages with at most `concurrency` in flight. Each carries an Idempotency-Key, so
- * a POST that failed (or whose answer was lost) is retried without creating a second message.
+ * One drill: returns the report's numbers; throws only when the drill itself could not be carried
+ * out. Its steps: the consumers stopped (live: started again), the victim chosen, the messages
+ * posted and the victim killed (live: halfway through posting), the wait for the cluster to drop it
+ * and be safe again, the new owner, the consumers started (lab), the wait for the queue to drain,
+ * and every posted UUID looked for in what the consumers received.
  */
-export async function postMessages(
-  facadeUrl: string,
-  runId: string,
-  count: number,
-  concurrency: number,
-  progress: (line: string) => void,
-  onPosted?: (posted: number) => void,
-): Promise<Posted> {
-  const uuids: string[] = new Array<string>(count);
-  let next = 0;
-  let done = 0;
-  let retries = 0;
-  const started = Date.now();
-  let lastReport = started;
-  const postOne = async (index: number) => {
-    const key = `drill-${runId}-${index + 1}`;
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        const response = await fetch(`${facadeUrl}/facade`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': key },
-          body: JSON.stringify({ msg: key }),
-          signal: AbortSignal.timeout(30_000),
-        });
-        const body = (await response.json()) as { uuid?: string; error?: string };
-        if ((response.status === 201 || response.status === 200) && body.uuid) {
-          uuids[index] = body.uuid;
-          return;
-        }
-        throw new Error(`facade answered ${response.status}: ${body.error ?? JSON.stringify(body)}`);
-      } catch (err) {
-        if (attempt >= 10) throw new Error(`POST ${key} failed ${attempt} times: ${errorMessage(err)}`, { cause: err });
-        retries += 1;
-        await sleep(Math.min(200 * 2 ** attempt, 3000));
-      }
-    }
-  };
-  const worker = async () => {
-    for (;;) {
-      const index = next;
-      if (index >= count) return;
-      next += 1;
-      await postOne(index);
-      done += 1;
-      onPosted?.(done);
-      const now = Date.now();
-      if (now - lastReport >= 2000 || done === count) {
-        lastReport = now;
-        const rate = done / Math.max((now - started) / 1000, 0.001);
-        progress(`  posted ${done}/${count} (${rate.toFixed(0)}/s${retries ? `, ${retries} retried` : ''})`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, () => worker()));
-  return { uuids, retries, seconds: (Date.now() - started) / 1000 };
-}
-
-async function consumedTotals(endpoints: ConsumerEndpoint[]): Promise<{ fresh: number; duplicates: number }> {
-  const texts = await Promise.all(endpoints.map((endpoint) => endpoint.get('/metrics').catch(() => '')));
-  return {
-    fresh: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'new' }), 0),
-    duplicates: texts.reduce((sum, text) => sum + metricValue(text, 'mqlab_messages_consumed_total', { outcome: 'duplicate' }), 0),
-  };
-}
-
-async function facadeOfferRetries(facadeUrl: string): Promise<number> {
-  try {
-    const response = await fetch(`${facadeUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
-    return metricValue(await response.text(), 'mqlab_queue_offer_retries_total');
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function receivedSets(endpoints: ConsumerEndpoint[]): Promise<Array<{ name: string; uuids: string[] }>> {
-  return Promise.all(
-    endpoints.map(async (endpoint) => {
-      const body = JSON.parse(await endpoint.get('/messages')) as { instance?: string; messages?: Array<{ uuid: string }> };
-      return { name: body.instance ?? endpoint.name, uuids: (body.messages ?? []).map((m) => m.uuid) };
-    }),
-  );
-}
-
-/** Samples the consumers' counters every 100 ms, to see when consumption resumes and how long it paused. */
-class ConsumptionWatch {
-  readonly samples: Array<{ at: number; fresh: number }> = [];
-  private running = true;
-  private readonly loop: Promise<void>;
-
-  constructor(private readonly endpoints: () => Promise<ConsumerEndpoint[]>) {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    while (this.running) {
-      try {
-        const { fresh } = await consumedTotals(await this.endpoints());
-        this.samples.push({ at: Date.now(), fresh });
-      } catch {
-        // Consumers not reachable at this moment: no sample.
-      }
-      await sleep(100);
-    }
-  }
-
-  /** First sample after `since` whose count is above the count at `since`. */
-  firstIncreaseAfter(since: number): number | undefined {
-    const before = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
-    return this.samples.find((s) => s.at > since && s.fresh > before)?.at;
-  }
-
-  /** Longest time between two increases of the count, from `since` to the last increase. */
-  longestPauseAfter(since: number): number {
-    let lastIncrease = since;
-    let previous = [...this.samples].reverse().find((s) => s.at <= since)?.fresh ?? 0;
-    let longest = 0;
-    for (const sample of this.samples) {
-      if (sample.at <= since) continue;
-      if (sample.fresh > previous) {
-        longest = Math.max(longest, sample.at - lastIncrease);
-        lastIncrease = sample.at;
-        previous = sample.fresh;
-      }
-    }
-    return longest;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
-
-/** One drill: returns the report's numbers; throws only when the drill itself could not be carried out. */
 export async function runDrill(env: DrillEnvironment, options: DrillOptions): Promise<DrillResult> {
-  const { progress, queueName } = options;
   const runId = options.runId ?? randomUUID().slice(0, 8);
-  const queueSize = () => env.queueSize(queueName);
-  const step = (text: string) => progress(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
-
+  const step = (text: string) => options.progress(`[${new Date().toISOString().slice(11, 23)}] ${text}`);
   step(`drill ${runId}: ${options.messages} messages, scenario ${options.scenario}, victim ${options.victim}, ${env.killDescription(options.how)}`);
+  const { offerRetriesBefore, liveWatch } = await stopConsumers(env, options, step);
+  const target = await chooseVictim(env, options.queueName, options.victim, step);
+  const kill = new VictimKill(env, target, options, step);
+  const { posted, itemsBefore } = await postAndKill(env, runId, options, kill, step);
+  const recovery = await awaitRecovery(env, kill, target.victim, options.how, step);
+  const newOwner = await learnNewOwner(env, options.queueName, target.victim, step);
+  const { itemsAfter, consumersStartedMs, watch } =
+    options.scenario === 'lab'
+      ? await startConsumersAfterKill(env, kill, newOwner, options.queueName, step)
+      : { itemsAfter: Number.NaN, consumersStartedMs: null, watch: liveWatch };
+  if (!watch) throw new Error('no consumption watch');
+  const received = await awaitDrain(env, new Set(posted.uuids), kill, watch, options, step);
+  const offerRetries = (await facadeOfferRetries(env.facadeUrl)) - offerRetriesBefore;
+  return drillResult(env, options, {
+    runId,
+    target,
+    newOwner,
+    posted,
+    itemsBefore,
+    itemsAfter,
+    recovery,
+    consumersStartedMs,
+    watch,
+    killedAt: kill.at,
+    received,
+    offerRetries,
+  });
+}
+
+/**
+ * The messages-services stopped, so that messages stay in the queue (live scenario: started again
+ * at once, and watched, as they consume while messages are posted and the member dies); the
+ * facade's offer retries counted before the run.
+ */
+async function stopConsumers(
+  env: DrillEnvironment,
+  options: DrillOptions,
+  step: (text: string) => void,
+): Promise<{ offerRetriesBefore: number; liveWatch: ConsumptionWatch | undefined }> {
   step('stopping the messages-services, so that messages stay in the queue');
   await env.stopConsumers();
-  const leftOver = await queueSize();
+  const leftOver = await env.queueSize(options.queueName);
   if (leftOver > 0) step(`  note: the queue already holds ${leftOver} items from before; they will be consumed too and counted as foreign`);
-
   const offerRetriesBefore = await facadeOfferRetries(env.facadeUrl);
-  let watch: ConsumptionWatch | undefined;
-  if (options.scenario === 'live') {
-    step('starting the messages-services (live scenario: they consume while messages are posted and the member dies)');
-    await env.startConsumers();
-    watch = new ConsumptionWatch(() => env.consumers());
-  }
+  if (options.scenario !== 'live') return { offerRetriesBefore, liveWatch: undefined };
+  step('starting the messages-services (live scenario: they consume while messages are posted and the member dies)');
+  await env.startConsumers();
+  return { offerRetriesBefore, liveWatch: new ConsumptionWatch(() => env.consumers()) };
+}
 
-  // Whom to kill is decided before posting: the owner cannot change while the cluster is stable.
-  // Partitions are assigned on first use and the table reaches the client shortly after.
+/**
+ * The member owning the queue's partition, and the victim: that owner, or another member. Decided
+ * before posting: the owner cannot change while the cluster is stable. Partitions are assigned on
+ * first use and the table reaches the client shortly after.
+ */
+async function chooseVictim(env: DrillEnvironment, queueName: string, victimKind: DrillOptions['victim'], step: (text: string) => void): Promise<Target> {
   let located: { partitionId: number; owner: MemberRef | null } = { partitionId: -1, owner: null };
   await waitUntil(`an owner for the partition of "${queueName}"`, async () => (located = await env.queuePartition(queueName)).owner !== null, 30_000);
   const { partitionId } = located;
@@ -306,23 +232,41 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
   if (!owner) throw new Error(`partition ${partitionId} of queue "${queueName}" has no owner`);
   const ownerWhere = await env.locate(owner);
   let victim = owner;
-  if (options.victim === 'non-owner') {
+  if (victimKind === 'non-owner') {
     const other = (await env.members()).find((m) => m.uuid !== owner.uuid);
     if (!other) throw new Error('there is no member besides the owner to kill');
     victim = other;
   }
   const victimWhere = victim === owner ? ownerWhere : await env.locate(victim);
   step(`queue "${queueName}" is on partition ${partitionId}, owned by ${owner.address} (${ownerWhere}, uuid ${owner.uuid})`);
+  return { partitionId, owner, ownerWhere, victim, victimWhere };
+}
 
-  let killedAt = 0;
-  let killing: Promise<void> | undefined;
-  let probes: { detected: Promise<number>; answered: Promise<number> } | undefined;
-  const killVictim = () => {
-    killedAt = Date.now();
-    step(
+/**
+ * The victim's kill, and from the moment it is done (the process gone, the deletion accepted) two
+ * probes: when the member left the member list, and when a queue call issued then was answered.
+ */
+class VictimKill {
+  /** When the kill was issued (Date.now()): the drill's times are measured from here. */
+  at = 0;
+  private killing: Promise<void> | undefined;
+  private probes: { detected: Promise<number>; answered: Promise<number> } | undefined;
+
+  constructor(
+    private readonly env: DrillEnvironment,
+    private readonly target: Target,
+    private readonly options: DrillOptions,
+    private readonly step: (text: string) => void,
+  ) {}
+
+  start(): Promise<void> {
+    const { env, options } = this;
+    const { victim, victimWhere } = this.target;
+    this.at = Date.now();
+    this.step(
       `killing ${options.victim === 'owner' ? 'the owner' : 'a member that is not the owner'}: ${victim.address} (${victimWhere}), ${env.killDescription(options.how)}`,
     );
-    killing = env.kill(victim, options.how).then(() => {
+    this.killing = env.kill(victim, options.how).then(() => {
       // Watched from the moment the kill is done (the process is gone / the deletion accepted),
       // also while posting goes on in the live scenario.
       const detected = waitUntil(
@@ -330,43 +274,63 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
         async () => !(await env.members()).some((m) => m.uuid === victim.uuid),
         120_000,
         50,
-      ).then(() => Date.now() - killedAt);
+      ).then(() => Date.now() - this.at);
       // A queue call issued now waits (or fails and is re-issued) until the partition is served again.
       const answered = (async () => {
         for (;;) {
           try {
-            await queueSize();
-            return Date.now() - killedAt;
+            await env.queueSize(options.queueName);
+            return Date.now() - this.at;
           } catch {
             await sleep(50);
           }
         }
       })();
       detected.catch(() => undefined); // awaited below; this only keeps an early failure from being unhandled
-      probes = { detected, answered };
+      this.probes = { detected, answered };
     });
-    return killing;
-  };
+    return this.killing;
+  }
 
+  /** The probes, once the kill is done; fails when the kill failed or never started. */
+  async done(): Promise<{ detected: Promise<number>; answered: Promise<number> }> {
+    await this.killing;
+    if (!this.probes) throw new Error('the victim was not killed');
+    return this.probes;
+  }
+}
+
+/**
+ * Posts the messages and kills the victim: halfway through posting (live), or once every message
+ * is in the queue, whose depth is noted then (lab).
+ */
+async function postAndKill(
+  env: DrillEnvironment,
+  runId: string,
+  options: DrillOptions,
+  kill: VictimKill,
+  step: (text: string) => void,
+): Promise<{ posted: Posted; itemsBefore: number }> {
   step(`posting ${options.messages} messages through ${env.facadeUrl}/facade, ${options.concurrency} at a time`);
   const half = Math.max(1, Math.floor(options.messages / 2));
   const posted = await postMessages(env.facadeUrl, runId, options.messages, options.concurrency, step, (count) => {
     // Awaited after posting; until then a failed kill (a 403 on the pod, a vanished process) must
     // not surface as an unhandled rejection, which would end the drill without a report.
-    if (options.scenario === 'live' && count === half) killVictim().catch(() => undefined);
+    if (options.scenario === 'live' && count === half) kill.start().catch(() => undefined);
   });
-  const itemsBefore = options.scenario === 'lab' ? await queueSize() : Number.NaN;
-  if (options.scenario === 'lab') {
-    step(`queue depth: ${itemsBefore} items (no consumer is running)`);
-    await killVictim();
-  } else {
-    await killing;
-  }
-  if (!probes) throw new Error('the victim was not killed');
-  const queueAnswered = probes.answered;
+  if (options.scenario !== 'lab') return { posted, itemsBefore: Number.NaN };
+  const itemsBefore = await env.queueSize(options.queueName);
+  step(`queue depth: ${itemsBefore} items (no consumer is running)`);
+  await kill.start();
+  return { posted, itemsBefore };
+}
+
+/** Waits for the cluster to drop the victim and to be safe again (every partition owned and backed up, no migrations). */
+async function awaitRecovery(env: DrillEnvironment, kill: VictimKill, victim: MemberRef, how: KillHow, step: (text: string) => void): Promise<Recovery> {
+  const probes = await kill.done();
   const detectedMs = await probes.detected;
   step(`  member left the cluster after ${(detectedMs / 1000).toFixed(1)} s`);
-  await env.afterDropped?.(victim, options.how);
+  await env.afterDropped?.(victim, how);
   await waitUntil(
     'the cluster to be safe (every partition owned and backed up, no migrations)',
     async () => {
@@ -376,13 +340,20 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
     120_000,
     200,
   );
-  const safeMs = Date.now() - killedAt;
-  const queueAnsweredMs = await queueAnswered;
+  const safeMs = Date.now() - kill.at;
+  const queueAnsweredMs = await probes.answered;
   step(`  cluster safe after ${(safeMs / 1000).toFixed(1)} s; the queue answered ${(queueAnsweredMs / 1000).toFixed(1)} s after the kill`);
+  return { detectedMs, queueAnsweredMs, safeMs };
+}
 
-  let newOwner: { address: string; uuid: string } | null = null;
+/** The queue's owner after the kill, as the client learns it shortly after the members have settled; null when it did not within 15 s. */
+async function learnNewOwner(
+  env: DrillEnvironment,
+  queueName: string,
+  victim: MemberRef,
+  step: (text: string) => void,
+): Promise<{ address: string; uuid: string } | null> {
   try {
-    // The client learns the new partition table shortly after the members have settled.
     let now: MemberRef | null = null;
     await waitUntil(
       'the client to learn the new owner',
@@ -393,24 +364,41 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
       15_000,
     );
     const learned = now as MemberRef | null;
-    if (learned) newOwner = { address: learned.address, uuid: learned.uuid };
+    if (learned) return { address: learned.address, uuid: learned.uuid };
   } catch (err) {
     step(`  (owner after the kill unknown: ${errorMessage(err)})`);
   }
+  return null;
+}
 
-  const itemsAfter = options.scenario === 'lab' ? await queueSize() : Number.NaN;
-  let consumersStartedMs: number | null = null;
-  if (options.scenario === 'lab') {
-    step(`queue depth after the kill: ${itemsAfter} items; queue now owned by ${newOwner?.address ?? '?'}`);
-    step('starting both messages-services');
-    watch = new ConsumptionWatch(() => env.consumers());
-    await env.startConsumers();
-    consumersStartedMs = Date.now() - killedAt;
-  }
-  if (!watch) throw new Error('no consumption watch');
+/** Lab scenario: the queue's depth after the kill, then both messages-services started, watched from just before. */
+async function startConsumersAfterKill(
+  env: DrillEnvironment,
+  kill: VictimKill,
+  newOwner: { address: string } | null,
+  queueName: string,
+  step: (text: string) => void,
+): Promise<{ itemsAfter: number; consumersStartedMs: number; watch: ConsumptionWatch }> {
+  const itemsAfter = await env.queueSize(queueName);
+  step(`queue depth after the kill: ${itemsAfter} items; queue now owned by ${newOwner?.address ?? '?'}`);
+  step('starting both messages-services');
+  const watch = new ConsumptionWatch(() => env.consumers());
+  await env.startConsumers();
+  return { itemsAfter, consumersStartedMs: Date.now() - kill.at, watch };
+}
 
-  const wanted = new Set(posted.uuids);
-  let sets: Array<{ name: string; uuids: string[] }> = [];
+/**
+ * Waits until every posted message was received and the queue is empty (at most the drain
+ * timeout), then reads what each consumer received; the watch is stopped.
+ */
+async function awaitDrain(
+  env: DrillEnvironment,
+  wanted: Set<string>,
+  kill: VictimKill,
+  watch: ConsumptionWatch,
+  options: DrillOptions,
+  step: (text: string) => void,
+): Promise<Received> {
   let lastShown = 0;
   let drainedMs = Number.NaN;
   try {
@@ -422,69 +410,69 @@ export async function runDrill(env: DrillEnvironment, options: DrillOptions): Pr
         const { fresh } = await consumedTotals(endpoints);
         if (Date.now() - lastShown > 2000) {
           lastShown = Date.now();
-          step(`  consumed ${fresh}/${wanted.size}, queue depth ${await queueSize()}`);
+          step(`  consumed ${fresh}/${wanted.size}, queue depth ${await env.queueSize(options.queueName)}`);
         }
         if (fresh < wanted.size) return false;
-        sets = await receivedSets(endpoints);
+        const sets = await receivedSets(endpoints);
         const got = new Set(sets.flatMap((s) => s.uuids.filter((u) => wanted.has(u))));
         if (got.size < wanted.size) return false;
-        return (await queueSize()) === 0;
+        return (await env.queueSize(options.queueName)) === 0;
       },
       options.drainTimeoutMs,
       300,
     );
-    drainedMs = Date.now() - killedAt;
+    drainedMs = Date.now() - kill.at;
   } catch (err) {
     step(`  ${errorMessage(err)}: counting what arrived`);
-    sets = await receivedSets(await env.consumers());
   }
   // Let any re-offered copy still in flight reach a consumer before counting duplicates.
   await sleep(500);
   const totals = await consumedTotals(await env.consumers());
-  sets = await receivedSets(await env.consumers());
+  const sets = await receivedSets(await env.consumers());
   await watch.stop();
+  return { sets, duplicates: totals.duplicates, drainedMs };
+}
 
-  const firstAt = watch.firstIncreaseAfter(killedAt);
+/** The report's numbers: every posted UUID looked for in what the consumers received (lost, duplicated), and what they received that this run did not post. */
+function drillResult(env: DrillEnvironment, options: DrillOptions, run: Observed): DrillResult {
+  const { target, posted, recovery, received, watch, killedAt } = run;
+  const wanted = new Set(posted.uuids);
   const counts = new Map<string, number>();
-  for (const set of sets) for (const uuid of set.uuids) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
+  for (const set of received.sets) for (const uuid of set.uuids) counts.set(uuid, (counts.get(uuid) ?? 0) + 1);
   const lostUuids = posted.uuids.filter((uuid) => !counts.has(uuid));
   const duplicated = posted.uuids.filter((uuid) => (counts.get(uuid) ?? 0) > 1).length;
-  const foreign = [...counts.keys()].filter((uuid) => !wanted.has(uuid)).length;
-  const offerRetriesAfter = await facadeOfferRetries(env.facadeUrl);
-  const perInstance = Object.fromEntries(sets.map((s) => [s.name, s.uuids.filter((u) => wanted.has(u)).length]));
-
-  const result: DrillResult = {
-    runId,
+  const firstAt = watch.firstIncreaseAfter(killedAt);
+  return {
+    runId: run.runId,
     mode: env.mode,
     scenario: options.scenario,
     kill: env.killDescription(options.how),
     victimKind: options.victim,
-    queue: queueName,
-    partitionId,
-    owner: { address: owner.address, uuid: owner.uuid, where: ownerWhere },
-    victim: { address: victim.address, uuid: victim.uuid, where: victimWhere },
-    newOwner,
+    queue: options.queueName,
+    partitionId: target.partitionId,
+    owner: { address: target.owner.address, uuid: target.owner.uuid, where: target.ownerWhere },
+    victim: { address: target.victim.address, uuid: target.victim.uuid, where: target.victimWhere },
+    newOwner: run.newOwner,
     messages: options.messages,
     postSeconds: posted.seconds,
     postRetries: posted.retries,
-    itemsBefore,
-    itemsAfter,
-    detectedMs,
-    queueAnsweredMs,
-    safeMs,
-    consumersStartedMs,
+    itemsBefore: run.itemsBefore,
+    itemsAfter: run.itemsAfter,
+    detectedMs: recovery.detectedMs,
+    queueAnsweredMs: recovery.queueAnsweredMs,
+    safeMs: recovery.safeMs,
+    consumersStartedMs: run.consumersStartedMs,
     firstConsumedMs: firstAt === undefined ? Number.NaN : firstAt - killedAt,
     longestPauseMs: options.scenario === 'live' ? watch.longestPauseAfter(killedAt) : null,
-    drainedMs,
-    perInstance,
+    drainedMs: received.drainedMs,
+    perInstance: Object.fromEntries(received.sets.map((s) => [s.name, s.uuids.filter((u) => wanted.has(u)).length])),
     received: posted.uuids.length - lostUuids.length,
     lost: lostUuids.length,
     duplicated,
     lostSample: lostUuids.slice(0, 5),
-    duplicateCopiesDropped: totals.duplicates,
-    offerRetries: offerRetriesAfter - offerRetriesBefore,
-    foreign,
+    duplicateCopiesDropped: received.duplicates,
+    offerRetries: run.offerRetries,
+    foreign: [...counts.keys()].filter((uuid) => !wanted.has(uuid)).length,
     ok: lostUuids.length === 0 && duplicated === 0,
   };
-  return result;
 }

@@ -16,8 +16,8 @@ import { LocalTopology, freePlan, isSafe, memberAddresses, memberHealth, memberH
 import { MemberNetwork } from '../local/netns.js';
 import { ROOT } from '../local/paths.js';
 import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
-import { SteadyLoad } from './chaos-load.js';
-import { appendReport, int, labFlags, readOptions, runAndRecord } from './cli-options.js';
+import { SteadyLoad, loadProgress, outcomeCounts } from './chaos-load.js';
+import { appendReport, int, labFlags, labRun, runAndRecord } from './cli-options.js';
 import { sleep, waitUntil } from './wait.js';
 
 export const SCENARIOS = ['owner-cut', 'isolated', 'flapping', 'frozen'] as const;
@@ -286,11 +286,7 @@ export async function runPartition(
     runId: randomUUID().slice(0, 8),
   });
   load.holdOpen();
-  const stamp = (line: string) => progress(`[t=${(load.now() / 1000).toFixed(1).padStart(6)} s] ${line}`);
-  const ticker = setInterval(
-    () => stamp(`  sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}, attempts ${load.attempts.length}`),
-    5000,
-  );
+  const { stamp, stopTicker } = loadProgress(load, progress);
   const faults = new Faults(topology, net, facade);
   const records: FaultRecord[] = [];
   let incomplete: string | undefined;
@@ -317,7 +313,7 @@ export async function runPartition(
   }
   load.endNoEarlierThan(load.now() + 5000);
   await load.finished();
-  clearInterval(ticker);
+  stopTicker();
   stamp(`load over: sent ${load.sent}, acked ${load.acks.length}, errors ${load.failures.length}`);
 
   const sources: LedgerSources = {
@@ -353,8 +349,6 @@ export async function runPartition(
       acked: load.acks.filter((ack) => ack.ackedAt >= record.at && ack.ackedAt <= until).length,
     };
   }
-  const attemptOutcomes: Record<string, number> = {};
-  for (const attempt of load.attempts) attemptOutcomes[attempt.outcome] = (attemptOutcomes[attempt.outcome] ?? 0) + 1;
   const errors = load.failures.length;
   const requests = load.acks.length + errors;
   const healedInTime = records.every((r) => r.healedAt !== null && r.healedAt - r.repairedAt <= 30_000);
@@ -377,7 +371,7 @@ export async function runPartition(
     logDir,
     loadAverage: [loadAtStart, loadavg()[0] ?? Number.NaN],
     faults: records,
-    load: { sent: load.sent, seconds: load.durationMs / 1000, attempts: load.attempts.length, attemptOutcomes },
+    load: { sent: load.sent, seconds: load.durationMs / 1000, attempts: load.attempts.length, attemptOutcomes: outcomeCounts(load.attempts) },
     drain,
     classification,
     errors,
@@ -468,18 +462,15 @@ function record(file: string, markdown: string): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const args = readOptions('partition', USAGE, parsePartitionArgs, argv);
-  if (!args) return;
-  const progress = (line: string) => process.stdout.write(`${line}\n`);
+  const opened = labRun('partition', USAGE, parsePartitionArgs, argv);
+  if (!opened) return;
+  const { args, progress, command, workDir, logDir } = opened;
   const missing = await MemberNetwork.available();
   if (missing) {
     console.error(`mqlab partition: ${missing}`);
     console.log(JSON.stringify({ error: missing, ok: false }));
     process.exit(2);
   }
-  const command = `npm run partition${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const workDir = join(ROOT, '.cache', 'partition', `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`);
-  const logDir = join(workDir, 'logs');
   const net = await MemberNetwork.create(3);
   const plan = await freePlan(workDir, `mqlab-partition-${process.pid}`);
   plan.memberHosts = [...net.hosts];

@@ -31,13 +31,42 @@ export interface TestSystem {
   stop(): Promise<void>;
 }
 
-/** One real Hazelcast member on a free port (the rest of the plan's ports free for services), and a client of it. */
-export async function startOneMember(prefix: string): Promise<{ topology: LocalTopology; plan: LocalPlan; hz: HazelcastClient; workDir: string }> {
+export interface TestTopology {
+  topology: LocalTopology;
+  plan: LocalPlan;
+  /** The temp directory the plan and the logs are in (kept after the run for post-mortems). */
+  workDir: string;
+  logDir: string;
+}
+
+/**
+ * A topology on free ports with a cluster name of its own, in a temp directory mqlab-<prefix>-*;
+ * nothing started yet. Members of 192 MB unless options say otherwise; options given as a function
+ * are made from the directory (a test's own member config written there, say).
+ */
+export async function testTopology(prefix: string, options: StartOptions | ((workDir: string) => StartOptions) = {}): Promise<TestTopology> {
   const workDir = mkdtempSync(join(tmpdir(), `mqlab-${prefix}-`));
   const plan = await freePlan(workDir);
+  const logDir = join(workDir, 'logs');
+  const topology = new LocalTopology(plan, {
+    sink: { kind: 'files', dir: logDir },
+    heapMb: 192,
+    ...(typeof options === 'function' ? options(workDir) : options),
+  });
+  return { topology, plan, workDir, logDir };
+}
+
+/**
+ * testTopology for a single member that is the whole cluster (start it with
+ * topology.startMembers([plan.hazelcastPorts[0]])): split-brain protection's quorum is 1, not 2 of
+ * 3; 128 MB.
+ */
+export const singleMemberTopology = (prefix: string, options: StartOptions = {}) => testTopology(prefix, { heapMb: 128, quorum: 1, ...options });
+
+/** One real Hazelcast member on a free port (the rest of the plan's ports free for services), and a client of it. */
+export async function startOneMember(prefix: string): Promise<{ topology: LocalTopology; plan: LocalPlan; hz: HazelcastClient; workDir: string }> {
+  const { topology, plan, workDir } = await singleMemberTopology(prefix);
   const memberPort = plan.hazelcastPorts[0] ?? 0;
-  // One member is this cluster, all of it: split-brain protection's quorum is 1, not 2 of 3.
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1 });
   await topology.startMembers([memberPort]);
   const hz = await Client.newHazelcastClient({
     clusterName: plan.clusterName,
@@ -52,10 +81,7 @@ export async function startOneMember(prefix: string): Promise<{ topology: LocalT
  * ports with a cluster name of its own, logs in a temp directory. `skip` leaves services out.
  */
 export async function startSystem(options: StartOptions = {}): Promise<TestSystem> {
-  const workDir = mkdtempSync(join(tmpdir(), 'mqlab-test-'));
-  const plan = await freePlan(workDir);
-  const logDir = join(workDir, 'logs');
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: logDir }, heapMb: 192, ...options });
+  const { topology, plan, logDir } = await testTopology('test', options);
   try {
     await topology.start();
   } catch (err) {

@@ -7,13 +7,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalTopology, freePlan } from '../../src/local/local-topology.js';
+import type { LocalTopology } from '../../src/local/local-topology.js';
 import { HAZELCAST_CONFIG } from '../../src/local/paths.js';
 import { queueOwner, type HazelcastClient } from '../../src/lib/hazelcast.js';
 import { drillClient } from '../../src/lab/drill-local.js';
+import { testTopology } from '../helpers/system.js';
 
 const ITEMS = 20;
 
@@ -22,17 +22,19 @@ describe("the queue's partition owner, as the client computes it, holds the queu
   let client: HazelcastClient;
 
   before(async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-owner-'));
     // The project's member config plus queues without any backup.
     const config = readFileSync(HAZELCAST_CONFIG, 'utf8').replace(
       '  queue:\n',
       '  queue:\n    unbacked-*:\n      backup-count: 0\n      async-backup-count: 0\n',
     );
     assert.match(config, /unbacked-\*:\n\s+backup-count: 0/);
-    const configFile = join(workDir, 'hazelcast-unbacked.yaml');
-    writeFileSync(configFile, config);
-    const plan = await freePlan(workDir);
-    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 192, memberConfigFile: configFile });
+    const created = await testTopology('owner', (workDir) => {
+      const configFile = join(workDir, 'hazelcast-unbacked.yaml');
+      writeFileSync(configFile, config);
+      return { memberConfigFile: configFile };
+    });
+    ({ topology } = created);
+    const { plan } = created;
     await topology.startMembers();
     client = await drillClient(
       plan.clusterName,

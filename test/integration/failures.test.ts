@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
 import { OUTBOX_HEADER } from '../../src/lib/message.js';
 import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import { metricValue } from '../../src/lab/drill-consumers.js';
 import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 
 interface PostAnswer {
@@ -49,6 +50,39 @@ async function consumedUuids(): Promise<string[]> {
   return answers.flatMap((answer) => answer.body.messages.map((m) => m.uuid));
 }
 
+/** A counter's value (summed over its labels) as a process's GET /metrics shows it now. */
+async function metric(base: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricValue((await request<string>(`${base}/metrics`)).body, name, labels);
+}
+
+/** How many lines of one of the system's processes' log file contain `text`. */
+function logLines(name: string, text: string): number {
+  const file = system.topology.group.get(name)?.logFile;
+  assert.ok(file, `${name} logs to a file`);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(text)).length;
+}
+
+/** Returns once a line containing `text` has been added to a process's log since `before` (its count of such lines then). */
+async function logged(name: string, text: string, before: number): Promise<void> {
+  await eventually(`${name} to log "${text}"`, async () => (logLines(name, text) > before ? true : undefined), 10_000, 50);
+}
+
+/**
+ * Returns once the facade has read its instance lists from config-server again, so that it holds
+ * what config-server serves now: call it once config-server serves the change. The facade reads
+ * its lists, the logging-service's and then the messages-service's, each time its cache (300 ms)
+ * has run out; of two reads config-server answers after this call, one is of the logging list
+ * and was answered with the change. Only the facade reads GET /services/NAME while this waits.
+ */
+async function facadeReadsListsAgain(): Promise<void> {
+  const [configUrl = ''] = system.urls('config-server');
+  const reads = () => metric(configUrl, 'http_request_duration_seconds_count', { route: '/services/:name' });
+  const before = await reads();
+  await eventually('the facade to read its instance lists again', async () => ((await reads()) >= before + 2 ? true : undefined), 10_000, 50);
+}
+
 describe('logging-service failures', () => {
   it('with one logging instance down, every POST still succeeds on the others', async () => {
     const [downPort] = loggingPorts();
@@ -72,6 +106,8 @@ describe('logging-service failures', () => {
     assert.match(answer.body.error ?? '', /no logging-service instance could store the message/);
     assert.equal(answer.body.logged, false);
     const uuid = answer.body.uuid;
+    // A fixed wait, kept: what is tested is that nothing arrives, which only time can show. A
+    // message queued by mistake reaches a messages-service well within this second.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.ok(!(await consumedUuids()).includes(uuid));
   });
@@ -95,7 +131,7 @@ function proxyTo(target: number): Server {
 
 /**
  * Points the logging-service list at these URLs (the rest of the registry as the system has it):
- * returns once config-server serves it and the facade's cached list (300 ms) has expired.
+ * returns once config-server serves it and the facade has read it.
  */
 async function routeLoggingTo(urls: string[]): Promise<void> {
   const [configUrl] = system.urls('config-server');
@@ -105,10 +141,10 @@ async function routeLoggingTo(urls: string[]): Promise<void> {
     async () => (JSON.stringify((await request<string[]>(`${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined),
     10_000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 800));
+  await facadeReadsListsAgain();
 }
 
-/** The system's own registry again, served by config-server and past the facade's cache. */
+/** The system's own registry again, served by config-server and read by the facade. */
 async function restoreRegistry(): Promise<void> {
   const [configUrl] = system.urls('config-server');
   system.topology.writeRegistry();
@@ -117,7 +153,7 @@ async function restoreRegistry(): Promise<void> {
     async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined),
     10_000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 800));
+  await facadeReadsListsAgain();
 }
 
 describe("every listed logging instance unreachable for a moment (a rolling restart's window)", () => {
@@ -130,6 +166,8 @@ describe("every listed logging instance unreachable for a moment (a rolling rest
     const proxy = proxyTo(target);
     try {
       await routeLoggingTo([deadA, deadB, late].map((port) => `http://127.0.0.1:${port}`));
+      // A fixed delay, kept: it is the window under test (the instance reachable only from 1.5 s
+      // after the POST on), not a wait for something to happen.
       const opening = new Promise<void>((resolve) => setTimeout(() => proxy.listen(late, '127.0.0.1', resolve), 1500));
       const started = Date.now();
       const answer = await post('after the window');
@@ -178,8 +216,15 @@ describe('every listed logging name stale (just after a rolling restart), the fa
   it('with no logging instance listed and the fallback down, POST waits out LOGGING_DEADLINE_MS without blocking the facade, then answers 503', async () => {
     try {
       await routeLoggingTo([]);
+      const retriesBefore = await metric(system.facade, 'mqlab_logging_retries_total');
       const posting = post('no one listed').then((answer) => ({ answer, at: Date.now() }));
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The POST is inside its wait once it has tried again (the fallback, the only address it has).
+      await eventually(
+        'the POST to be retrying',
+        async () => ((await metric(system.facade, 'mqlab_logging_retries_total')) > retriesBefore ? true : undefined),
+        3000,
+        50,
+      );
       const health = await request(`${system.facade}/healthz`);
       const healthAt = Date.now();
       const { answer, at } = await posting;
@@ -378,7 +423,7 @@ describe('config-server: reload and outage', () => {
       },
       10_000,
     );
-    await new Promise((resolve) => setTimeout(resolve, 800)); // the facade's cache (300 ms) expires
+    await facadeReadsListsAgain();
     const only = instanceName('logging-service', loggingPorts()[0] ?? 0);
     for (let i = 0; i < 8; i += 1) {
       const answer = await post(`reloaded-${i}`);
@@ -388,8 +433,10 @@ describe('config-server: reload and outage', () => {
   });
 
   it('keeps the last good registry when the file is broken', async () => {
+    const configServer = instanceName('config-server', system.plan.ports['config-server'][0] ?? 0);
+    const rejected = logLines(configServer, 'registry update rejected');
     writeFileSync(system.topology.registryFile, '{"logging-service": ["http://');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await logged(configServer, 'registry update rejected', rejected);
     const answer = await request<string[]>(`${config()}/services/logging-service`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.length, 1);
@@ -404,8 +451,11 @@ describe('config-server: reload and outage', () => {
 
   it('the facade keeps serving from its last lists while config-server is down', async () => {
     const configPort = system.plan.ports['config-server'][0] ?? 0;
+    const facade = instanceName('facade-service', system.plan.ports['facade-service'][0] ?? 0);
+    const stale = logLines(facade, 'config-server unavailable; using the last instance list');
     await system.topology.group.stop(instanceName('config-server', configPort), 'SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    // Its cache run out, the facade asks config-server, finds it gone and keeps its last lists.
+    await logged(facade, 'config-server unavailable; using the last instance list', stale);
     for (let i = 0; i < 5; i += 1) assert.equal((await post(`config-down-${i}`)).status, 201);
     assert.equal((await request(`${system.facade}/facade`)).status, 200);
     await system.topology.startService('config-server');

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { LocalTopology, freePlan, memberName, url } from '../../src/local/local-topology.js';
-import { eventually, postJson, request } from '../helpers/system.js';
+import { memberName, url, type LocalTopology } from '../../src/local/local-topology.js';
+import { eventually, postJson, request, singleMemberTopology } from '../helpers/system.js';
 
 /**
  * A logging-service whose whole cluster goes away: its answers become 503 with a JSON error (never
@@ -16,16 +13,11 @@ describe('a service whose Hazelcast cluster is gone', () => {
   let memberPort: number;
 
   before(async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-outage-'));
-    const plan = await freePlan(workDir);
+    const created = await singleMemberTopology('outage', { env: { HAZELCAST_INVOCATION_TIMEOUT_MS: '2000' } });
+    ({ topology } = created);
+    const { plan } = created;
     memberPort = plan.hazelcastPorts[0] ?? 0;
     const loggingPort = plan.ports['logging-service'][0] ?? 0;
-    topology = new LocalTopology(plan, {
-      sink: { kind: 'files', dir: join(workDir, 'logs') },
-      heapMb: 128,
-      quorum: 1,
-      env: { HAZELCAST_INVOCATION_TIMEOUT_MS: '2000' },
-    });
     await topology.startMembers([memberPort]);
     await topology.startService('logging-service', [loggingPort]);
     logging = url(plan, loggingPort);

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TIMED_OUT, waitAtMost } from '../../src/lib/timeouts.js';
-import { LocalTopology, freePlan, instanceName, memberName, url, type LocalPlan } from '../../src/local/local-topology.js';
-import { eventually, request } from '../helpers/system.js';
+import { instanceName, memberName, url, type LocalPlan, type LocalTopology } from '../../src/local/local-topology.js';
+import { eventually, request, singleMemberTopology } from '../helpers/system.js';
 
 /**
  * SIGTERM to a messages-service whose cluster is unreachable: it stops polling at once (no wait for
@@ -13,11 +10,10 @@ import { eventually, request } from '../helpers/system.js';
  * well inside Kubernetes' 30 s termination grace period, instead of hanging until the 30 s fallback exits 1.
  */
 
+/** A one-member topology, nothing started, and its first messages-service's port and name. */
 async function topologyFor(prefix: string): Promise<{ topology: LocalTopology; plan: LocalPlan; port: number; name: string }> {
-  const workDir = mkdtempSync(join(tmpdir(), prefix));
-  const plan = await freePlan(workDir);
+  const { topology, plan } = await singleMemberTopology(prefix);
   const port = plan.ports['messages-service'][0] ?? 0;
-  const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1 });
   return { topology, plan, port, name: instanceName('messages-service', port) };
 }
 
@@ -39,7 +35,7 @@ describe('messages-service SIGTERM while the cluster is unreachable', () => {
   });
 
   it('exits 0 within seconds when its cluster never existed', async () => {
-    const { topology, plan, port, name } = await topologyFor('mqlab-msg-shutdown-none-');
+    const { topology, plan, port, name } = await topologyFor('msg-shutdown-none');
     topologies.push(topology);
     // No member is started: the client keeps trying the plan's free member ports for ever.
     await topology.group.start({
@@ -55,7 +51,7 @@ describe('messages-service SIGTERM while the cluster is unreachable', () => {
   });
 
   it('exits 0 within seconds when its only member is killed and the client is stuck reconnecting', async () => {
-    const { topology, plan, port, name } = await topologyFor('mqlab-msg-shutdown-lost-');
+    const { topology, plan, port, name } = await topologyFor('msg-shutdown-lost');
     topologies.push(topology);
     const [memberPort] = plan.hazelcastPorts;
     assert.ok(memberPort);

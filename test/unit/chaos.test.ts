@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { classify, readAllPages } from '../../src/lab/chaos-ledger.js';
-import { DEFAULT_KILLS, parseChaosArgs, parseKills } from '../../src/lab/chaos.js';
+import { DEFAULT_KILLS, parseChaosArgs, parseKills } from '../../src/lab/chaos-options.js';
 
 const A = '00000000-0000-4000-8000-00000000000a';
 const B = '00000000-0000-4000-8000-00000000000b';
