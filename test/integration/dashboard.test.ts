@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PUBLIC_DIR } from '../../src/facade-service/dashboard/routes.js';
-import type { PageState, Sample } from '../../src/facade-service/dashboard/state.js';
+import type { PageState, Sample } from '../../src/lib/contract.js';
 import { instanceName, url } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
 import { parseDockerfile } from '../chart/dockerfile.js';

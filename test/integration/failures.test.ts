@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
 import { OUTBOX_HEADER } from '../../src/lib/message.js';
-import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import type { QueueInfo } from '../../src/lib/contract.js';
 import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 
 interface PostAnswer {

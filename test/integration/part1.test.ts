@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { instanceName } from '../../src/local/local-topology.js';
-import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import type { QueueInfo } from '../../src/lib/contract.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
 import { eventually, postForm, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
 

@@ -1,57 +1,12 @@
 import type { Got } from 'got';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { InstanceStatus, InstanceView, MessageRow, PageEvent, PageState, QueueInfo, Sample } from '../../lib/contract.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { QueueInfo } from '../../lib/hazelcast.js';
 import type { Readiness } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
 import { withoutTrailingSlashes } from '../../lib/settings.js';
 import { waitAtMost } from '../../lib/timeouts.js';
-
-/** One second of history: the queue's depth (null while it could not be read) and messages queued per second by this facade. */
-export interface Sample {
-  t: number;
-  depth: number | null;
-  postRate: number;
-}
-
-export interface PageEvent {
-  t: number;
-  text: string;
-}
-
-export type InstanceStatus = 'ready' | 'not ready' | 'shutting down' | 'unreachable';
-
-export interface InstanceView {
-  url: string;
-  /** The instance's own name (from its /readyz), or null when it did not answer. */
-  instance: string | null;
-  status: InstanceStatus;
-}
-
-export interface MessageRow {
-  uuid: string;
-  msg: string;
-  loggedBy: string | null;
-  /** The messages-service instance that holds it; null while none of the pages asked has it. */
-  receivedBy: string | null;
-}
-
-/** What the page shows; every field is something GET /facade, GET /queue or a service's /readyz already answers. */
-export interface PageState {
-  generatedAt: string;
-  facade: { instance: string; status: InstanceStatus };
-  cluster: (Omit<QueueInfo, 'members'> & { connected: true; members: QueueInfo['members'] }) | { connected: false; error: string };
-  store: { count: number | null; instance: string | null; error?: string };
-  /** The store's used bytes against its capacity, as this facade's gauge last sampled them (null until it has). */
-  capacity: { usedBytes: number; capacityBytes: number; full: boolean } | null;
-  configServer: { ok: boolean; error?: string };
-  services: Array<{ name: string; instances: InstanceView[] }>;
-  messages: MessageRow[];
-  sources: Array<{ url: string; instance: string | null; count: number | null; error?: string }>;
-  sample: Sample | null;
-  events: PageEvent[];
-}
 
 export interface SamplerOptions {
   instance: string;
