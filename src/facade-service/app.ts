@@ -1,6 +1,6 @@
 import type { Express, Router } from 'express';
 import type { Registry } from 'prom-client';
-import type { PostAnswer, QueueInfo } from '../lib/contract.js';
+import type { FacadeAnswer, PostAnswer, QueueInfo } from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
@@ -53,7 +53,7 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     if (sets.logging.error && sets.messages.error) {
       throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
     }
-    res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) });
+    res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) } satisfies FacadeAnswer);
   });
 
   // Which member holds the queue (for `kubectl delete pod` on it, and the drill's --kube mode).
