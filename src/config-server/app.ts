@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import type { Registry as MetricsRegistry } from 'prom-client';
+import type { InstancesAnswer, RegistryAnswer } from '../lib/contract.js';
 import { HttpError } from '../lib/errors.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
@@ -22,14 +23,16 @@ export function createConfigServerApp(deps: ConfigServerDeps): Express {
     return registry;
   };
   app.get('/services', (_req, res) => {
-    res.json(current());
+    const answer: RegistryAnswer = current();
+    res.json(answer);
   });
   app.get('/services/:name', (req, res) => {
     const registry = current();
     // Own keys only: a name such as "constructor" must not find Object.prototype's.
     const instances = Object.hasOwn(registry, req.params.name) ? registry[req.params.name] : undefined;
     if (!instances) throw new HttpError(404, 'unknown service name', { known: Object.keys(registry) });
-    res.json(instances);
+    const answer: InstancesAnswer = instances;
+    res.json(answer);
   });
   finishHttpApp(app, deps.logger);
   return app;

@@ -1,7 +1,8 @@
 import type { Express, Router } from 'express';
 import type { Registry } from 'prom-client';
+import type { FacadeAnswer, PostAnswer, QueueInfo } from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
-import { hazelcastUnavailable, type QueueInfo } from '../lib/hazelcast.js';
+import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import type { Logger } from '../lib/logger.js';
 import type { StoreGauge } from '../lib/store/usage.js';
@@ -35,7 +36,7 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     deps.gauge.admit(Buffer.byteLength(msg, 'utf8'));
     const result = await facade.post({ uuid, msg });
     logger.info({ uuid, logging: result.logging.instance, status: result.status }, 'message accepted');
-    res.status(result.status === 'created' ? 201 : 200).json(result);
+    res.status(result.status === 'created' ? 201 : 200).json(result satisfies PostAnswer);
   });
 
   app.get('/facade', async (req, res) => {
@@ -52,13 +53,14 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     if (sets.logging.error && sets.messages.error) {
       throw new HttpError(503, 'neither logging-service nor messages-service answered', { logging: sets.logging.error, messages: sets.messages.error });
     }
-    res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) });
+    res.json({ ...sets, partial: Boolean(sets.logging.error ?? sets.messages.error) } satisfies FacadeAnswer);
   });
 
   // Which member holds the queue (for `kubectl delete pod` on it, and the drill's --kube mode).
   app.get('/queue', async (_req, res) => {
     try {
-      res.json(await deps.queueInfo());
+      const info: QueueInfo = await deps.queueInfo();
+      res.json(info);
     } catch (err) {
       if (err instanceof HttpError) throw err;
       throw new HttpError(503, `the queue could not be read: ${errorMessage(err)}`);

@@ -1,8 +1,22 @@
 import type { Readable } from 'node:stream';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Got } from 'got';
 import type { Counter } from 'prom-client';
 import { Coalescer } from '../lib/coalescer.js';
+import {
+  batchAnswer,
+  errorAnswer,
+  loggingListing,
+  messagesListing,
+  parseAnswer,
+  storedAnswer,
+  type ListedMessage,
+  type ListingHead,
+  type LoggingSet,
+  type MessagesSet,
+  type PostAnswer,
+  type PostFailure,
+} from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { MAX_BATCH_MESSAGES, OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
@@ -41,22 +55,6 @@ export interface FacadeOptions {
   now?: () => number;
 }
 
-export interface PostResult {
-  uuid: string;
-  msg: string;
-  status: 'created' | 'duplicate';
-  /** Its place in the log's order (what `?offset=` pages by). */
-  position: number;
-  logging: { url: string; instance: string };
-}
-
-interface LoggingAnswer {
-  status?: string;
-  instance?: string;
-  position?: number;
-  error?: string;
-}
-
 type Logged = { url: string; instance: string; status: 'created' | 'duplicate'; position: number };
 
 /** One try's result: stored; refused, finally (the client hears it); or failed, saying whether it may have stored the message after all. */
@@ -72,21 +70,8 @@ const BATCHES_IN_FLIGHT = 4;
 /** Queue additions in flight at once (each one addAll of what arrived meanwhile). */
 const OFFERS_IN_FLIGHT = 2;
 
-/** A listed message as the service that holds it lists it (a logging-service adds loggedBy). */
-export type ListedMessage = { uuid: string; msg: string; loggedBy?: string };
-
-export interface ServiceSet {
-  url: string | null;
-  instance: string | null;
-  /** Everything that instance holds; messages may be one page of it. */
-  count: number;
-  offset: number;
-  messages: ListedMessage[];
-  error?: string;
-}
-
-/** What a GET shows for a service none of whose instances answered. */
-export function unansweredSet(offset: number, error: string): ServiceSet {
+/** What a GET shows for a service none of whose instances answered (either side's set: it lists nothing). */
+export function unansweredSet(offset: number, error: string): LoggingSet & MessagesSet {
   return { url: null, instance: null, count: 0, offset, messages: [], error };
 }
 
@@ -109,25 +94,26 @@ export function neverReachedServer(err: unknown): boolean {
  * repeat), a final refusal the client must hear (409, 507, or 502 for a 4xx that is a disagreement
  * between services), or a failure another instance may not have (a 5xx, a 429).
  */
-function loggingAnswer(url: string, uuid: string, statusCode: number, body: LoggingAnswer, mayHaveStored: boolean): Tried {
-  if ((statusCode === 201 || statusCode === 200) && typeof body.position === 'number') {
+function loggingAnswer(url: string, uuid: string, statusCode: number, body: unknown, mayHaveStored: boolean): Tried {
+  const stored = statusCode === 201 || statusCode === 200 ? storedAnswer.safeParse(body) : undefined;
+  if (stored?.success) {
     // "duplicate" after an attempt of ours that may have stored it is that attempt's write (this
     // request's, so created); only a first answer of "duplicate" is a client's repeat of an earlier request.
     const created = statusCode === 201 || mayHaveStored;
-    return { logged: { url, instance: body.instance ?? url, status: created ? 'created' : 'duplicate', position: body.position } };
+    return { logged: { url, instance: stored.data.instance, status: created ? 'created' : 'duplicate', position: stored.data.position } };
   }
+  const refusal = errorAnswer.safeParse(body);
+  const said = refusal.success ? refusal.data : undefined;
   if (statusCode === 409) return { refused: new HttpError(409, 'this message id is already stored with another text', { uuid }) };
   // Full: every instance shares the store, so another would refuse too. Nothing was stored.
   if (statusCode === 507)
-    return { refused: new HttpError(507, body.error ?? 'the store is full', { ...body, uuid, logged: mayHaveStored ? 'unknown' : false, queued: false }) };
+    return { refused: new HttpError(507, said?.error ?? 'the store is full', { ...said, uuid, logged: mayHaveStored ? 'unknown' : false, queued: false }) };
   if (statusCode >= 400 && statusCode < 500 && statusCode !== 429) {
     // The facade validated the message, so a 4xx here is a disagreement between services, not the client's fault.
-    return { refused: new HttpError(502, `logging-service rejected the message: ${body.error ?? statusCode}`, { uuid }) };
+    return { refused: new HttpError(502, `logging-service rejected the message: ${said?.error ?? statusCode}`, { uuid }) };
   }
-  return { failed: { url, error: `answered ${statusCode}${body.error ? `: ${body.error}` : ''}`, mayHaveStored: true } };
+  return { failed: { url, error: `answered ${statusCode}${said?.error ? `: ${said.error}` : ''}`, mayHaveStored: true } };
 }
-
-const batchAnswer = z.object({ results: z.array(z.object({ status: z.number().int(), body: z.record(z.string(), z.unknown()) })) });
 
 /**
  * POST: the message is logged first, then queued. Logging first means a message is never on the
@@ -153,7 +139,7 @@ export class Facade {
     this.offers = new Coalescer((items) => this.addAll(items), { maxBatch: 256, concurrency: OFFERS_IN_FLIGHT });
   }
 
-  async post(message: LoggedMessage): Promise<PostResult> {
+  async post(message: LoggedMessage): Promise<PostAnswer> {
     const logged = await this.log(message);
     await this.deliver({ uuid: message.uuid, position: logged.position, offeredAt: (this.options.now ?? Date.now)() });
     return { uuid: message.uuid, msg: message.msg, status: logged.status, position: logged.position, logging: { url: logged.url, instance: logged.instance } };
@@ -178,7 +164,7 @@ export class Facade {
           logged: true,
           queued: false,
           cause: errorMessage(err),
-        },
+        } satisfies Omit<PostFailure, 'error'>,
       );
     }
   }
@@ -226,11 +212,12 @@ export class Facade {
     }
     const answer = batchAnswer.safeParse(body);
     if (statusCode !== 200 || !answer.success || answer.data.results.length !== messages.length) {
-      const error = `batch answered ${statusCode}${typeof (body as { error?: unknown } | undefined)?.error === 'string' ? `: ${(body as { error: string }).error}` : ''}`;
+      const refusal = errorAnswer.safeParse(body);
+      const error = `batch answered ${statusCode}${refusal.success ? `: ${refusal.data.error}` : ''}`;
       return failAll(url, error, statusCode >= 500 || (statusCode === 200 && !answer.success));
     }
     const at = url;
-    return answer.data.results.map(({ status, body: item }, i) => loggingAnswer(at, (messages[i] as LoggedMessage).uuid, status, item as LoggingAnswer, false));
+    return answer.data.results.map(({ status, body: item }, i) => loggingAnswer(at, (messages[i] as LoggedMessage).uuid, status, item, false));
   }
 
   private async log(message: LoggedMessage): Promise<Logged> {
@@ -259,7 +246,7 @@ export class Facade {
           responseType: 'json',
           throwHttpErrors: false,
         });
-        tried = loggingAnswer(url, message.uuid, response.statusCode, (response.body ?? {}) as LoggingAnswer, mayHaveStored);
+        tried = loggingAnswer(url, message.uuid, response.statusCode, response.body, mayHaveStored);
       } catch (err) {
         tried = { failed: { url, error: errorMessage(err), mayHaveStored: !neverReachedServer(err) } };
       }
@@ -306,10 +293,15 @@ export class Facade {
           logged: 'unknown',
           queued: false,
           tried,
-        },
+        } satisfies Omit<PostFailure, 'error'>,
       );
     }
-    throw new HttpError(503, 'no logging-service instance could store the message', { uuid: message.uuid, logged: false, queued: false, tried });
+    throw new HttpError(503, 'no logging-service instance could store the message', {
+      uuid: message.uuid,
+      logged: false,
+      queued: false,
+      tried,
+    } satisfies Omit<PostFailure, 'error'>);
   }
 
   /**
@@ -337,19 +329,22 @@ export class Facade {
   }
 
   /** GET of a page: the logging set from one random logging-service, the messages set from one random messages-service. */
-  async read(page: Page = { offset: 0 }): Promise<{ logging: ServiceSet; messages: ServiceSet }> {
+  async read(page: Page = { offset: 0 }): Promise<{ logging: LoggingSet; messages: MessagesSet }> {
     const query = pageQueryString(page);
-    const from = async (service: string, path: string): Promise<ServiceSet> => {
+    /** The service's listing as its contract reads it; an answer unlike it counts as that instance's failure. */
+    const from = async <M extends ListedMessage>(service: string, path: string, schema: z.ZodType<ListingHead & { messages: M[] }>) => {
       const answer = await this.fromSomeInstance(service, async (url) => {
         const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
-        return response.body as { instance?: string; count?: number; offset?: number; messages?: ListedMessage[] };
+        return parseAnswer(schema, response.body, `GET ${path}`);
       });
       if ('error' in answer) return unansweredSet(page.offset, answer.error);
       const { url, value: body } = answer;
-      const messages = (body.messages ?? []).map(({ uuid, msg, loggedBy }) => (loggedBy === undefined ? { uuid, msg } : { uuid, msg, loggedBy }));
-      return { url, instance: body.instance ?? url, count: body.count ?? messages.length, offset: body.offset ?? page.offset, messages };
+      return { url, instance: body.instance, count: body.count, offset: body.offset, messages: body.messages };
     };
-    const [logging, messages] = await Promise.all([from('logging-service', `/logging${query}`), from('messages-service', `/messages${query}`)]);
+    const [logging, messages] = await Promise.all([
+      from('logging-service', `/logging${query}`, loggingListing),
+      from('messages-service', `/messages${query}`, messagesListing),
+    ]);
     return { logging, messages };
   }
 

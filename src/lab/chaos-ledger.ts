@@ -2,6 +2,7 @@
  * The chaos run's accounting: every UUID the facade acknowledged, checked against what the logging
  * map and every messages-service hold once the load is over and the queue has drained.
  */
+import { listing, parseAnswer } from '../lib/contract.js';
 import { MAX_PAGE } from '../lib/paging.js';
 
 /** One instance's set, read through all its pages. */
@@ -62,13 +63,6 @@ export function classify(acked: Iterable<string>, logged: readonly string[], set
   };
 }
 
-interface ListAnswer {
-  instance?: string;
-  start?: number;
-  count?: number;
-  messages?: Array<{ uuid?: string }>;
-}
-
 /**
  * Every item of a listing GET (GET /logging, GET /messages), page by page of the largest size the
  * services answer. Offsets are positions: a page covers MAX_PAGE of them (gaps make it shorter),
@@ -76,17 +70,15 @@ interface ListAnswer {
  */
 export async function readAllPages(base: string, timeoutMs = 30_000): Promise<InstanceSet> {
   const uuids: string[] = [];
-  let instance = base;
   for (let offset = 0; ;) {
     const target = `${base}?offset=${offset}&limit=${MAX_PAGE}`;
     const response = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
     if (response.status !== 200) throw new Error(`GET ${target} answered ${response.status}`);
-    const body = (await response.json()) as ListAnswer;
-    instance = body.instance ?? instance;
-    for (const item of body.messages ?? []) if (typeof item.uuid === 'string') uuids.push(item.uuid);
-    const start = body.start ?? 0;
+    const body = parseAnswer(listing, await response.json(), `GET ${target}`);
+    for (const item of body.messages) uuids.push(item.uuid);
+    const { start } = body;
     offset = Math.max(offset, start) + MAX_PAGE;
-    if (offset >= start + (body.count ?? 0)) return { instance, uuids };
+    if (offset >= start + body.count) return { instance: body.instance, uuids };
   }
 }
 

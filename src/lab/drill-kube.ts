@@ -17,7 +17,8 @@ import { sleep } from './wait.js';
 import { Writable } from 'node:stream';
 import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
-import { memberFromAddress, type QueueInfo } from '../lib/hazelcast.js';
+import { queueAnswer, type QueueInfo } from '../lib/contract.js';
+import { memberFromAddress } from '../lib/hazelcast.js';
 import { defaultPort } from '../lib/topology.js';
 import { errorMessage } from '../lib/errors.js';
 import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
@@ -90,15 +91,6 @@ export interface KubeSettings {
   restPort: number | undefined;
   kill: KubeKill;
 }
-
-const namedMember = z.object({ uuid: z.string().min(1), address: z.string().min(1) });
-const queueAnswer = z.object({
-  queue: z.string(),
-  size: z.number().int().min(0),
-  partitionId: z.number().int().min(0),
-  owner: namedMember.nullable(),
-  members: z.array(namedMember),
-});
 
 /**
  * The facade's GET /queue: its Hazelcast client's view of the queue (size, partition owner) and of

@@ -1,6 +1,7 @@
 import got from 'got';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { facadeAnswer, instancesAnswer, loggingListing, messagesListing, postAnswer } from '../lib/contract.js';
 import { defaultPort } from '../lib/topology.js';
 
 const USAGE = `usage: mqlab lab [--messages N] [--gets N] [--facade URL] [--config-server URL]
@@ -8,13 +9,6 @@ const USAGE = `usage: mqlab lab [--messages N] [--gets N] [--facade URL] [--conf
 Lab Part 1 against a running system (npm start): posts msg1..msgN through the facade as the seed's
 client did (a form field), then shows which logging-service stored each message, what each
 messages-service received, and what GET /facade answers.`;
-
-const postAnswer = z.object({ uuid: z.string(), msg: z.string(), logging: z.object({ instance: z.string() }) });
-const setAnswer = z.object({ instance: z.string(), count: z.number(), messages: z.array(z.object({ uuid: z.string(), msg: z.string() })) });
-const facadeAnswer = z.object({
-  logging: z.object({ instance: z.string().nullable(), count: z.number() }),
-  messages: z.object({ instance: z.string().nullable(), count: z.number(), messages: z.array(z.object({ msg: z.string() })), error: z.string().optional() }),
-});
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -43,12 +37,12 @@ export async function main(argv: string[]): Promise<void> {
   }
   console.table(posted);
 
-  const instances = async (service: string) => z.array(z.string()).parse(await http.get(`${values['config-server']}/services/${service}`).json());
+  const instances = async (service: string) => instancesAnswer.parse(await http.get(`${values['config-server']}/services/${service}`).json());
 
   console.log('\n2. Each logging-service instance (the map is shared, so each returns all of them)');
   const loggingRows = [];
   for (const base of await instances('logging-service')) {
-    const answer = setAnswer.parse(await http.get(`${base}/logging`).json());
+    const answer = loggingListing.parse(await http.get(`${base}/logging`).json());
     loggingRows.push({
       instance: answer.instance,
       count: answer.count,
@@ -66,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
   let messagesRows: Array<{ instance: string; count: number; received: string }>;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const answers = await Promise.all(messagesBases.map(async (base) => setAnswer.parse(await http.get(`${base}/messages`).json())));
+    const answers = await Promise.all(messagesBases.map(async (base) => messagesListing.parse(await http.get(`${base}/messages`).json())));
     const seen = answers.flatMap((answer) => answer.messages.filter((m) => wanted.has(m.uuid)));
     messagesRows = answers.map((answer) => ({
       instance: answer.instance,

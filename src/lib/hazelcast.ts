@@ -1,4 +1,5 @@
 import { Client, HazelcastError, LifecycleState, LogLevel, ReconnectMode, type ClientConfig, type ILogger, type Member } from 'hazelcast-client';
+import type { QueueInfo } from './contract.js';
 import { HttpError, StoreUnavailable, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Readiness } from './http.js';
@@ -61,19 +62,11 @@ export function queueOwner(client: HazelcastClient, queueName: string): { partit
   return { partitionId, owner };
 }
 
-/** What the facade's GET /queue answers: where the queue lives and how many items wait in it. */
-export interface QueueInfo {
-  queue: string;
-  size: number;
-  partitionId: number;
-  owner: { uuid: string; address: string } | null;
-  members: Array<{ uuid: string; address: string }>;
-}
-
 /**
- * The queue's size, then its partition owner and the member list as the client sees them once the
- * size has been answered (during a failover size() waits for the promoted owner, so the owner read
- * after it is the new one, not the dead one).
+ * What the facade's GET /queue answers (QueueInfo, src/lib/contract.ts): the queue's size, then its
+ * partition owner and the member list as the client sees them once the size has been answered
+ * (during a failover size() waits for the promoted owner, so the owner read after it is the new
+ * one, not the dead one).
  */
 export async function queueInfo(client: HazelcastClient, queueName: string): Promise<QueueInfo> {
   const size = await (await client.getQueue(queueName)).size();

@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { TextDecoder } from 'node:util';
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
+import type { ErrorAnswer, HealthAnswer, ReadyAnswer } from './contract.js';
 import { HttpError, errorMessage } from './errors.js';
 import type { Logger } from './logger.js';
 import { httpDurationHistogram } from './metrics.js';
@@ -80,7 +81,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', service, instance });
+    res.json({ status: 'ok', service, instance } satisfies HealthAnswer);
   });
   app.get('/readyz', (_req, res) => {
     const ready = readiness.isReady();
@@ -89,7 +90,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
       service,
       instance,
       checks: readiness.snapshot(),
-    });
+    } satisfies ReadyAnswer);
   });
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
@@ -176,7 +177,7 @@ export function finishHttpApp(app: Express, logger: Logger, unavailable?: Unavai
   // Error texts never repeat what the client sent (a path, a value) nor what a library said about
   // it: such text would reflect the caller's input into logs, pages and terminals that show errors.
   app.use((_req, res) => {
-    res.status(404).json({ error: 'no route for this method and path' });
+    res.status(404).json({ error: 'no route for this method and path' } satisfies ErrorAnswer);
   });
   const onError: ErrorRequestHandler = (err: unknown, req, res, next) => {
     if (res.headersSent) {
@@ -184,25 +185,25 @@ export function finishHttpApp(app: Express, logger: Logger, unavailable?: Unavai
       return;
     }
     if (err instanceof HttpError) {
-      res.status(err.status).json({ error: err.message, ...err.details });
+      res.status(err.status).json({ error: err.message, ...err.details } satisfies ErrorAnswer);
       return;
     }
     const unavailableText = unavailable?.(err);
     if (unavailableText !== undefined) {
       // The store is unreachable or failing over: a retryable condition, not a bug here.
       logger.warn({ err: errorMessage(err), method: req.method, path: req.path }, 'backing store call failed');
-      res.status(503).json({ error: unavailableText });
+      res.status(503).json({ error: unavailableText } satisfies ErrorAnswer);
       return;
     }
     const withStatus = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
     const status = typeof withStatus.status === 'number' ? withStatus.status : typeof withStatus.statusCode === 'number' ? withStatus.statusCode : 500;
     if (status >= 400 && status < 500) {
       const known = typeof withStatus.type === 'string' ? bodyParserMessages[withStatus.type] : undefined;
-      res.status(status).json({ error: known ?? (STATUS_CODES[status] ?? 'bad request').toLowerCase() });
+      res.status(status).json({ error: known ?? (STATUS_CODES[status] ?? 'bad request').toLowerCase() } satisfies ErrorAnswer);
       return;
     }
     logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-    res.status(500).json({ error: 'internal error' });
+    res.status(500).json({ error: 'internal error' } satisfies ErrorAnswer);
   };
   app.use(onError);
 }

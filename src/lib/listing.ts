@@ -1,19 +1,20 @@
 import type { Response } from 'express';
+import type { ListedMessage, ListingHead } from './contract.js';
 import { errorMessage } from './errors.js';
 import { drained } from './http.js';
 import type { Logger } from './logger.js';
 
 /**
- * Writes a whole listing as it is read, a chunk at a time: `{...head, "messages": [...]}` with
- * memory for a chunk, not for the set. A failure before the first byte is the usual JSON error;
- * after it, the connection is cut, so the client sees a broken answer rather than a short list
- * that looks complete.
+ * Writes a whole listing (its contract: src/lib/contract.ts) as it is read, a chunk at a time:
+ * `{...head, "messages": [...]}` with memory for a chunk, not for the set. A failure before the
+ * first byte is the usual JSON error; after it, the connection is cut, so the client sees a broken
+ * answer rather than a short list that looks complete.
  */
 export async function streamListing<T>(
   res: Response,
-  head: Record<string, unknown>,
+  head: ListingHead,
   chunks: AsyncGenerator<T[]>,
-  show: (item: T) => unknown,
+  show: (item: T) => ListedMessage,
   logger: Logger,
 ): Promise<void> {
   let chunk = await chunks.next();

@@ -42,19 +42,6 @@ export const loggedBatch = z.object(
   { error: 'body must be a JSON object {"messages": [{"uuid": "...", "msg": "..."}, ...]}' },
 );
 
-/** What POST /logging answers for a stored message (201 created, 200 an idempotent repeat). */
-export interface StoredAnswer {
-  status: 'created' | 'duplicate';
-  uuid: string;
-  msg: string;
-  instance: string;
-  loggedBy: string;
-  position: number;
-}
-
-/** One message's answer in a POST /logging/batch: the status and body POST /logging would have given it. */
-export type BatchResult = { status: number; body: StoredAnswer | { error: string; [detail: string]: unknown } };
-
 /**
  * Sent with POST /logging as `true` by the facade, which offers the message to the queue next: the
  * log then owes it a delivery, and the redelivery reconciler offers it again if it never reaches a

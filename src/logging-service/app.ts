@@ -1,11 +1,12 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import type { BatchAnswer, BatchResult, LoggingItem, LoggingListing, ListingHead, RetiredAnswer, StoredAnswer } from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import { streamListing } from '../lib/listing.js';
 import type { Logger } from '../lib/logger.js';
-import { OUTBOX_HEADER, describeIssues, loggedBatch, loggedMessage, type BatchResult, type StoredAnswer } from '../lib/message.js';
+import { OUTBOX_HEADER, describeIssues, loggedBatch, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
 import { pageFrom } from '../lib/paging.js';
 import type { Entry, MessageLog } from '../lib/store/log.js';
@@ -13,7 +14,7 @@ import type { StoreGauge } from '../lib/store/usage.js';
 import type { Retention } from './retention.js';
 import type { LogWriter } from './writer.js';
 
-const shown = ({ uuid, msg, loggedBy }: Entry) => ({ uuid, msg, loggedBy });
+const shown = ({ uuid, msg, loggedBy }: Entry): LoggingItem => ({ uuid, msg, loggedBy });
 
 export interface LoggingDeps {
   instance: string;
@@ -47,7 +48,7 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     }
     if (outcome.kind === 'created') logger.info({ uuid, msg, position: outcome.entry.position }, 'message stored');
     else logger.info({ uuid }, 'message already stored; idempotent repeat');
-    const body = { status: outcome.kind, uuid, msg, instance, loggedBy: outcome.entry.loggedBy, position: outcome.entry.position };
+    const body: StoredAnswer = { status: outcome.kind, uuid, msg, instance, loggedBy: outcome.entry.loggedBy, position: outcome.entry.position };
     return { status: outcome.kind === 'created' ? 201 : 200, body };
   };
 
@@ -81,17 +82,17 @@ export function createLoggingApp(deps: LoggingDeps): Express {
         }
       }),
     );
-    res.json({ instance, results });
+    res.json({ instance, results } satisfies BatchAnswer);
   });
 
   app.get('/logging', async (req, res) => {
     const page = pageFrom(req.query);
     const { start, end } = await log.bounds();
     const from = Math.max(page.offset, start);
-    const head = { instance, start, count: end - start, offset: page.offset };
+    const head: ListingHead = { instance, start, count: end - start, offset: page.offset };
     if (page.limit !== undefined) {
       const entries = await log.committed(from, Math.min(page.offset + page.limit, end));
-      res.json({ ...head, messages: entries.map(shown) });
+      res.json({ ...head, messages: entries.map(shown) } satisfies LoggingListing);
       return;
     }
     await streamListing(res, head, log.from(from, end), shown, logger);
@@ -101,7 +102,8 @@ export function createLoggingApp(deps: LoggingDeps): Express {
   app.delete('/logging', async (req, res) => {
     const before = req.query.before;
     if (typeof before !== 'string' || !/^[0-9]{1,15}$/.test(before)) throw new HttpError(400, 'give ?before=<position>: every message before it is retired');
-    res.json(await deps.retention.retireBefore(Number(before)));
+    const retired: RetiredAnswer = await deps.retention.retireBefore(Number(before));
+    res.json(retired);
   });
 
   finishHttpApp(app, logger, hazelcastUnavailable);

@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import type { Registry } from 'prom-client';
+import type { ListingHead, MessagesItem, MessagesListing } from '../lib/contract.js';
 import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { HttpError } from '../lib/errors.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
@@ -9,7 +10,7 @@ import { pageFrom } from '../lib/paging.js';
 import type { Entry } from '../lib/store/log.js';
 import type { ReceivedSet } from '../lib/store/received.js';
 
-const shown = ({ uuid, msg }: Entry) => ({ uuid, msg });
+const shown = ({ uuid, msg }: Entry): MessagesItem => ({ uuid, msg });
 
 export interface MessagesDeps {
   instance: string;
@@ -29,9 +30,9 @@ export function createMessagesApp(deps: MessagesDeps): Express {
     if (!received) throw new HttpError(503, 'not connected to the store yet');
     const [start, end] = await Promise.all([received.start(), received.end()]);
     const from = Math.max(page.offset, start);
-    const head = { instance, start, count: end - start, offset: page.offset };
+    const head: ListingHead = { instance, start, count: end - start, offset: page.offset };
     if (page.limit !== undefined) {
-      res.json({ ...head, messages: (await received.list(from, Math.min(page.offset + page.limit, end))).map(shown) });
+      res.json({ ...head, messages: (await received.list(from, Math.min(page.offset + page.limit, end))).map(shown) } satisfies MessagesListing);
       return;
     }
     await streamListing(res, head, received.from(from, end), shown, logger);

@@ -21,7 +21,8 @@ import { memberCommand } from '../../src/local/hazelcast-member.js';
 import { freePort } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
 import { ProcessGroup, type ProcessSpec } from '../../src/local/processes.js';
-import { eventually, postForm, request } from '../helpers/system.js';
+import { facadeAnswer, instancesAnswer, loggingListing, messagesListing, postAnswer } from '../../src/lib/contract.js';
+import { eventually, parsed, postForm, request, requestAs } from '../helpers/system.js';
 import { parseDockerfile } from './dockerfile.js';
 import { NAMESPACE, configMap, container, matches, readText, render, services, workloads, type Container, type K8sObject, type Workload } from './chart.js';
 
@@ -234,13 +235,13 @@ test("the chart's rendered configuration runs: lab Part 1 through it", { timeout
   const configServer = rewrite(container(podsOf('facade')[0]?.workload as Workload).env?.find((e) => e.name === 'CONFIG_SERVER_URL')?.value ?? '');
   const posted: Array<{ uuid: string; msg: string }> = [];
   for (let i = 1; i <= 10; i += 1) {
-    const answer = await postForm<{ uuid: string; msg: string }>(`${facade}/facade`, { msg: `msg${i}` });
+    const answer = parsed(postAnswer, await postForm(`${facade}/facade`, { msg: `msg${i}` }));
     assert.equal(answer.status, 201, JSON.stringify(answer.body));
     posted.push({ uuid: answer.body.uuid, msg: answer.body.msg });
   }
   const wanted = new Set(posted.map((p) => p.uuid));
 
-  const logging = (await request<string[]>(`${configServer}/services/logging-service`)).body;
+  const logging = (await requestAs(instancesAnswer, `${configServer}/services/logging-service`)).body;
   assert.deepEqual(
     [...logging].sort(),
     podsOf('logging')
@@ -250,24 +251,22 @@ test("the chart's rendered configuration runs: lab Part 1 through it", { timeout
   );
   for (const base of logging) {
     await eventually(`${base} returns all 10`, async () => {
-      const { body } = await request<{ messages: Array<{ uuid: string }> }>(`${base}/logging`);
+      const { body } = await requestAs(loggingListing, `${base}/logging`);
       const uuids = new Set(body.messages.map((m) => m.uuid));
       return uuids.size === 10 && [...wanted].every((uuid) => uuids.has(uuid)) ? true : undefined;
     });
   }
 
-  const messages = (await request<string[]>(`${configServer}/services/messages-service`)).body;
+  const messages = (await requestAs(instancesAnswer, `${configServer}/services/messages-service`)).body;
   assert.equal(messages.length, 2);
   const split = await eventually('the messages-services together hold exactly the 10', async () => {
-    const sets = await Promise.all(
-      messages.map(async (base) => (await request<{ messages: Array<{ uuid: string }> }>(`${base}/messages`)).body.messages.map((m) => m.uuid)),
-    );
+    const sets = await Promise.all(messages.map(async (base) => (await requestAs(messagesListing, `${base}/messages`)).body.messages.map((m) => m.uuid)));
     const all = sets.flat();
     return all.length === 10 && new Set(all).size === 10 && all.every((uuid) => wanted.has(uuid)) ? sets.map((set) => set.length) : undefined;
   });
   t.diagnostic(`queue split between the messages-services: ${split.join(' + ')}`);
 
-  const joined = await request<{ logging: { count: number }; messages: { instance: string | null } }>(`${facade}/facade`);
+  const joined = await requestAs(facadeAnswer, `${facade}/facade`);
   assert.equal(joined.status, 200);
   assert.equal(joined.body.logging.count, 10);
   assert.ok(joined.body.messages.instance, "GET joins one messages-service's set");

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalTopology, facadeUrl, freePlan, freePort, url, type LocalPlan, type StartOptions } from '../../src/local/local-topology.js';
 import { Client } from 'hazelcast-client';
+import type { z } from 'zod';
+import { errorAnswer } from '../../src/lib/contract.js';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import type { ManagedProcess } from '../../src/local/processes.js';
 import type { ServiceName } from '../../src/lib/topology.js';
@@ -124,6 +126,22 @@ export async function request<T = unknown>(target: string, init: RequestInit = {
   }
   return { status: response.status, body: body as T };
 }
+
+/**
+ * The answer with its body read by the service's contract (a schema of src/lib/contract.ts), as
+ * every other reader reads it, when its status is the schema's kind: a 4xx or 5xx for errorAnswer,
+ * a 2xx for any other. An answer of the other kind is kept as it came (typed as the schema's, as a
+ * plain request<T> would), so that the assertion on its status shows its body.
+ */
+export function parsed<S extends z.ZodType>(schema: S, response: JsonResponse): JsonResponse<z.output<S>> {
+  const expected = (schema as z.ZodType) === errorAnswer ? response.status >= 400 : response.status >= 200 && response.status < 300;
+  if (!expected) return response as JsonResponse<z.output<S>>;
+  return { status: response.status, body: schema.parse(response.body) };
+}
+
+/** A request whose 2xx answer is read by the contract's schema (see parsed). */
+export const requestAs = async <S extends z.ZodType>(schema: S, target: string, init: RequestInit = {}): Promise<JsonResponse<z.output<S>>> =>
+  parsed(schema, await request(target, init));
 
 export const postJson = <T = unknown>(target: string, body: unknown, headers: Record<string, string> = {}) =>
   request<T>(target, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });

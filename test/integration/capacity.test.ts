@@ -8,10 +8,18 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { readAllPages } from '../../src/lab/chaos-ledger.js';
-import { eventually, postForm, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
-
-type Listed = { start: number; count: number; offset: number; messages: Array<{ uuid: string; msg: string }> };
-type Refusal = { error: string; storeFull?: boolean; usedBytes?: number; capacityBytes?: number; logged?: unknown; queued?: unknown };
+import {
+  errorAnswer,
+  facadeAnswer,
+  loggingListing,
+  postAnswer,
+  queueAnswer,
+  retiredAnswer,
+  storedAnswer,
+  storeFullAnswer,
+  type StoreFullAnswer,
+} from '../../src/lib/contract.js';
+import { eventually, parsed, postForm, postJson, request, requestAs, startSystem, type TestSystem } from '../helpers/system.js';
 
 const metric = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? Number.NaN);
 const metricsOf = async (base: string) => String((await request<string>(`${base}/metrics`)).body);
@@ -37,18 +45,18 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
 
   it('answers 507 on POST /logging at the mark, with a JSON error that says the store is full', async () => {
     for (let i = 0; i < 10; i += 1) {
-      const answer = await postForm<{ uuid: string }>(`${system.facade}/facade`, { msg: `delivered ${i}` });
+      const answer = parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg: `delivered ${i}` }));
       assert.equal(answer.status, 201);
       delivered.push(answer.body.uuid);
     }
     await eventually('delivered', async () => ((await receivedSets()).length === 10 ? true : undefined));
     acked.push(...delivered);
-    let refusal: { status: number; body: Refusal } | undefined;
+    let refusal: { status: number; body: StoreFullAnswer } | undefined;
     for (let round = 0; round < 400 && !refusal; round += 1) {
       const answers = await Promise.all(
         Array.from({ length: 32 }, async (_, i) => {
           const uuid = randomUUID();
-          const answer = await postJson<Refusal>(`${logging[i % logging.length] as string}/logging`, { uuid, msg: `fill ${round}-${i} ${'x'.repeat(80)}` });
+          const answer = await postJson(`${logging[i % logging.length] as string}/logging`, { uuid, msg: `fill ${round}-${i} ${'x'.repeat(80)}` });
           if (answer.status === 201) acked.push(uuid);
           return answer;
         }),
@@ -57,7 +65,8 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
         answers.every((a) => a.status === 201 || a.status === 507),
         JSON.stringify(answers.find((a) => a.status !== 201 && a.status !== 507)),
       );
-      refusal = answers.find((a) => a.status === 507);
+      const full = answers.find((a) => a.status === 507);
+      refusal = full && parsed(storeFullAnswer, full);
     }
     assert.ok(refusal, 'the store refused before 12,800 messages');
     assert.match(refusal.body.error, /store is full/);
@@ -73,15 +82,18 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       async () => (metric(await metricsOf(system.facade), 'mqlab_store_full') === 1 ? true : undefined),
       10_000,
     );
-    const countBefore = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body.count;
-    const queueBefore = (await request<{ size: number }>(`${system.facade}/queue`)).body.size;
-    const answer = await postForm<Refusal>(`${system.facade}/facade`, { msg: 'one too many' });
+    const countBefore = (await requestAs(loggingListing, `${logging[0] as string}/logging?limit=1`)).body.count;
+    const queueBefore = (await requestAs(queueAnswer, `${system.facade}/queue`)).body.size;
+    const answer = parsed(storeFullAnswer, await postForm(`${system.facade}/facade`, { msg: 'one too many' }));
     assert.equal(answer.status, 507, JSON.stringify(answer.body));
     assert.match(answer.body.error, /store is full/);
-    const keyed = await postForm<Refusal>(`${system.facade}/facade`, { msg: 'keyed, one too many' }, { 'idempotency-key': `full-${Date.now()}` });
+    const keyed = parsed(
+      storeFullAnswer,
+      await postForm(`${system.facade}/facade`, { msg: 'keyed, one too many' }, { 'idempotency-key': `full-${Date.now()}` }),
+    );
     assert.equal(keyed.status, 507);
-    assert.equal((await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body.count, countBefore, 'no position taken');
-    assert.equal((await request<{ size: number }>(`${system.facade}/queue`)).body.size, queueBefore, 'nothing queued');
+    assert.equal((await requestAs(loggingListing, `${logging[0] as string}/logging?limit=1`)).body.count, countBefore, 'no position taken');
+    assert.equal((await requestAs(queueAnswer, `${system.facade}/queue`)).body.size, queueBefore, 'nothing queued');
     const counted = await Promise.all(logging.map(metricsOf));
     assert.ok(
       counted.some((text) => /^mqlab_messages_logged_total\{[^}]*outcome="refused"[^}]*\} [1-9]/m.test(text)),
@@ -94,10 +106,10 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       assert.equal((await request(`${base}/healthz`)).status, 200, base);
       assert.equal((await request(`${base}/readyz`)).status, 200, base);
     }
-    const page = await request<Listed>(`${logging[0] as string}/logging?offset=0&limit=100`);
+    const page = await requestAs(loggingListing, `${logging[0] as string}/logging?offset=0&limit=100`);
     assert.equal(page.status, 200);
     assert.equal(page.body.messages.length, 100);
-    const whole = await request<{ logging: Listed; partial: boolean }>(`${system.facade}/facade?limit=10`);
+    const whole = await requestAs(facadeAnswer, `${system.facade}/facade?limit=10`);
     assert.equal(whole.status, 200);
     assert.equal(whole.body.partial, false);
     // Every acknowledged message is still there.
@@ -110,21 +122,21 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
 
   it('refuses a bad retire request with a 400 JSON error, changing nothing', async () => {
     for (const query of ['', '?before=', '?before=abc', '?before=1e3', '?before=-1', '?before=1&before=2']) {
-      const answer = await request<{ error: string }>(`${logging[0] as string}/logging${query}`, { method: 'DELETE' });
+      const answer = await requestAs(errorAnswer, `${logging[0] as string}/logging${query}`, { method: 'DELETE' });
       assert.equal(answer.status, 400, query);
       assert.equal(typeof answer.body.error, 'string');
     }
-    assert.equal((await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body.start, 0);
+    assert.equal((await requestAs(loggingListing, `${logging[0] as string}/logging?limit=1`)).body.start, 0);
   });
 
   it('takes retired messages out of every listing at once, and accepts writes again below the low-water mark', async () => {
     // Some through the facade, so messages-services hold some of the retired ones.
-    const { start, count } = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body;
-    const retire = await request<{ start: number; retired: number }>(`${logging[0] as string}/logging?before=${start + count}`, { method: 'DELETE' });
+    const { start, count } = (await requestAs(loggingListing, `${logging[0] as string}/logging?limit=1`)).body;
+    const retire = await requestAs(retiredAnswer, `${logging[0] as string}/logging?before=${start + count}`, { method: 'DELETE' });
     assert.equal(retire.status, 200, JSON.stringify(retire.body));
     assert.equal(retire.body.start, start + count);
     for (const base of logging) {
-      const page = await request<Listed>(`${base}/logging?offset=0&limit=100`);
+      const page = await requestAs(loggingListing, `${base}/logging?offset=0&limit=100`);
       assert.equal(page.body.start, start + count);
       assert.equal(page.body.count, 0);
       assert.deepEqual(page.body.messages, []);
@@ -133,7 +145,7 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     const accepted = await eventually(
       'a POST accepted again',
       async () => {
-        const answer = await postForm<{ uuid: string; position: number }>(`${system.facade}/facade`, { msg: 'room again' });
+        const answer = parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg: 'room again' }));
         return answer.status === 201 ? answer.body : undefined;
       },
       30_000,
@@ -141,7 +153,7 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
     );
     assert.ok(accepted.position >= start + count, 'new messages go after the retired ones');
     // A retired UUID is not stored any more: stored anew, it is a new message.
-    const again = await postJson<{ status: string }>(`${logging[0] as string}/logging`, { uuid: acked[0], msg: 'stored anew' });
+    const again = parsed(storedAnswer, await postJson(`${logging[0] as string}/logging`, { uuid: acked[0], msg: 'stored anew' }));
     assert.equal(again.status, 201, JSON.stringify(again.body));
     // The cleaning counts what it retired.
     await eventually(
@@ -173,7 +185,7 @@ describe('a store at its capacity', { timeout: 600_000 }, () => {
       const page = await eventually(
         'retention applied',
         async () => {
-          const listed = (await request<Listed>(`${logging[0] as string}/logging?limit=1`)).body;
+          const listed = (await requestAs(loggingListing, `${logging[0] as string}/logging?limit=1`)).body;
           return listed.count <= 300 + 128 ? listed : undefined;
         },
         20_000,

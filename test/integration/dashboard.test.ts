@@ -8,13 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PUBLIC_DIR } from '../../src/facade-service/dashboard/routes.js';
-import type { PageState, Sample } from '../../src/facade-service/dashboard/state.js';
 import { instanceName, url } from '../../src/local/local-topology.js';
 import { ROOT } from '../../src/local/paths.js';
 import { parseDockerfile } from '../chart/dockerfile.js';
-import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
-
-type StateAnswer = PageState & { history: Sample[] };
+import { dashboardState, errorAnswer, postAnswer, type DashboardState } from '../../src/lib/contract.js';
+import { eventually, parsed, postJson, requestAs, startSystem, type TestSystem } from '../helpers/system.js';
 
 let system: TestSystem;
 
@@ -27,13 +25,13 @@ after(async () => {
 });
 
 const state = async (base = system.facade) => {
-  const answer = await request<StateAnswer>(`${base}/dashboard/state`);
+  const answer = await requestAs(dashboardState, `${base}/dashboard/state`);
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
   return answer.body;
 };
 
 /** An open event stream: its first `state` event, and a way to close it. */
-async function openStream(base = system.facade): Promise<{ status: number; first?: StateAnswer; body?: unknown; close(): void; ended: Promise<void> }> {
+async function openStream(base = system.facade): Promise<{ status: number; first?: DashboardState; body?: unknown; close(): void; ended: Promise<void> }> {
   const controller = new AbortController();
   const response = await fetch(`${base}/dashboard/events`, { signal: controller.signal });
   if (response.status !== 200) return { status: response.status, body: await response.json(), close: () => controller.abort(), ended: Promise.resolve() };
@@ -41,13 +39,13 @@ async function openStream(base = system.facade): Promise<{ status: number; first
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = '';
-  let first: StateAnswer | undefined;
+  let first: DashboardState | undefined;
   while (!first) {
     const { value, done } = await reader.read();
     if (done) throw new Error('the stream ended before its first state');
     buffer += decoder.decode(value, { stream: true });
     const match = /event: state\ndata: (.*)\n\n/.exec(buffer);
-    if (match?.[1]) first = JSON.parse(match[1]) as StateAnswer;
+    if (match?.[1]) first = dashboardState.parse(JSON.parse(match[1]));
   }
   // Reads on until the server ends the stream (or this side aborts it).
   const ended = (async () => {
@@ -86,7 +84,7 @@ describe('the page and its files', () => {
       '/dashboard/assets/%2e%2e/state.js',
       '/dashboard/vendor/package.json',
     ]) {
-      const answer = await request<{ error: string }>(`${system.facade}${path}`);
+      const answer = await requestAs(errorAnswer, `${system.facade}${path}`);
       // serve-static answers 403 to a path that climbs out (../), 404 to one that is not there.
       assert.ok([403, 404].includes(answer.status), `${path}: ${answer.status} ${JSON.stringify(answer.body)}`);
       assert.equal(typeof answer.body.error, 'string', path);
@@ -139,7 +137,7 @@ describe('GET /dashboard/state on the real system', () => {
     const texts = ['<img src=x onerror=alert(1)> stays text', 'second', 'third'];
     const posted: Array<{ uuid: string; logging: { instance: string } }> = [];
     for (const msg of texts) {
-      const answer = await postJson<{ uuid: string; logging: { instance: string } }>(`${system.facade}/facade`, { msg });
+      const answer = parsed(postAnswer, await postJson(`${system.facade}/facade`, { msg }));
       assert.equal(answer.status, 201);
       posted.push(answer.body);
     }
@@ -196,7 +194,7 @@ describe('GET /dashboard/events', () => {
       assert.ok(Array.isArray(streams[0]?.first?.history), 'the first state carries the history');
       const refused = await openStream();
       assert.equal(refused.status, 503);
-      assert.match((refused.body as { error: string }).error, /too many open pages/);
+      assert.match(errorAnswer.parse(refused.body).error, /too many open pages/);
       streams.pop()?.close();
       const again = await eventually(
         'a place freed',
@@ -273,7 +271,7 @@ describe('GET /dashboard/events', () => {
     managed.child.kill('SIGTERM');
     await stream.ended;
     assert.ok(Date.now() - signalled < 1000, 'the stream ended before the delay was over');
-    assert.equal((await request<{ error: string }>(`${base}/dashboard/events`)).status, 503, 'no new stream while shutting down');
+    assert.equal((await requestAs(errorAnswer, `${base}/dashboard/events`)).status, 503, 'no new stream while shutting down');
     assert.equal(await managed.exited, 0);
     assert.ok(Date.now() - signalled < 10_000, `exited ${Date.now() - signalled} ms after SIGTERM`);
   });

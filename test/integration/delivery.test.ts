@@ -13,13 +13,8 @@ import { NO_HOLDER, decodeQueueRef } from '../../src/lib/store/codec.js';
 import { IdIndex } from '../../src/lib/store/ids.js';
 import { MessageLog } from '../../src/lib/store/log.js';
 import { storeNames } from '../../src/lib/store/names.js';
-import { eventually, postForm, request, startSystem, type TestSystem } from '../helpers/system.js';
-
-interface MessagesSet {
-  instance: string;
-  count: number;
-  messages: Array<{ uuid: string; msg: string }>;
-}
+import { messagesListing, postAnswer } from '../../src/lib/contract.js';
+import { eventually, parsed, postForm, request, requestAs, startSystem, type TestSystem } from '../helpers/system.js';
 
 const REDELIVER_AFTER_MS = 1500;
 
@@ -29,13 +24,13 @@ describe('durable consumers and redelivery', { timeout: 300_000 }, () => {
   let messagesUrls: string[];
 
   const setOf = async (base: string) => {
-    const { status, body } = await request<MessagesSet>(`${base}/messages`);
+    const { status, body } = await requestAs(messagesListing, `${base}/messages`);
     assert.equal(status, 200);
     return body;
   };
   const allSets = () => Promise.all(messagesUrls.map(setOf));
   const post = async (msg: string) => {
-    const { status, body } = await postForm<{ uuid: string }>(`${system.facade}/facade`, { msg });
+    const { status, body } = parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg }));
     assert.equal(status, 201, JSON.stringify(body));
     return body.uuid;
   };

@@ -6,19 +6,23 @@ import { after, before, describe, it } from 'node:test';
 import { freePort, instanceName, registryFor, url } from '../../src/local/local-topology.js';
 import { CLI } from '../../src/local/paths.js';
 import { OUTBOX_HEADER } from '../../src/lib/message.js';
-import type { QueueInfo } from '../../src/lib/hazelcast.js';
 import { metricValue } from '../../src/lab/drill-consumers.js';
-import { eventually, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
+import {
+  errorAnswer,
+  facadeAnswer,
+  instancesAnswer,
+  loggingListing,
+  messagesListing,
+  postAnswer,
+  queueAnswer,
+  type PostAnswer,
+  type PostFailure,
+  type ReadyAnswer,
+} from '../../src/lib/contract.js';
+import { eventually, parsed, postJson, request, requestAs, startSystem, type JsonResponse, type TestSystem } from '../helpers/system.js';
 
-interface PostAnswer {
-  uuid: string;
-  status: string;
-  logging: { instance: string };
-}
-interface SetAnswer {
-  instance: string;
-  messages: Array<{ uuid: string; msg: string }>;
-}
+/** A POST /facade's answer: a stored message's (2xx) or, with the same type, an error's with its details (a 503's: PostFailure). */
+type Posted = PostAnswer & Partial<PostFailure>;
 
 let system: TestSystem;
 /** The facade's LOGGING_FALLBACK_URL: nothing listens there unless a test opens it. */
@@ -42,11 +46,13 @@ after(async () => {
 });
 
 const loggingPorts = () => system.plan.ports['logging-service'];
-const post = (msg: string, headers: Record<string, string> = {}) =>
-  postJson<PostAnswer & { error?: string; logged?: boolean | 'unknown'; queued?: boolean }>(`${system.facade}/facade`, { msg }, headers);
+const post = async (msg: string, headers: Record<string, string> = {}, facade = system.facade): Promise<JsonResponse<Posted>> => {
+  const answer = await postJson(`${facade}/facade`, { msg }, headers);
+  return answer.status < 400 ? parsed(postAnswer, answer) : (parsed(errorAnswer, answer) as JsonResponse<unknown> as JsonResponse<Posted>);
+};
 
 async function consumedUuids(): Promise<string[]> {
-  const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
+  const answers = await Promise.all(system.urls('messages-service').map((base) => requestAs(messagesListing, `${base}/messages`)));
   return answers.flatMap((answer) => answer.body.messages.map((m) => m.uuid));
 }
 
@@ -138,7 +144,7 @@ async function routeLoggingTo(urls: string[]): Promise<void> {
   writeFileSync(system.topology.registryFile, JSON.stringify({ ...registryFor(system.plan), 'logging-service': urls }));
   await eventually(
     'config-server serves the new logging list',
-    async () => (JSON.stringify((await request<string[]>(`${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined),
+    async () => (JSON.stringify((await requestAs(instancesAnswer, `${configUrl}/services/logging-service`)).body) === JSON.stringify(urls) ? true : undefined),
     10_000,
   );
   await facadeReadsListsAgain();
@@ -150,7 +156,7 @@ async function restoreRegistry(): Promise<void> {
   system.topology.writeRegistry();
   await eventually(
     'the real registry is back',
-    async () => ((await request<string[]>(`${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined),
+    async () => ((await requestAs(instancesAnswer, `${configUrl}/services/logging-service`)).body.length === 3 ? true : undefined),
     10_000,
   );
   await facadeReadsListsAgain();
@@ -175,7 +181,7 @@ describe("every listed logging instance unreachable for a moment (a rolling rest
       assert.equal(answer.status, 201, JSON.stringify(answer.body));
       assert.equal(answer.body.logging.instance, instanceName('logging-service', target), 'stored through the instance behind the late address');
       assert.ok(Date.now() - started >= 1400, 'it was answered only once the instance was reachable');
-      const stored = await request<{ messages: Array<{ uuid: string }> }>(`${url(system.plan, target)}/logging`);
+      const stored = await requestAs(loggingListing, `${url(system.plan, target)}/logging`);
       assert.equal(stored.body.messages.filter((m) => m.uuid === answer.body.uuid).length, 1, 'stored once');
     } finally {
       await restoreRegistry();
@@ -198,13 +204,13 @@ describe('every listed logging name stale (just after a rolling restart), the fa
       assert.equal(answer.status, 201, JSON.stringify(answer.body));
       assert.equal(answer.body.status, 'created');
       assert.equal(answer.body.logging.instance, instanceName('logging-service', target));
-      const stored = await request<{ messages: Array<{ uuid: string }> }>(`${url(system.plan, target)}/logging`);
+      const stored = await requestAs(loggingListing, `${url(system.plan, target)}/logging`);
       assert.equal(stored.body.messages.filter((m) => m.uuid === answer.body.uuid).length, 1, 'stored once');
       const fallback = `http://127.0.0.1:${fallbackPort}`;
-      const page = await request<{ logging: { url: string | null; error?: string } }>(`${system.facade}/facade?limit=5`);
+      const page = await requestAs(facadeAnswer, `${system.facade}/facade?limit=5`);
       assert.equal(page.body.logging.url, fallback, JSON.stringify(page.body.logging));
       assert.equal(page.body.logging.error, undefined);
-      const whole = await request<{ logging: { url: string | null; messages: Array<{ uuid: string }> } }>(`${system.facade}/facade`);
+      const whole = await requestAs(facadeAnswer, `${system.facade}/facade`);
       assert.equal(whole.body.logging.url, fallback);
       assert.ok(whole.body.logging.messages.some((m) => m.uuid === answer.body.uuid));
     } finally {
@@ -332,7 +338,7 @@ describe('a logging answer lost after the write landed (truthful 201 / 200)', ()
       assert.equal(fresh.status, 201, JSON.stringify(fresh.body));
       assert.equal(fresh.body.status, 'created');
       // The write that landed is the first attempt's, on the other instance than the one that answered.
-      const stored = await request<{ messages: Array<{ uuid: string; loggedBy: string }> }>(`${url(system.plan, first)}/logging`);
+      const stored = await requestAs(loggingListing, `${url(system.plan, first)}/logging`);
       const entry = stored.body.messages.find((m) => m.uuid === fresh.body.uuid);
       assert.ok(entry, 'the message is stored');
       assert.notEqual(entry.loggedBy, fresh.body.logging.instance, 'stored by the attempt whose answer was lost, answered by the retry');
@@ -393,9 +399,7 @@ describe('a logging-service answer cut off in the middle of a whole-set GET', ()
       await assert.rejects(request(`${system.facade}/facade`), 'the answer is broken off, not ended');
       // The same read through the real instance is complete, and the facade is unharmed.
       await restoreRegistry();
-      const whole = await request<{ partial: boolean; logging: { url: string; count: number; messages: Array<{ uuid: string; loggedBy: string }> } }>(
-        `${system.facade}/facade`,
-      );
+      const whole = await requestAs(facadeAnswer, `${system.facade}/facade`);
       assert.equal(whole.status, 200);
       assert.equal(whole.body.partial, false);
       assert.equal(whole.body.logging.messages.length, whole.body.logging.count);
@@ -418,7 +422,7 @@ describe('config-server: reload and outage', () => {
     await eventually(
       'config-server serves the new list',
       async () => {
-        const answer = await request<string[]>(`${config()}/services/logging-service`);
+        const answer = await requestAs(instancesAnswer, `${config()}/services/logging-service`);
         return answer.body.length === 1 ? true : undefined;
       },
       10_000,
@@ -437,14 +441,14 @@ describe('config-server: reload and outage', () => {
     const rejected = logLines(configServer, 'registry update rejected');
     writeFileSync(system.topology.registryFile, '{"logging-service": ["http://');
     await logged(configServer, 'registry update rejected', rejected);
-    const answer = await request<string[]>(`${config()}/services/logging-service`);
+    const answer = await requestAs(instancesAnswer, `${config()}/services/logging-service`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.length, 1);
     assert.equal((await request(`${config()}/readyz`)).status, 200);
     system.topology.writeRegistry();
     await eventually(
       'the full registry is back',
-      async () => ((await request<string[]>(`${config()}/services/logging-service`)).body.length === 3 ? true : undefined),
+      async () => ((await requestAs(instancesAnswer, `${config()}/services/logging-service`)).body.length === 3 ? true : undefined),
       10_000,
     );
   });
@@ -471,13 +475,13 @@ describe('messages-service outage and shutdown', () => {
       assert.equal(answer.status, 201);
       uuids.push(answer.body.uuid);
     }
-    const answer = await request<{ partial: boolean; logging: { messages: unknown[] }; messages: { error: string } }>(`${system.facade}/facade`);
+    const answer = await requestAs(facadeAnswer, `${system.facade}/facade`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.partial, true);
-    assert.match(answer.body.messages.error, /no messages-service instance answered/);
+    assert.match(answer.body.messages.error ?? '', /no messages-service instance answered/);
     assert.ok(answer.body.logging.messages.length >= 10);
     // Nobody consumes: the facade's GET /queue counts them waiting, on a partition owned by a member.
-    const queue = await request<QueueInfo>(`${system.facade}/queue`);
+    const queue = await requestAs(queueAnswer, `${system.facade}/queue`);
     assert.equal(queue.status, 200);
     assert.ok(queue.body.size >= 10, `size ${queue.body.size}`);
     assert.equal(queue.body.members.length, 3);
@@ -507,7 +511,7 @@ describe('messages-service outage and shutdown', () => {
     const uuids: string[] = [];
     for (let i = 0; i < 6; i += 1) uuids.push((await post(`after-stop-${i}`)).body.uuid);
     await eventually('the other instance has them all', async () => {
-      const answer = await request<SetAnswer>(`${url(system.plan, second)}/messages`);
+      const answer = await requestAs(messagesListing, `${url(system.plan, second)}/messages`);
       return uuids.every((uuid) => answer.body.messages.some((m) => m.uuid === uuid)) ? true : undefined;
     });
     await system.topology.startService('messages-service', [first]);
@@ -525,17 +529,13 @@ describe('the queue step failing after logging succeeded', () => {
     );
     try {
       const headers = { 'idempotency-key': `queue-down-${Date.now()}` };
-      const failed = await postJson<{ error: string; uuid: string; logged: boolean; queued: boolean }>(
-        `${url(system.plan, port)}/facade`,
-        { msg: 'half done' },
-        headers,
-      );
+      const failed = await post('half done', headers, url(system.plan, port));
       assert.equal(failed.status, 503);
       assert.equal(failed.body.logged, true);
       assert.equal(failed.body.queued, false);
-      assert.match(failed.body.error, /retry with the same Idempotency-Key/);
+      assert.match(failed.body.error ?? '', /retry with the same Idempotency-Key/);
       assert.equal((await request(`${url(system.plan, port)}/readyz`)).status, 503);
-      const queue = await request<{ error: string }>(`${url(system.plan, port)}/queue`);
+      const queue = await requestAs(errorAnswer, `${url(system.plan, port)}/queue`);
       assert.equal(queue.status, 503);
       assert.match(queue.body.error, /not connected to Hazelcast/);
 
@@ -557,7 +557,7 @@ describe('the queue step failing after logging succeeded', () => {
       '/healthz',
     );
     try {
-      const failed = await postJson<{ uuid: string; logged: boolean; queued: boolean }>(`${url(system.plan, port)}/facade`, { msg: 'logged, never offered' });
+      const failed = await post('logged, never offered', {}, url(system.plan, port));
       assert.equal(failed.status, 503);
       assert.equal(failed.body.logged, true);
       assert.equal(failed.body.queued, false);
@@ -582,11 +582,11 @@ describe('graceful shutdown of the facade', () => {
     const signalled = Date.now();
     managed.child.kill('SIGTERM');
     await eventually('unready', async () => ((await request(`${base}/readyz`)).status === 503 ? true : undefined), 1500, 50);
-    const ready = await request<{ status: string }>(`${base}/readyz`);
+    const ready = await request<ReadyAnswer>(`${base}/readyz`);
     assert.equal(ready.body.status, 'shutting down');
     // Still serving during the drain: a request routed here before the endpoints update succeeds.
     assert.equal((await request(`${base}/healthz`)).status, 200);
-    assert.equal((await postJson<PostAnswer>(`${base}/facade`, { msg: 'during the drain' })).status, 201);
+    assert.equal(parsed(postAnswer, await postJson(`${base}/facade`, { msg: 'during the drain' })).status, 201);
     assert.equal(await managed.exited, 0);
     assert.ok(Date.now() - signalled >= 2000, 'waited the shutdown delay');
   });

@@ -3,26 +3,20 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { instanceName } from '../../src/local/local-topology.js';
-import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import {
+  errorAnswer,
+  facadeAnswer,
+  loggingListing,
+  messagesListing,
+  postAnswer,
+  queueAnswer,
+  readyAnswer,
+  storedAnswer,
+  type MessagesListing,
+  type PostAnswer,
+} from '../../src/lib/contract.js';
 import { HAZELCAST } from '../../src/lib/topology.js';
-import { eventually, postForm, postJson, request, startSystem, type TestSystem } from '../helpers/system.js';
-
-interface PostAnswer {
-  uuid: string;
-  msg: string;
-  status: string;
-  logging: { instance: string; url: string };
-}
-interface SetAnswer {
-  instance: string;
-  count: number;
-  messages: Array<{ uuid: string; msg: string }>;
-}
-interface FacadeAnswer {
-  logging: SetAnswer & { url: string };
-  messages: SetAnswer & { url: string };
-  partial: boolean;
-}
+import { eventually, parsed, postForm, postJson, request, requestAs, startSystem, type TestSystem } from '../helpers/system.js';
 
 let system: TestSystem;
 
@@ -35,8 +29,8 @@ after(async () => {
 });
 
 /** Every message each messages-service holds, by instance. */
-async function messagesByInstance(): Promise<Map<string, SetAnswer>> {
-  const answers = await Promise.all(system.urls('messages-service').map((base) => request<SetAnswer>(`${base}/messages`)));
+async function messagesByInstance(): Promise<Map<string, MessagesListing>> {
+  const answers = await Promise.all(system.urls('messages-service').map((base) => requestAs(messagesListing, `${base}/messages`)));
   return new Map(answers.map((answer) => [answer.body.instance, answer.body]));
 }
 
@@ -46,7 +40,7 @@ describe('lab Part 1 on real Hazelcast members', () => {
   before(async () => {
     for (let i = 1; i <= 10; i += 1) {
       // The seed's client: requests.post(url, data={"msg": ...}), a form field.
-      const answer = await postForm<PostAnswer>(`${system.facade}/facade`, { msg: `msg${i}` });
+      const answer = parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg: `msg${i}` }));
       assert.equal(answer.status, 201, JSON.stringify(answer.body));
       posted.push(answer.body);
     }
@@ -64,7 +58,7 @@ describe('lab Part 1 on real Hazelcast members', () => {
 
   it('every logging instance returns all 10, in the order they were accepted', async () => {
     for (const base of system.urls('logging-service')) {
-      const answer = await request<SetAnswer>(`${base}/logging`);
+      const answer = await requestAs(loggingListing, `${base}/logging`);
       assert.equal(answer.status, 200);
       assert.deepEqual(
         answer.body.messages.map((m) => m.uuid),
@@ -104,16 +98,16 @@ describe('lab Part 1 on real Hazelcast members', () => {
 
   it('GET /facade joins the logging set with one messages instance set', async () => {
     const sets = await messagesByInstance();
-    const seen = new Set<string>();
+    const seen = new Set<string | null>();
     for (let i = 0; i < 12; i += 1) {
-      const answer = await request<FacadeAnswer>(`${system.facade}/facade`);
+      const answer = await requestAs(facadeAnswer, `${system.facade}/facade`);
       assert.equal(answer.status, 200);
       assert.equal(answer.body.partial, false);
       assert.deepEqual(
         answer.body.logging.messages.map((m) => m.uuid),
         posted.map((p) => p.uuid),
       );
-      const fromInstance = sets.get(answer.body.messages.instance);
+      const fromInstance = sets.get(answer.body.messages.instance ?? '');
       assert.ok(fromInstance, `unknown messages instance ${answer.body.messages.instance}`);
       assert.deepEqual(answer.body.messages.messages, fromInstance.messages);
       seen.add(answer.body.messages.instance);
@@ -126,8 +120,8 @@ describe('lab Part 1 on real Hazelcast members', () => {
 describe('paging of the GET lists', () => {
   it('GET /logging?offset&limit answers one page of the accepted order, with the total count', async () => {
     const [logging] = system.urls('logging-service');
-    const all = await request<SetAnswer>(`${logging}/logging`);
-    const page = await request<SetAnswer & { offset: number }>(`${logging}/logging?offset=2&limit=3`);
+    const all = await requestAs(loggingListing, `${logging}/logging`);
+    const page = await requestAs(loggingListing, `${logging}/logging?offset=2&limit=3`);
     assert.equal(page.status, 200);
     assert.equal(page.body.count, all.body.count);
     assert.equal(page.body.offset, 2);
@@ -135,7 +129,7 @@ describe('paging of the GET lists', () => {
   });
 
   it('GET /facade?limit passes the page on to both services', async () => {
-    const answer = await request<FacadeAnswer>(`${system.facade}/facade?limit=2`);
+    const answer = await requestAs(facadeAnswer, `${system.facade}/facade?limit=2`);
     assert.equal(answer.status, 200);
     assert.equal(answer.body.logging.messages.length, 2);
     assert.ok(answer.body.logging.count >= 10);
@@ -149,7 +143,7 @@ describe('paging of the GET lists', () => {
       `${system.urls('logging-service')[0]}/logging?offset=-1`,
       `${system.urls('messages-service')[0]}/messages?limit=abc`,
     ]) {
-      const answer = await request<{ error: string }>(target);
+      const answer = await requestAs(errorAnswer, target);
       assert.equal(answer.status, 400, target);
       assert.match(answer.body.error, /offset|limit/);
     }
@@ -160,28 +154,28 @@ describe('deduplication by UUID', () => {
   it('logging-service stores a UUID once: 201, then 200 for the same text, 409 for other text', async () => {
     const logging = system.urls('logging-service');
     const uuid = '6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b';
-    const first = await postJson<{ status: string }>(`${logging[0]}/logging`, { uuid, msg: 'once' });
-    const again = await postJson<{ status: string }>(`${logging[1]}/logging`, { uuid, msg: 'once' });
-    const other = await postJson<{ error: string }>(`${logging[2]}/logging`, { uuid, msg: 'different' });
+    const first = parsed(storedAnswer, await postJson(`${logging[0]}/logging`, { uuid, msg: 'once' }));
+    const again = parsed(storedAnswer, await postJson(`${logging[1]}/logging`, { uuid, msg: 'once' }));
+    const other = parsed(errorAnswer, await postJson(`${logging[2]}/logging`, { uuid, msg: 'different' }));
     assert.equal(first.status, 201);
     assert.equal(again.status, 200);
     assert.equal(again.body.status, 'duplicate');
     assert.equal(other.status, 409);
     assert.match(other.body.error, /already stored/);
-    const all = await request<SetAnswer>(`${logging[0]}/logging`);
+    const all = await requestAs(loggingListing, `${logging[0]}/logging`);
     assert.equal(all.body.messages.filter((m) => m.uuid === uuid).length, 1);
     assert.equal(all.body.messages.find((m) => m.uuid === uuid)?.msg, 'once');
   });
 
   it('a POST retried with the same Idempotency-Key is stored and delivered once', async () => {
     const headers = { 'idempotency-key': `retry-${Date.now()}` };
-    const first = await postJson<PostAnswer>(`${system.facade}/facade`, { msg: 'pay once' }, headers);
-    const retry = await postJson<PostAnswer>(`${system.facade}/facade`, { msg: 'pay once' }, headers);
+    const first = parsed(postAnswer, await postJson(`${system.facade}/facade`, { msg: 'pay once' }, headers));
+    const retry = parsed(postAnswer, await postJson(`${system.facade}/facade`, { msg: 'pay once' }, headers));
     assert.equal(first.status, 201);
     assert.equal(retry.status, 200);
     assert.equal(retry.body.status, 'duplicate');
     assert.equal(retry.body.uuid, first.body.uuid);
-    const conflict = await postJson<{ error: string }>(`${system.facade}/facade`, { msg: 'pay twice' }, headers);
+    const conflict = parsed(errorAnswer, await postJson(`${system.facade}/facade`, { msg: 'pay twice' }, headers));
     assert.equal(conflict.status, 409);
 
     // Both offers reached the queue; the consumers' claim keeps exactly one copy.
@@ -240,7 +234,7 @@ describe('bad input gets a clear 4xx with a JSON error', () => {
   ];
   for (const { name, init, status, error } of cases) {
     it(`POST /facade, ${name}: ${status}`, async () => {
-      const answer = await request<{ error: string }>(`${system.facade}/facade`, init);
+      const answer = await requestAs(errorAnswer, `${system.facade}/facade`, init);
       assert.equal(answer.status, status, JSON.stringify(answer.body));
       assert.match(answer.body.error, error);
     });
@@ -254,16 +248,16 @@ describe('bad input gets a clear 4xx with a JSON error', () => {
   });
 
   it('unknown routes and unknown services: 404 with a JSON error', async () => {
-    const unknownRoute = await request<{ error: string }>(`${system.facade}/nope`);
+    const unknownRoute = await requestAs(errorAnswer, `${system.facade}/nope`);
     assert.equal(unknownRoute.status, 404);
     assert.match(unknownRoute.body.error, /no route/);
     const [config] = system.urls('config-server');
-    const unknownService = await request<{ error: string }>(`${config}/services/no-such-service`);
+    const unknownService = await requestAs(errorAnswer, `${config}/services/no-such-service`);
     assert.equal(unknownService.status, 404);
     assert.match(unknownService.body.error, /unknown service/);
     // Names that exist on every JavaScript object are not services either.
     for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
-      const answer = await request<{ error: string }>(`${config}/services/${name}`);
+      const answer = await requestAs(errorAnswer, `${config}/services/${name}`);
       assert.equal(answer.status, 404, name);
       assert.match(answer.body.error, /unknown service/);
     }
@@ -271,7 +265,7 @@ describe('bad input gets a clear 4xx with a JSON error', () => {
 
   it('nothing accepted before the bad requests was lost', async () => {
     const [logging] = system.urls('logging-service');
-    const all = await request<SetAnswer>(`${logging}/logging`);
+    const all = await requestAs(loggingListing, `${logging}/logging`);
     assert.ok(all.body.count >= 11);
   });
 });
@@ -281,7 +275,7 @@ describe('health, readiness and metrics', () => {
     for (const service of ['config-server', 'logging-service', 'messages-service', 'facade-service'] as const) {
       for (const base of system.urls(service)) {
         assert.equal((await request(`${base}/healthz`)).status, 200);
-        const ready = await request<{ status: string; checks: Record<string, { ok: boolean }> }>(`${base}/readyz`);
+        const ready = await requestAs(readyAnswer, `${base}/readyz`);
         assert.equal(ready.status, 200, JSON.stringify(ready.body));
         if (service !== 'config-server') assert.equal(ready.body.checks.hazelcast?.ok, true);
       }
@@ -289,7 +283,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('GET /queue names the queue, its size, its partition owner among the three members', async () => {
-    const answer = await request<QueueInfo>(`${system.facade}/queue`);
+    const answer = await requestAs(queueAnswer, `${system.facade}/queue`);
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     const { queue, size, partitionId, owner, members } = answer.body;
     assert.equal(queue, HAZELCAST.queueName);
@@ -339,7 +333,7 @@ describe('concurrent POSTs share their cluster calls', () => {
   it('48 at once: each stored and delivered once, in fewer logging calls than messages, every answer its own', async () => {
     const [batchesBefore, singlesBefore] = [await batchCalls(), await singleCalls()];
     const answers = await Promise.all(
-      Array.from({ length: 48 }, (_, i) => postForm<PostAnswer & { position: number }>(`${system.facade}/facade`, { msg: `together ${i}` })),
+      Array.from({ length: 48 }, async (_, i) => parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg: `together ${i}` }))),
     );
     assert.deepEqual(
       answers.map((a) => a.status),
@@ -357,7 +351,7 @@ describe('concurrent POSTs share their cluster calls', () => {
     assert.equal((await singleCalls()) - singlesBefore, 0, 'no message needed a try of its own');
     const wanted = new Set(answers.map((a) => a.body.uuid));
     const [logging] = system.urls('logging-service');
-    const listed = (await request<SetAnswer>(`${logging}/logging`)).body.messages.filter((m) => wanted.has(m.uuid));
+    const listed = (await requestAs(loggingListing, `${logging}/logging`)).body.messages.filter((m) => wanted.has(m.uuid));
     assert.equal(listed.length, 48, 'each listed once');
     await eventually('all 48 delivered once', async () => {
       const held = [...(await messagesByInstance()).values()].flatMap((set) => set.messages.filter((m) => wanted.has(m.uuid)).map((m) => m.uuid));

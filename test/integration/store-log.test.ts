@@ -9,9 +9,8 @@ import { ReceivedSet } from '../../src/lib/store/received.js';
 import { bucketOf } from '../../src/lib/store/ids.js';
 import { MessageLog, READ_CHUNK } from '../../src/lib/store/log.js';
 import { BLOCK_SIZE, storeNames } from '../../src/lib/store/names.js';
-import { eventually, postJson, request, startOneMember } from '../helpers/system.js';
-
-type Listed = { count: number; offset: number; messages: Array<{ uuid: string; msg: string }> };
+import { batchAnswer, errorAnswer, loggingListing, storedAnswer, type LoggingListing } from '../../src/lib/contract.js';
+import { eventually, parsed, postJson, requestAs, startOneMember } from '../helpers/system.js';
 
 /**
  * The message log (src/lib/store/log.ts) under the logging-services, on a real member: pages and
@@ -55,8 +54,8 @@ describe('logging-service pages and whole set over the message log', () => {
   });
 
   it('lists every message once, in the same order on both instances, across several chunks', async () => {
-    const a = await request<Listed>(`${loggingA}/logging`);
-    const b = await request<Listed>(`${loggingB}/logging`);
+    const a = await requestAs(loggingListing, `${loggingA}/logging`);
+    const b = await requestAs(loggingListing, `${loggingB}/logging`);
     assert.equal(a.status, 200);
     assert.equal(a.body.count, total);
     assert.equal(a.body.messages.length, total);
@@ -65,18 +64,18 @@ describe('logging-service pages and whole set over the message log', () => {
   });
 
   it('pages concatenate to the whole set; an offset alone streams the tail; past the end a page is empty', async () => {
-    const whole = (await request<Listed>(`${loggingA}/logging`)).body.messages;
-    const pages: Listed['messages'] = [];
+    const whole = (await requestAs(loggingListing, `${loggingA}/logging`)).body.messages;
+    const pages: LoggingListing['messages'] = [];
     for (let offset = 0; offset < total; offset += 700) {
-      const page = await request<Listed>(`${loggingB}/logging?offset=${offset}&limit=700`);
+      const page = await requestAs(loggingListing, `${loggingB}/logging?offset=${offset}&limit=700`);
       assert.equal(page.status, 200);
       assert.equal(page.body.count, total);
       pages.push(...page.body.messages);
     }
     assert.deepEqual(pages, whole);
-    const tail = await request<Listed>(`${loggingA}/logging?offset=${total - 5}`);
+    const tail = await requestAs(loggingListing, `${loggingA}/logging?offset=${total - 5}`);
     assert.deepEqual(tail.body.messages, whole.slice(-5));
-    assert.deepEqual((await request<Listed>(`${loggingA}/logging?offset=${total + 10}&limit=5`)).body.messages, []);
+    assert.deepEqual((await requestAs(loggingListing, `${loggingA}/logging?offset=${total + 10}&limit=5`)).body.messages, []);
   });
 
   it('a client that leaves mid-stream does not upset the instance', async () => {
@@ -87,13 +86,13 @@ describe('logging-service pages and whole set over the message log', () => {
       await reader?.read();
       aborter.abort();
     }
-    const page = await request<Listed>(`${loggingA}/logging?limit=3`);
+    const page = await requestAs(loggingListing, `${loggingA}/logging?limit=3`);
     assert.equal(page.status, 200);
     assert.equal(page.body.messages.length, 3);
   });
 
   it('skips what a crashed write leaves (positions, no commit) and a raced second write of one UUID', async () => {
-    const before = (await request<Listed>(`${loggingA}/logging`)).body.messages;
+    const before = (await requestAs(loggingListing, `${loggingA}/logging`)).body.messages;
     // A write that died between its segment and its commit: the positions are taken, the message
     // is in the log, no record names it.
     const crashed = randomUUID();
@@ -104,14 +103,14 @@ describe('logging-service pages and whole set over the message log', () => {
       encodeLogItem({ uuid: crashed, msg: 'crashed', outbox: false }),
       encodeLogItem({ uuid: first, msg: 'm0', outbox: false }),
     ]);
-    const after = await request<Listed>(`${loggingA}/logging`);
+    const after = await requestAs(loggingListing, `${loggingA}/logging`);
     assert.deepEqual(after.body.messages, before);
     assert.equal(after.body.count, total + 2, 'count counts positions, gaps too');
     // The facade's retry of the crashed write stores it once, at a later position.
-    const retried = await postJson<{ position: number }>(`${loggingB}/logging`, { uuid: crashed, msg: 'retried' });
+    const retried = parsed(storedAnswer, await postJson(`${loggingB}/logging`, { uuid: crashed, msg: 'retried' }));
     assert.equal(retried.status, 201);
     assert.equal(retried.body.position, at + 2);
-    const last = await request<Listed>(`${loggingA}/logging?offset=${total}&limit=10`);
+    const last = await requestAs(loggingListing, `${loggingA}/logging?offset=${total}&limit=10`);
     assert.deepEqual(
       last.body.messages.map((m) => [m.uuid, m.msg]),
       [[crashed, 'retried']],
@@ -121,7 +120,7 @@ describe('logging-service pages and whole set over the message log', () => {
   it('a repeat of a stored UUID takes no position: 200 for the same text, 409 for another', async () => {
     const end = await log.counter.end();
     const uuid = stored[1] ?? '';
-    const repeat = await postJson<{ status: string; position: number }>(`${loggingA}/logging`, { uuid, msg: 'm1' });
+    const repeat = parsed(storedAnswer, await postJson(`${loggingA}/logging`, { uuid, msg: 'm1' }));
     assert.equal(repeat.status, 200);
     assert.equal(repeat.body.status, 'duplicate');
     assert.equal((await postJson(`${loggingA}/logging`, { uuid, msg: 'other' })).status, 409);
@@ -138,19 +137,20 @@ describe('logging-service pages and whole set over the message log', () => {
       { uuid: fresh, msg: 'batched' },
       { uuid: other, msg: 'batched too' },
     ];
-    const answer = await postJson<{ instance: string; results: Array<{ status: number; body: { status?: string; position?: number; error?: string } }> }>(
-      `${loggingA}/logging/batch`,
-      { messages },
-    );
+    const answer = parsed(batchAnswer, await postJson(`${loggingA}/logging/batch`, { messages }));
     assert.equal(answer.status, 200, JSON.stringify(answer.body));
     assert.equal(answer.body.instance, nameA);
     assert.deepEqual(
       answer.body.results.map((r) => r.status),
       [201, 400, 200, 409, 200, 201],
     );
-    assert.match(answer.body.results[1]?.body.error ?? '', /uuid must be a UUID/);
-    assert.equal(answer.body.results[4]?.body.position, answer.body.results[0]?.body.position, 'a repeat in the batch names the same position');
-    const listed = (await request<Listed>(`${loggingB}/logging`)).body.messages;
+    assert.match(errorAnswer.parse(answer.body.results[1]?.body).error, /uuid must be a UUID/);
+    assert.equal(
+      storedAnswer.parse(answer.body.results[4]?.body).position,
+      storedAnswer.parse(answer.body.results[0]?.body).position,
+      'a repeat in the batch names the same position',
+    );
+    const listed = (await requestAs(loggingListing, `${loggingB}/logging`)).body.messages;
     assert.deepEqual(
       listed.filter((m) => m.uuid === fresh || m.uuid === other).map((m) => m.msg),
       ['batched', 'batched too'],
@@ -161,7 +161,7 @@ describe('logging-service pages and whole set over the message log', () => {
       [{ messages: Array.from({ length: 257 }, () => ({ uuid: randomUUID(), msg: 'x' })) }, 400, /at most 256/],
       [[{ uuid: randomUUID(), msg: 'x' }], 400, /must be a JSON object/],
     ] as const) {
-      const refused = await postJson<{ error: string }>(`${loggingA}/logging/batch`, body);
+      const refused = parsed(errorAnswer, await postJson(`${loggingA}/logging/batch`, body));
       assert.equal(refused.status, status, JSON.stringify(refused.body));
       assert.match(refused.body.error, error);
     }
@@ -170,11 +170,11 @@ describe('logging-service pages and whole set over the message log', () => {
   it('two stores of one new UUID at once: one is created, the other a duplicate at the same position', async () => {
     const uuid = randomUUID();
     const answers = await Promise.all(
-      [loggingA, loggingB, loggingA, loggingB].map((base) => postJson<{ status: string; position: number }>(`${base}/logging`, { uuid, msg: 'raced' })),
+      [loggingA, loggingB, loggingA, loggingB].map(async (base) => parsed(storedAnswer, await postJson(`${base}/logging`, { uuid, msg: 'raced' }))),
     );
     assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 201]);
     assert.equal(new Set(answers.map((a) => a.body.position)).size, 1, 'every answer names the committed position');
-    const listed = (await request<Listed>(`${loggingA}/logging`)).body.messages.filter((m) => m.uuid === uuid);
+    const listed = (await requestAs(loggingListing, `${loggingA}/logging`)).body.messages.filter((m) => m.uuid === uuid);
     assert.equal(listed.length, 1);
   });
 
@@ -260,8 +260,8 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.equal(await log.seal(block), false, 'sealed already');
     assert.equal(await log.blocks.compact(block), false);
     // Pages across it and its neighbours read the same as the whole set.
-    const whole = (await request<Listed>(`${loggingA}/logging`)).body.messages;
-    const page = await request<Listed>(`${loggingB}/logging?offset=${(block - 1) * BLOCK_SIZE}&limit=${3 * BLOCK_SIZE}`);
+    const whole = (await requestAs(loggingListing, `${loggingA}/logging`)).body.messages;
+    const page = await requestAs(loggingListing, `${loggingB}/logging?offset=${(block - 1) * BLOCK_SIZE}&limit=${3 * BLOCK_SIZE}`);
     const ids = whole.map((m) => m.uuid);
     const at = ids.indexOf(page.body.messages[0]?.uuid ?? '');
     assert.deepEqual(page.body.messages, whole.slice(at, at + page.body.messages.length));
@@ -298,7 +298,7 @@ describe('logging-service pages and whole set over the message log', () => {
   });
 
   it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {
-    const before = (await request<Listed>(`${loggingB}/logging`)).body.messages.length;
+    const before = (await requestAs(loggingListing, `${loggingB}/logging`)).body.messages.length;
     // 16 writers keep stores in flight on A until it is killed, so some die half-way.
     const uuids: string[] = [];
     const statuses = new Map<string, number>();
@@ -327,7 +327,7 @@ describe('logging-service pages and whole set over the message log', () => {
       const retried = await postJson(`${loggingB}/logging`, { uuid, msg: `k-${uuid}` });
       assert.ok(retried.status === 201 || retried.status === 200, `retry of ${uuid}: ${retried.status}`);
     }
-    const listed = (await request<Listed>(`${loggingB}/logging`)).body.messages.map((m) => m.uuid);
+    const listed = (await requestAs(loggingListing, `${loggingB}/logging`)).body.messages.map((m) => m.uuid);
     assert.equal(listed.length, before + uuids.length, `listed ${listed.length}, expected ${before + uuids.length} (${unconfirmed.length} retried)`);
     assert.equal(new Set(listed).size, listed.length, 'a UUID listed twice');
     const wanted = new Set(listed);

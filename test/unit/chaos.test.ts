@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { classify, readAllPages } from '../../src/lab/chaos-ledger.js';
+import type { MessagesListing } from '../../src/lib/contract.js';
 import { DEFAULT_KILLS, parseChaosArgs, parseKills } from '../../src/lab/chaos-options.js';
 
 const A = '00000000-0000-4000-8000-00000000000a';
@@ -53,13 +54,13 @@ describe('chaos ledger classification', () => {
 });
 
 describe('readAllPages', () => {
-  const items = Array.from({ length: 25_001 }, (_, i) => ({ uuid: `u${i}` }));
+  const items = Array.from({ length: 25_001 }, (_, i) => ({ uuid: `u${i}`, msg: `m${i}` }));
   const asked: string[] = [];
   let server: Server;
   let base: string;
 
   before(async () => {
-    // A listing GET as the services answer it: ?offset&limit, count the total.
+    // A listing GET as the services answer it (its contract, src/lib/contract.ts): ?offset&limit, count the total.
     server = createServer((req, res) => {
       const query = new URL(req.url ?? '/', 'http://x').searchParams;
       asked.push(`${query.get('offset')}:${query.get('limit')}`);
@@ -70,7 +71,15 @@ describe('readAllPages', () => {
       const offset = Number(query.get('offset'));
       const limit = Number(query.get('limit'));
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ instance: 'messages-x', count: items.length, messages: items.slice(offset, offset + limit) }));
+      res.end(
+        JSON.stringify({
+          instance: 'messages-x',
+          start: 0,
+          count: items.length,
+          offset,
+          messages: items.slice(offset, offset + limit),
+        } satisfies MessagesListing),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import got from 'got';
 import { pino } from 'pino';
 import { DashboardSampler, Ring, counterTotal } from '../../src/facade-service/dashboard/state.js';
-import type { QueueInfo } from '../../src/lib/hazelcast.js';
+import type { QueueInfo } from '../../src/lib/contract.js';
 import { Readiness } from '../../src/lib/http.js';
 import { counter, createRegistry } from '../../src/lib/metrics.js';
 

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import express, { Router, type Response } from 'express';
 import { HttpError } from '../../lib/errors.js';
 import type { Readiness } from '../../lib/http.js';
-import type { DashboardSampler, PageState } from './state.js';
+import type { DashboardState, PageState } from '../../lib/contract.js';
+import type { DashboardSampler } from './state.js';
 
 /** Copied next to this module by the build (npm run build, and the Dockerfile's builder stage). */
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
@@ -61,7 +62,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   router.get('/dashboard/state', async (_req, res) => {
     const state = await sampler.state();
-    res.set('Cache-Control', 'no-store').json({ ...state, history: sampler.historyList() });
+    res.set('Cache-Control', 'no-store').json({ ...state, history: sampler.historyList() } satisfies DashboardState);
   });
 
   router.get('/dashboard/events', async (req, res) => {
@@ -69,7 +70,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (streams.size >= maxClients) throw new HttpError(503, `too many open pages (${maxClients}); close one or try again later`);
     streams.add(res);
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    const send = (event: 'state', data: PageState | DashboardState) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     res.write('retry: 2000\n\n');
     const unsubscribe = sampler.subscribe((state: PageState) => send('state', state));
     req.on('close', () => {
@@ -79,7 +80,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     // The first state with the whole history; every later one carries its newest sample only.
     try {
       const state = await sampler.state();
-      if (!res.writableEnded) send('state', { ...state, history: sampler.historyList() });
+      if (!res.writableEnded) send('state', { ...state, history: sampler.historyList() } satisfies DashboardState);
     } catch {
       // The next tick sends one.
     }

@@ -1,57 +1,24 @@
 import type { Got } from 'got';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
+import {
+  listing,
+  parseAnswer,
+  readyAnswer,
+  registryAnswer,
+  type InstanceStatus,
+  type InstanceView,
+  type Listing,
+  type MessageRow,
+  type PageEvent,
+  type PageState,
+  type QueueInfo,
+  type Sample,
+} from '../../lib/contract.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { QueueInfo } from '../../lib/hazelcast.js';
 import type { Readiness } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
 import { withoutTrailingSlashes } from '../../lib/settings.js';
 import { waitAtMost } from '../../lib/timeouts.js';
-
-/** One second of history: the queue's depth (null while it could not be read) and messages queued per second by this facade. */
-export interface Sample {
-  t: number;
-  depth: number | null;
-  postRate: number;
-}
-
-export interface PageEvent {
-  t: number;
-  text: string;
-}
-
-export type InstanceStatus = 'ready' | 'not ready' | 'shutting down' | 'unreachable';
-
-export interface InstanceView {
-  url: string;
-  /** The instance's own name (from its /readyz), or null when it did not answer. */
-  instance: string | null;
-  status: InstanceStatus;
-}
-
-export interface MessageRow {
-  uuid: string;
-  msg: string;
-  loggedBy: string | null;
-  /** The messages-service instance that holds it; null while none of the pages asked has it. */
-  receivedBy: string | null;
-}
-
-/** What the page shows; every field is something GET /facade, GET /queue or a service's /readyz already answers. */
-export interface PageState {
-  generatedAt: string;
-  facade: { instance: string; status: InstanceStatus };
-  cluster: (Omit<QueueInfo, 'members'> & { connected: true; members: QueueInfo['members'] }) | { connected: false; error: string };
-  store: { count: number | null; instance: string | null; error?: string };
-  /** The store's used bytes against its capacity, as this facade's gauge last sampled them (null until it has). */
-  capacity: { usedBytes: number; capacityBytes: number; full: boolean } | null;
-  configServer: { ok: boolean; error?: string };
-  services: Array<{ name: string; instances: InstanceView[] }>;
-  messages: MessageRow[];
-  sources: Array<{ url: string; instance: string | null; count: number | null; error?: string }>;
-  sample: Sample | null;
-  events: PageEvent[];
-}
 
 export interface SamplerOptions {
   instance: string;
@@ -79,16 +46,6 @@ export interface SamplerOptions {
   loggingMaxAgeMs?: number;
   now?: () => number;
 }
-
-const registrySchema = z.record(z.string(), z.array(z.string()));
-const readyAnswer = z.object({ status: z.string().optional(), instance: z.string().optional() });
-const pageAnswer = z.object({
-  instance: z.string().optional(),
-  count: z.number().int().min(0),
-  offset: z.number().int().min(0).optional(),
-  messages: z.array(z.object({ uuid: z.string(), msg: z.string(), loggedBy: z.string().optional() })),
-});
-type PageAnswer = z.infer<typeof pageAnswer>;
 
 /** A fixed-size ring: pushing past the size drops the oldest. */
 export class Ring<T> {
@@ -322,7 +279,9 @@ export class DashboardSampler {
     try {
       const { status, body } = await this.get(`${this.options.configServerUrl}/services`);
       if (status !== 200) throw new Error(`config-server answered ${status}`);
-      const registry = Object.fromEntries(Object.entries(registrySchema.parse(body)).map(([name, urls]) => [name, urls.map(withoutTrailingSlashes)]));
+      const registry = Object.fromEntries(
+        Object.entries(parseAnswer(registryAnswer, body, 'GET /services')).map(([name, urls]) => [name, urls.map(withoutTrailingSlashes)]),
+      );
       // In Kubernetes config-server lists ready pods only: an instance turning unready leaves the list.
       for (const [name, urls] of Object.entries(registry)) {
         const was = this.lastRegistry[name];
@@ -342,8 +301,8 @@ export class DashboardSampler {
     try {
       const { status, body } = await this.get(`${url}/readyz`);
       const answer = readyAnswer.safeParse(body);
-      const said = answer.success ? answer.data : {};
-      view = { url, instance: said.instance ?? null, status: status === 200 ? 'ready' : said.status === 'shutting down' ? 'shutting down' : 'not ready' };
+      const said = answer.success ? answer.data : undefined;
+      view = { url, instance: said?.instance ?? null, status: status === 200 ? 'ready' : said?.status === 'shutting down' ? 'shutting down' : 'not ready' };
     } catch {
       view = { url, instance: this.knownNames.get(url) ?? null, status: 'unreachable' };
     }
@@ -359,12 +318,12 @@ export class DashboardSampler {
    * The newest page of one instance's list. The last count it gave decides the offset, with some
    * slack for what arrived since; only when more than the slack arrived is a second, exact page asked.
    */
-  private async readPage(url: string, path: string): Promise<{ url: string; page?: PageAnswer; error?: string }> {
+  private async readPage(url: string, path: string): Promise<{ url: string; page?: Listing; error?: string }> {
     const slack = 100;
     const ask = async (offset: number, limit: number) => {
       const { status, body } = await this.get(`${url}${path}?offset=${offset}&limit=${limit}`);
       if (status !== 200) throw new Error(`answered ${status}`);
-      return pageAnswer.parse(body);
+      return parseAnswer(listing, body, `GET ${path}`);
     };
     try {
       const known = this.lastCount.get(url) ?? 0;
@@ -396,7 +355,7 @@ export class DashboardSampler {
   }
 
   /** The store's size and newest page from one logging-service that is ready (any one holds the whole map). */
-  private async readLogging(instances: InstanceView[]): Promise<{ url: string | null; page?: PageAnswer; error?: string }> {
+  private async readLogging(instances: InstanceView[]): Promise<{ url: string | null; page?: Listing; error?: string }> {
     const ready = instances.filter((view) => view.status === 'ready');
     if (ready.length === 0)
       return { url: null, error: instances.length === 0 ? 'no logging-service instances are registered' : 'no logging-service instance is ready' };

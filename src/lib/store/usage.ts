@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { StoreFullAnswer } from '../contract.js';
 import { HttpError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MessageLog } from './log.js';
@@ -212,6 +213,6 @@ export class StoreGauge {
       usedBytes: Math.round(used),
       capacityBytes: usage.capacityBytes,
       acceptsAgainBelowBytes: Math.round(usage.capacityBytes * this.options.lowWater),
-    });
+    } satisfies Omit<StoreFullAnswer, 'error'>);
   }
 }
