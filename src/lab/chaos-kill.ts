@@ -6,7 +6,7 @@
 import type { MemberRef } from '../lib/hazelcast.js';
 import type { ServiceName } from '../lib/topology.js';
 import { LocalTopology, instanceName, memberName, url, type LocalPlan } from '../local/local-topology.js';
-import type { KillHow, KillStep, KillTarget } from './chaos-options.js';
+import type { KillSignal, KillStep, KillTarget } from './chaos-options.js';
 import type { LocalEnvironment } from './drill-local.js';
 import { sleep, waitUntil } from './wait.js';
 
@@ -170,11 +170,11 @@ export class Killer {
 }
 
 /** How the process ended; a SIGTERM'd one that ends on SIGKILL did not finish its shutdown within the grace period. */
-function exitNote(topology: LocalTopology, name: string, how: KillHow): string {
+function exitNote(topology: LocalTopology, name: string, how: KillSignal): string {
   const child = topology.group.get(name)?.child;
   if (!child) return 'exit unknown';
   if (how === 'term' && child.signalCode === 'SIGKILL') return 'did NOT exit within the grace period after SIGTERM: killed (SIGKILL)';
   return `exited ${child.signalCode ? `on ${child.signalCode}` : `with code ${String(child.exitCode)}`}`;
 }
 
-export const describeHow = (how: KillHow) => (how === 'kill' ? 'kill -9' : 'SIGTERM');
+export const describeHow = (how: KillSignal) => (how === 'kill' ? 'kill -9' : 'SIGTERM');

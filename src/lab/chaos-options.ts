@@ -7,10 +7,11 @@ import { int, labFlags } from './cli-options.js';
 
 export const KILL_TARGETS = ['member-owner', 'member-other', 'logging', 'messages', 'facade'] as const;
 export type KillTarget = (typeof KILL_TARGETS)[number];
-export type KillHow = 'kill' | 'term';
+/** How a chaos kill stops its process: SIGKILL, or SIGTERM (the graceful path). */
+export type KillSignal = 'kill' | 'term';
 export interface KillStep {
   target: KillTarget;
-  how: KillHow;
+  how: KillSignal;
 }
 
 /** Every kind of process, each by kill -9 and by SIGTERM, the queue's owner among the members. */

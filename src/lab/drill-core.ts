@@ -29,13 +29,13 @@ export interface DrillEnvironment {
   queuePartition(queueName: string): Promise<{ partitionId: number; owner: MemberRef | null }>;
   members(): Promise<MemberRef[]>;
   /** How the victim is killed, in words ("kill -9", "SIGTERM", "delete pod, grace 0 s"). */
-  killDescription(how: KillHow): string;
+  killDescription(how: MemberFault): string;
   /** The process or pod running a member. */
   locate(member: MemberRef): Promise<string>;
   /** Resolves once the victim is dead (or, for freeze, stopped). */
-  kill(member: MemberRef, how: KillHow): Promise<void>;
+  kill(member: MemberRef, how: MemberFault): Promise<void>;
   /** Called once the cluster has dropped the victim (freeze: now it is really killed). */
-  afterDropped?(member: MemberRef, how: KillHow): Promise<void>;
+  afterDropped?(member: MemberRef, how: MemberFault): Promise<void>;
   health(member: MemberRef): Promise<MemberHealth>;
   stopConsumers(): Promise<void>;
   startConsumers(): Promise<void>;
@@ -52,13 +52,13 @@ export type Scenario = 'lab' | 'live';
  * falls silent with its connections open, as a hung or unplugged host does: only the heartbeat
  * timeout can detect it (it is killed for good once the cluster has dropped it).
  */
-export type KillHow = 'kill' | 'graceful' | 'freeze';
+export type MemberFault = 'kill' | 'graceful' | 'freeze';
 
 export interface DrillOptions {
   messages: number;
   concurrency: number;
   victim: 'owner' | 'non-owner';
-  how: KillHow;
+  how: MemberFault;
   queueName: string;
   /**
    * lab: consumers stopped, post everything, kill, wait safe, start consumers (the lab's Part 2).
@@ -326,7 +326,7 @@ async function postAndKill(
 }
 
 /** Waits for the cluster to drop the victim and to be safe again (every partition owned and backed up, no migrations). */
-async function awaitRecovery(env: DrillEnvironment, kill: VictimKill, victim: MemberRef, how: KillHow, step: (text: string) => void): Promise<Recovery> {
+async function awaitRecovery(env: DrillEnvironment, kill: VictimKill, victim: MemberRef, how: MemberFault, step: (text: string) => void): Promise<Recovery> {
   const probes = await kill.done();
   const detectedMs = await probes.detected;
   step(`  member left the cluster after ${(detectedMs / 1000).toFixed(1)} s`);

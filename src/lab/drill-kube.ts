@@ -21,7 +21,7 @@ import { queueAnswer, type QueueInfo } from '../lib/contract.js';
 import { memberFromAddress } from '../lib/hazelcast.js';
 import { defaultPort } from '../lib/topology.js';
 import { errorMessage } from '../lib/errors.js';
-import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
+import type { ConsumerEndpoint, DrillEnvironment, MemberFault, MemberHealth, MemberRef } from './drill-core.js';
 
 type K8s = typeof import('@kubernetes/client-node');
 
@@ -47,7 +47,7 @@ export type KubeFlags = Partial<Record<(typeof KUBE_FLAGS)[number], string>>;
 export interface KubeArgs {
   flags: KubeFlags;
   facade: string | undefined;
-  how: KillHow;
+  how: MemberFault;
   queueName: string;
 }
 
@@ -216,7 +216,7 @@ export class KubeEnvironment implements DrillEnvironment {
     return (await this.facadeQueue()).members.map((m) => memberFromAddress(m.uuid, m.address));
   }
 
-  killDescription(how: KillHow): string {
+  killDescription(how: MemberFault): string {
     const { kill } = this.settings;
     if (how === 'freeze') return 'freeze (not possible in Kubernetes)';
     if (kill.kind === 'crash') return 'crash: SIGKILL of the JVM through exec, no SIGTERM (the container restarts in its pod)';
@@ -238,7 +238,7 @@ export class KubeEnvironment implements DrillEnvironment {
     return `pod ${pod.metadata?.name ?? '?'}${pod.spec?.nodeName ? ` on node ${pod.spec.nodeName}` : ''}`;
   }
 
-  async kill(member: MemberRef, how: KillHow): Promise<void> {
+  async kill(member: MemberRef, how: MemberFault): Promise<void> {
     if (how === 'freeze') throw new Error('--freeze needs local processes');
     const pod = await this.memberPod(member);
     const name = pod.metadata?.name ?? '';

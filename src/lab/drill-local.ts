@@ -8,7 +8,7 @@ import { Readiness } from '../lib/http.js';
 import { hazelcastMemberAddresses } from '../lib/topology.js';
 import { LocalTopology, freePlan, labPlan, memberHealth, memberName, url } from '../local/local-topology.js';
 import { ROOT } from '../local/paths.js';
-import type { ConsumerEndpoint, DrillEnvironment, KillHow, MemberHealth, MemberRef } from './drill-core.js';
+import type { ConsumerEndpoint, DrillEnvironment, MemberFault, MemberHealth, MemberRef } from './drill-core.js';
 
 /** A Hazelcast client for the drill itself: only its errors reach stderr (the killed member's closed connection is expected, and the report says it), so the report stays readable. */
 export async function drillClient(clusterName: string, members: readonly string[], logLevel = 'error'): Promise<HazelcastClient> {
@@ -74,7 +74,7 @@ export class LocalEnvironment implements DrillEnvironment {
     this.facadeUrl = url(plan, plan.ports['facade-service'][0] ?? 0);
   }
 
-  killDescription(how: KillHow): string {
+  killDescription(how: MemberFault): string {
     if (how === 'graceful') return 'SIGTERM (graceful shutdown)';
     if (how === 'freeze') return 'SIGSTOP (frozen: silent, connections open), SIGKILL once dropped';
     return 'kill -9 (SIGKILL)';
@@ -91,7 +91,7 @@ export class LocalEnvironment implements DrillEnvironment {
     return `process ${memberName(member.port)}, pid ${pid}`;
   }
 
-  async kill(member: MemberRef, how: KillHow): Promise<void> {
+  async kill(member: MemberRef, how: MemberFault): Promise<void> {
     if (how === 'freeze') {
       const pid = this.pidOf(member);
       if (pid === undefined) throw new Error(`no local process runs the member ${member.address}`);
@@ -113,7 +113,7 @@ export class LocalEnvironment implements DrillEnvironment {
     }
   }
 
-  async afterDropped(member: MemberRef, how: KillHow): Promise<void> {
+  async afterDropped(member: MemberRef, how: MemberFault): Promise<void> {
     // A frozen member must not wake up and try to rejoin: it is killed once the others gave up on it.
     if (how === 'freeze') await this.kill(member, 'kill');
   }
