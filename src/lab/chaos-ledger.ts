@@ -32,6 +32,11 @@ export interface Classification {
   samples: { lost: string[]; notDelivered: string[]; duplicated: string[] };
 }
 
+/** The figures every ledger run's last line starts with, in this order (chaos and partition alike). */
+export function ledgerFigures(c: Classification, errors: number, errorPct: number) {
+  return { acked: c.acked, lost: c.lost, not_delivered: c.notDelivered, duplicated: c.duplicated, errors, error_pct: Number(errorPct.toFixed(3)) };
+}
+
 const SAMPLE = 5;
 
 /** Sorts every acknowledged UUID into the figures of the chaos report. */

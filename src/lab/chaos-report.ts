@@ -2,7 +2,7 @@
 import { cpus, totalmem } from 'node:os';
 import type { LocalPlan } from '../local/local-topology.js';
 import { HAZELCAST } from '../lib/topology.js';
-import type { Classification, Drain } from './chaos-ledger.js';
+import { ledgerFigures, type Classification, type Drain } from './chaos-ledger.js';
 import { describeHow, type KillRecord } from './chaos-kill.js';
 import type { ChaosArgs } from './chaos-options.js';
 import { appendReport } from './cli-options.js';
@@ -41,12 +41,7 @@ export interface ChaosResult {
 export function summaryJson(result: ChaosResult): Record<string, unknown> {
   const c = result.classification;
   return {
-    acked: c.acked,
-    lost: c.lost,
-    not_delivered: c.notDelivered,
-    duplicated: c.duplicated,
-    errors: result.errors,
-    error_pct: Number(result.errorPct.toFixed(3)),
+    ...ledgerFigures(c, result.errors, result.errorPct),
     requests: c.acked + result.errors,
     sent: result.load.sent,
     skipped_sends: result.load.skippedSends,

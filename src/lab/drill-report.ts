@@ -50,6 +50,7 @@ export function resultsMarkdown(results: DrillResult[], command: string, started
   const lost = results.reduce((sum, r) => sum + r.lost, 0);
   const duplicated = results.reduce((sum, r) => sum + r.duplicated, 0);
   const first = results[0];
+  const medianMax = (pick: (r: DrillResult) => number) => `${sec(quantile(results.map(pick), 0.5))} / ${sec(quantile(results.map(pick), 1))}`;
   return [
     `# Failover drill: ${results.length} run(s)`,
     '',
@@ -58,47 +59,7 @@ export function resultsMarkdown(results: DrillResult[], command: string, started
     `- machine: ${cpus().length} CPU(s), Node ${process.version}; Hazelcast ${HAZELCAST.version}, 3 members, backup-count 1, max.no.heartbeat 5 s`,
     first ? `- mode: ${first.mode}, scenario ${first.scenario}, victim ${first.victimKind}, ${first.kill}` : '',
     `- **total: ${results.reduce((sum, r) => sum + r.messages, 0)} messages, lost ${lost}, duplicated ${duplicated}; ${results.filter((r) => r.ok).length}/${results.length} runs passed**`,
-    `- after the kill (median / max): member dropped ${sec(
-      quantile(
-        results.map((r) => r.detectedMs),
-        0.5,
-      ),
-    )} / ${sec(
-      quantile(
-        results.map((r) => r.detectedMs),
-        1,
-      ),
-    )} s, queue answered ${sec(
-      quantile(
-        results.map((r) => r.queueAnsweredMs),
-        0.5,
-      ),
-    )} / ${sec(
-      quantile(
-        results.map((r) => r.queueAnsweredMs),
-        1,
-      ),
-    )} s, cluster safe ${sec(
-      quantile(
-        results.map((r) => r.safeMs),
-        0.5,
-      ),
-    )} / ${sec(
-      quantile(
-        results.map((r) => r.safeMs),
-        1,
-      ),
-    )} s, first item consumed ${sec(
-      quantile(
-        results.map((r) => r.firstConsumedMs),
-        0.5,
-      ),
-    )} / ${sec(
-      quantile(
-        results.map((r) => r.firstConsumedMs),
-        1,
-      ),
-    )} s`,
+    `- after the kill (median / max): member dropped ${medianMax((r) => r.detectedMs)} s, queue answered ${medianMax((r) => r.queueAnsweredMs)} s, cluster safe ${medianMax((r) => r.safeMs)} s, first item consumed ${medianMax((r) => r.firstConsumedMs)} s`,
     note ? `- note: ${note}` : '',
     '',
     'Times are seconds from the kill. "dropped": the member left the cluster; "answered": a queue call issued after the kill got its answer; "safe": every survivor reports clusterSafe; "first": first item consumed (lab scenario: the consumers are started only once the cluster is safe); "re-offered": copies dropped by the consumers\' claim.',

@@ -15,7 +15,7 @@ import { HAZELCAST } from '../lib/topology.js';
 import { LocalTopology, freePlan, isSafe, memberAddresses, memberHealth, memberHost, memberName, url, type LocalPlan } from '../local/local-topology.js';
 import { MemberNetwork } from '../local/netns.js';
 import { ROOT } from '../local/paths.js';
-import { awaitDelivery, classify, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
+import { awaitDelivery, classify, ledgerFigures, readLogged, readSets, type Classification, type Drain, type LedgerSources } from './chaos-ledger.js';
 import { SteadyLoad, loadProgress, outcomeCounts } from './chaos-load.js';
 import { appendReport, int, labFlags, labRun, runAndRecord } from './cli-options.js';
 import { sleep, waitUntil } from './wait.js';
@@ -390,12 +390,7 @@ export function partitionSummary(result: PartitionResult): Record<string, unknow
   const c = result.classification;
   const heals = result.faults.map(healMs);
   return {
-    acked: c.acked,
-    lost: c.lost,
-    not_delivered: c.notDelivered,
-    duplicated: c.duplicated,
-    errors: result.errors,
-    error_pct: Number(result.errorPct.toFixed(3)),
+    ...ledgerFigures(c, result.errors, result.errorPct),
     minority_writes_refused: result.minorityWritesRefused,
     unexpected_failures: result.unexpectedFailures,
     attempts: result.load.attempts,

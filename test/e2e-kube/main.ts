@@ -128,6 +128,19 @@ async function loggingUuids(): Promise<Set<string>> {
   return new Set(body.messages.map((m) => m.uuid));
 }
 
+/** Replaces the registry ConfigMap's services.json, as a user editing it live would. */
+async function writeRegistry(registry: Record<string, string[]>): Promise<void> {
+  await kube.kubectl([
+    'patch',
+    'configmap',
+    name('registry'),
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } }),
+  ]);
+}
+
 async function configServerList(service: string): Promise<string[]> {
   const pod = (await kube.pods(selector('config-server'))).find((p) => p.ready && !p.deleting);
   if (!pod) throw new Error('no ready config-server pod');
@@ -385,15 +398,7 @@ async function main(): Promise<void> {
       const registry = JSON.parse(cm.data['services.json'] ?? '{}') as Record<string, string[]>;
       const edited = { ...registry, 'logging-service': (registry['logging-service'] ?? []).slice(0, 2) };
       const started = Date.now();
-      await kube.kubectl([
-        'patch',
-        'configmap',
-        name('registry'),
-        '--type',
-        'merge',
-        '-p',
-        JSON.stringify({ data: { 'services.json': JSON.stringify(edited, null, 2) } }),
-      ]);
+      await writeRegistry(edited);
       await kube.waitFor('config-server to serve the edit', async () => (await configServerList('logging-service')).length === 2, 30_000, 250);
       const seenMs = Date.now() - started;
       numbers.registry_api_live_edit_s = Math.round(seenMs / 100) / 10;
@@ -408,15 +413,7 @@ async function main(): Promise<void> {
       assert.equal((await configServerList('logging-service')).length, 2, 'config-server still serves the edit');
       const status = JSON.parse(await helm(['status', RELEASE, '-n', NAMESPACE, '-o', 'json'])) as { info: { status: string } };
       assert.equal(status.info.status, 'deployed');
-      await kube.kubectl([
-        'patch',
-        'configmap',
-        name('registry'),
-        '--type',
-        'merge',
-        '-p',
-        JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } }),
-      ]);
+      await writeRegistry(registry);
       await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
       return `edit served after ${(seenMs / 1000).toFixed(1)} s; helm upgrade kept it, release deployed`;
     });
@@ -429,15 +426,7 @@ async function main(): Promise<void> {
         string[]
       >;
       const nowhere = [7, 8, 9].map((i) => `http://${name('logging')}-${i}.${name('logging')}:8081`);
-      await kube.kubectl([
-        'patch',
-        'configmap',
-        name('registry'),
-        '--type',
-        'merge',
-        '-p',
-        JSON.stringify({ data: { 'services.json': JSON.stringify({ ...registry, 'logging-service': nowhere }, null, 2) } }),
-      ]);
+      await writeRegistry({ ...registry, 'logging-service': nowhere });
       try {
         await kube.waitFor(
           'config-server to serve the unreachable names',
@@ -456,15 +445,7 @@ async function main(): Promise<void> {
         assert.ok((await loggingUuids()).has(body.uuid), 'the message is in the logging map');
         return `stored through ${body.logging.url} by ${body.logging.instance}`;
       } finally {
-        await kube.kubectl([
-          'patch',
-          'configmap',
-          name('registry'),
-          '--type',
-          'merge',
-          '-p',
-          JSON.stringify({ data: { 'services.json': JSON.stringify(registry, null, 2) } }),
-        ]);
+        await writeRegistry(registry);
         await kube.waitFor('config-server to serve 3 again', async () => (await configServerList('logging-service')).length === 3, 30_000, 250);
       }
     });

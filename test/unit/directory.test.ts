@@ -3,12 +3,10 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import got from 'got';
 import { pino } from 'pino';
-import { createConfigServerApp } from '../../src/config-server/app.js';
-import { RegistryHolder } from '../../src/config-server/registry.js';
+import type { RegistryHolder } from '../../src/config-server/registry.js';
 import { ServiceDirectory, pickRandom } from '../../src/facade-service/directory.js';
 import { HttpError } from '../../src/lib/errors.js';
-import { Readiness } from '../../src/lib/http.js';
-import { createRegistry } from '../../src/lib/metrics.js';
+import { serveRegistry } from '../helpers/config-server.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -39,23 +37,11 @@ describe('pickRandom', () => {
 describe('ServiceDirectory against a real config-server app', () => {
   let server: Server;
   let base: string;
-  const holder = new RegistryHolder(silent);
+  let holder: RegistryHolder;
   let now = 0;
 
   before(async () => {
-    holder.set({ 'logging-service': ['http://l:1', 'http://l:2'] }, 'test');
-    const app = createConfigServerApp({
-      instance: 'config-test',
-      logger: silent,
-      metrics: createRegistry('config-server'),
-      readiness: new Readiness(),
-      registry: holder,
-    });
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    const address = server.address();
-    assert.ok(address && typeof address === 'object');
-    base = `http://127.0.0.1:${address.port}`;
+    ({ server, base, holder } = await serveRegistry({ 'logging-service': ['http://l:1', 'http://l:2'] }));
   });
 
   after(() => {

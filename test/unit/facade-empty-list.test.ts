@@ -3,13 +3,11 @@ import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import got from 'got';
 import { pino } from 'pino';
-import { createConfigServerApp } from '../../src/config-server/app.js';
-import { RegistryHolder } from '../../src/config-server/registry.js';
 import { ServiceDirectory } from '../../src/facade-service/directory.js';
 import { Facade } from '../../src/facade-service/facade.js';
 import { HttpError } from '../../src/lib/errors.js';
-import { Readiness } from '../../src/lib/http.js';
 import { counter, createRegistry } from '../../src/lib/metrics.js';
+import { serveRegistry } from '../helpers/config-server.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -18,20 +16,9 @@ describe('Facade with no logging-service instance listed (and no fallback)', () 
   let directory: ServiceDirectory;
 
   before(async () => {
-    const holder = new RegistryHolder(silent);
-    holder.set({ 'logging-service': [], 'messages-service': [] }, 'test');
-    const app = createConfigServerApp({
-      instance: 'config-test',
-      logger: silent,
-      metrics: createRegistry('config-server'),
-      readiness: new Readiness(),
-      registry: holder,
-    });
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    const address = server.address();
-    assert.ok(address && typeof address === 'object');
-    directory = new ServiceDirectory(got, `http://127.0.0.1:${address.port}`, 5000, silent);
+    let base: string;
+    ({ server, base } = await serveRegistry({ 'logging-service': [], 'messages-service': [] }));
+    directory = new ServiceDirectory(got, base, 5000, silent);
   });
 
   after(() => {
