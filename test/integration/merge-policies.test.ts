@@ -11,16 +11,13 @@
  * Network namespaces need root: CI runs as root, and so must this suite.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'hazelcast-client';
 import type { HazelcastClient } from '../../src/lib/hazelcast.js';
 import { encodeIdRecords, decodeIdRecords, type IdRecord } from '../../src/lib/store/codec.js';
-import { LocalTopology, freePlan, memberAddresses } from '../../src/local/local-topology.js';
+import { memberAddresses, type LocalTopology } from '../../src/local/local-topology.js';
 import { MemberNetwork } from '../../src/local/netns.js';
-import { eventually } from '../helpers/system.js';
+import { eventually, testTopology } from '../helpers/system.js';
 
 const segment = (text: string) => Buffer.from(text);
 const record = (uuid: string, position: number, holder = 0, place = 0): IdRecord => ({ uuid, position, holder, place });
@@ -51,13 +48,12 @@ describe('merge policies after a real split of two members', { timeout: 240_000 
 
   before(async () => {
     assert.equal(await MemberNetwork.available(), undefined, 'the split needs root and ip netns (CI has both)');
-    const workDir = mkdtempSync(join(tmpdir(), 'mqlab-merge-'));
     net = await MemberNetwork.create(2);
-    const plan = await freePlan(workDir);
-    plan.hazelcastPorts = plan.hazelcastPorts.slice(0, 2);
-    plan.memberHosts = [...net.hosts];
-    addresses = memberAddresses(plan);
-    topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(workDir, 'logs') }, heapMb: 128, quorum: 1, memberPrefix: (i) => net.prefix(i) });
+    ({ topology } = await testTopology('merge', { heapMb: 128, quorum: 1, memberPrefix: (i) => net.prefix(i) }));
+    // Two members, each at its namespace's address.
+    topology.plan.hazelcastPorts = topology.plan.hazelcastPorts.slice(0, 2);
+    topology.plan.memberHosts = [...net.hosts];
+    addresses = memberAddresses(topology.plan);
     await topology.startMembers();
   });
 
