@@ -7,6 +7,7 @@ import type { hazelcastSettings } from './common-settings.js';
 import { gauge } from './metrics.js';
 import type { SettingsOf } from './settings.js';
 import type { CommonSettings, ServiceContext } from './service.js';
+import { TIMED_OUT, waitAtMost } from './timeouts.js';
 
 export type HazelcastClient = Awaited<ReturnType<typeof Client.newHazelcastClient>>;
 
@@ -244,10 +245,16 @@ export function connectHazelcast(ctx: ServiceContext<CommonSettings & HazelcastC
 }
 
 /** A gauge of the queue's depth, read at scrape time; a scrape while disconnected keeps the last value. */
+/** Longest a scrape waits for the queue's size; past it the gauge keeps its last value. */
+const QUEUE_DEPTH_WAIT_MS = 1000;
+
 export function queueDepthGauge(ctx: ServiceContext<CommonSettings>, hazelcast: HazelcastHandle, queueName: string): void {
   gauge(ctx.metrics, 'mqlab_queue_depth', 'items waiting in the queue', async (g) => {
     try {
-      g.set(await (await hazelcast.get().getQueue(queueName)).size());
+      // Bounded: while the client reconnects a call waits for the cluster, and the scrape (and a
+      // scrape timeout's worth of every other metric) with it.
+      const size = await waitAtMost((async () => (await hazelcast.get().getQueue(queueName)).size())(), QUEUE_DEPTH_WAIT_MS);
+      if (size !== TIMED_OUT) g.set(size);
     } catch {
       // Not connected: leave the last value rather than fail the scrape.
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { TIMED_OUT, waitAtMost } from '../../src/lib/timeouts.js';
 import { instanceName, memberName, url, type LocalPlan, type LocalTopology } from '../../src/local/local-topology.js';
+import { metricValue } from '../../src/lab/drill-consumers.js';
 import { eventually, request, singleMemberTopology } from '../helpers/system.js';
 
 /**
@@ -43,7 +44,8 @@ describe('messages-service SIGTERM while the cluster is unreachable', () => {
       ready: async () => (await request(`${url(plan, port)}/healthz`)).status === 200,
     });
     assert.equal((await request(`${url(plan, port)}/readyz`)).status, 503);
-    // Let the consumer settle into waiting for the client.
+    // Let the consumer settle into waiting for the client. A fixed pause: that wait shows nothing
+    // outside (no error, no log line, no metric) until a client exists, which here it never does.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const { code, ms } = await terminate(topology, name);
     assert.equal(code, 0, `exit code (after ${ms} ms)`);
@@ -59,8 +61,13 @@ describe('messages-service SIGTERM while the cluster is unreachable', () => {
     await topology.startService('messages-service', [port]);
     await topology.group.stop(memberName(memberPort), 'SIGKILL');
     await eventually('messages-service unready', async () => ((await request(`${url(plan, port)}/readyz`)).status === 503 ? true : undefined), 20_000);
-    // Let the consumer meet the lost member: failed polls, backoff, polls waiting on a reconnect.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Let the consumer meet the lost member: failed polls (its counter, read from /metrics, which
+    // answers while the client reconnects), backoff, polls waiting on a reconnect.
+    await eventually(
+      'a failed poll',
+      async () => (metricValue((await request<string>(`${url(plan, port)}/metrics`)).body, 'mqlab_queue_poll_errors_total') > 0 ? true : undefined),
+      20_000,
+    );
     assert.equal((await request(`${url(plan, port)}/healthz`)).status, 200);
     const { code, ms } = await terminate(topology, name);
     assert.equal(code, 0, `exit code (after ${ms} ms)`);
