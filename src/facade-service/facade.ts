@@ -24,6 +24,7 @@ import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { withTimeout } from '../lib/timeouts.js';
 import { pickRandom, type ServiceDirectory } from './directory.js';
+import { InstanceClient } from './instance-client.js';
 
 export interface OfferableQueue {
   /** All or nothing (false: the queue has no room for all of them). */
@@ -127,9 +128,13 @@ export class Facade {
   private readonly loggingBatches: Coalescer<LoggedMessage, Tried>;
   /** Their references go onto the queue together: one addAll, one backup, for what arrived meanwhile. */
   private readonly offers: Coalescer<Buffer, void>;
+  private readonly loggingService: InstanceClient;
+  private readonly messagesService: InstanceClient;
 
   constructor(private readonly options: FacadeOptions) {
     this.sleep = options.sleep ?? sleepFor;
+    this.loggingService = new InstanceClient(options.directory, 'logging-service', options.fallbacks?.['logging-service']);
+    this.messagesService = new InstanceClient(options.directory, 'messages-service', options.fallbacks?.['messages-service']);
     this.loggingBatches = new Coalescer((messages) => this.logBatch(messages), {
       maxBatch: MAX_BATCH_MESSAGES,
       concurrency: BATCHES_IN_FLIGHT,
@@ -332,8 +337,8 @@ export class Facade {
   async read(page: Page = { offset: 0 }): Promise<{ logging: LoggingSet; messages: MessagesSet }> {
     const query = pageQueryString(page);
     /** The service's listing as its contract reads it; an answer unlike it counts as that instance's failure. */
-    const from = async <M extends ListedMessage>(service: string, path: string, schema: z.ZodType<ListingHead & { messages: M[] }>) => {
-      const answer = await this.fromSomeInstance(service, async (url) => {
+    const from = async <M extends ListedMessage>(client: InstanceClient, path: string, schema: z.ZodType<ListingHead & { messages: M[] }>) => {
+      const answer = await client.fromSome(async (url) => {
         const response = await this.options.http.get(`${url}${path}`, { responseType: 'json' });
         return parseAnswer(schema, response.body, `GET ${path}`);
       });
@@ -342,8 +347,8 @@ export class Facade {
       return { url, instance: body.instance, count: body.count, offset: body.offset, messages: body.messages };
     };
     const [logging, messages] = await Promise.all([
-      from('logging-service', `/logging${query}`, loggingListing),
-      from('messages-service', `/messages${query}`, messagesListing),
+      from(this.loggingService, `/logging${query}`, loggingListing),
+      from(this.messagesService, `/messages${query}`, messagesListing),
     ]);
     return { logging, messages };
   }
@@ -356,11 +361,11 @@ export class Facade {
    */
   async openWholeSets(offset: number): Promise<{ logging: OpenedSet; messages: OpenedSet }> {
     const query = pageQueryString({ offset });
-    const open = async (service: string, path: string): Promise<OpenedSet> => {
-      const answer = await this.fromSomeInstance(service, (url) => this.openStream(`${url}${path}`));
+    const open = async (client: InstanceClient, path: string): Promise<OpenedSet> => {
+      const answer = await client.fromSome((url) => this.openStream(`${url}${path}`));
       return 'error' in answer ? answer : { url: answer.url, body: answer.value, idleMs: this.options.readIdleTimeoutMs };
     };
-    const [logging, messages] = await Promise.all([open('logging-service', `/logging${query}`), open('messages-service', `/messages${query}`)]);
+    const [logging, messages] = await Promise.all([open(this.loggingService, `/logging${query}`), open(this.messagesService, `/messages${query}`)]);
     return { logging, messages };
   }
 
@@ -380,39 +385,5 @@ export class Facade {
       });
       body.once('error', (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))));
     });
-  }
-
-  /** The first of the service's instances (in random order), then its fallback, whose call succeeds, or why none did. */
-  private async fromSomeInstance<T>(service: string, call: (url: string) => Promise<T>): Promise<{ url: string; value: T } | { error: string }> {
-    let instances: string[];
-    try {
-      instances = await this.options.directory.instances(service);
-    } catch (err) {
-      return { error: errorMessage(err) };
-    }
-    const failed = new Set<string>();
-    const errors: string[] = [];
-    for (;;) {
-      const url = pickRandom(instances, failed);
-      if (url === undefined) break;
-      try {
-        return { url, value: await call(url) };
-      } catch (err) {
-        failed.add(url);
-        errors.push(`${url}: ${errorMessage(err)}`);
-      }
-    }
-    const fallback = this.options.fallbacks?.[service];
-    if (fallback !== undefined) {
-      try {
-        return { url: fallback, value: await call(fallback) };
-      } catch (err) {
-        errors.push(`${fallback}: ${errorMessage(err)}`);
-      }
-    }
-    return {
-      error:
-        instances.length === 0 && fallback === undefined ? `no ${service} instances are registered` : `no ${service} instance answered (${errors.join('; ')})`,
-    };
   }
 }
