@@ -19,6 +19,7 @@ import type { Readiness } from '../../lib/http.js';
 import type { Logger } from '../../lib/logger.js';
 import { withoutTrailingSlashes } from '../../lib/settings.js';
 import { waitAtMost } from '../../lib/timeouts.js';
+import { firstAnswering, type Attempt } from '../instance-client.js';
 
 export interface SamplerOptions {
   instance: string;
@@ -359,12 +360,11 @@ export class DashboardSampler {
     const ready = instances.filter((view) => view.status === 'ready');
     if (ready.length === 0)
       return { url: null, error: instances.length === 0 ? 'no logging-service instances are registered' : 'no logging-service instance is ready' };
-    const errors: string[] = [];
-    for (const view of ready) {
+    const answer = await firstAnswering(ready, async (view): Promise<Attempt<{ url: string; page?: Listing }>> => {
       const result = await this.readPage(view.url, '/logging');
-      if (result.page) return result;
-      errors.push(`${view.instance ?? view.url}: ${result.error ?? 'no answer'}`);
-    }
-    return { url: null, error: errors.join('; ') };
+      return result.page ? { value: result } : { error: result.error ?? 'no answer' };
+    });
+    if ('value' in answer) return answer.value;
+    return { url: null, error: answer.failures.map(({ from, error }) => `${from.instance ?? from.url}: ${error}`).join('; ') };
   }
 }
