@@ -16,9 +16,14 @@ export function hazelcastJar(): string {
     if (!existsSync(configured)) throw new Error(`HAZELCAST_JAR=${configured} does not exist`);
     return configured;
   }
-  const cached = join(ROOT, '.cache', 'hazelcast', `hazelcast-${HAZELCAST.version}.jar`);
+  return cachedOrMade(`hazelcast-${HAZELCAST.version}.jar`, 'fetch-hazelcast.sh');
+}
+
+/** A jar in the project's cache, or, on first use, what the script that makes it prints (its path). */
+function cachedOrMade(jar: string, script: string): string {
+  const cached = join(ROOT, '.cache', 'hazelcast', jar);
   if (existsSync(cached)) return cached;
-  return execFileSync('bash', [join(ROOT, 'scripts', 'fetch-hazelcast.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return execFileSync('bash', [join(ROOT, 'scripts', script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 
 /**
@@ -26,9 +31,7 @@ export function hazelcastJar(): string {
  * classes): the project's cache, built on first use. A member without them refuses its config.
  */
 export function mergePoliciesJar(): string {
-  const cached = join(ROOT, '.cache', 'hazelcast', 'mqlab-merge-policies.jar');
-  if (existsSync(cached)) return cached;
-  return execFileSync('bash', [join(ROOT, 'scripts', 'build-merge-policies.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return cachedOrMade('mqlab-merge-policies.jar', 'build-merge-policies.sh');
 }
 
 /** A member's classpath: Hazelcast and the merge policies. */
