@@ -15,6 +15,17 @@ import { ProcessGroup, type LogSink, type ProcessSpec } from './processes.js';
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
+/**
+ * V8 flags for one service on top of those. The facade's old generation is capped at 96 MB: V8
+ * otherwise lets it grow while there is room, and the facade peaked at 160 MB under the POST load
+ * (its live heap is ~20 MB: every answer is streamed or bounded). Capped, it peaked at 102-105 MB
+ * with the same POST rate and CPU per POST (`npm run bench -- --phases post
+ * --node-args=--max-old-space-size=96`, bench/results.md).
+ */
+export const SERVICE_OWN_NODE_FLAGS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
+  'facade-service': ['--max-old-space-size=96'],
+};
+
 /** Ports and names of one local run of the whole system. */
 export interface LocalPlan {
   host: string;
@@ -203,6 +214,7 @@ export class LocalTopology {
       command: process.execPath,
       args: [
         ...SERVICE_NODE_FLAGS,
+        ...(SERVICE_OWN_NODE_FLAGS[service] ?? []),
         ...(this.options.nodeArgs ?? []),
         CLI,
         SERVICES[service].command,
