@@ -11,7 +11,8 @@ import { ProcessGroup, type LogSink, type ProcessSpec } from './processes.js';
  * V8's 16 MB: measured with `npm run bench -- --phases post --node-args=--max-semi-space-size=2`
  * (bench/results.md), idle RSS 75-79 MB instead of 85-89 per service (config-server 104 instead
  * of 141) and the facade 116 MB instead of 127 under the POST load, with no measurable change in
- * CPU per POST. (The image can do the same with NODE_OPTIONS, which accepts this flag.)
+ * CPU per POST. The chart gives each container the same flags in NODE_OPTIONS (values.yaml
+ * `nodeOptions`; test/chart/objects.test.ts holds the two to each other).
  */
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 

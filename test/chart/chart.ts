@@ -56,6 +56,7 @@ export const SCENARIOS: Record<string, Values> = {
   },
   'member anti-affinity off': { 'hazelcast.podAntiAffinity.mode': 'none' },
   'members discover each other by DNS': { 'hazelcast.discovery': 'dns' },
+  'facade without V8 flags, logging with its own': { 'facade.nodeOptions': '', 'logging.nodeOptions': '--max-old-space-size=128' },
 };
 
 /** --set for numbers and booleans, --set-string for strings, so the schema sees real types. */

@@ -30,6 +30,7 @@ import {
   type Workload,
 } from './chart.js';
 import { parseDockerfile } from './dockerfile.js';
+import { SERVICE_NODE_FLAGS, SERVICE_OWN_NODE_FLAGS } from '../../src/local/local-topology.js';
 import { COUNTER_SUFFIX, IDS_SUFFIX, storeNames } from '../../src/lib/store/names.js';
 
 const DOMAIN = `${NAMESPACE}.svc.cluster.local`;
@@ -44,7 +45,8 @@ const COMPONENTS: Record<ServiceName, { component: string; valuesKey: string; se
 };
 
 /** Set on every service from the downward API (POD_NAME names the instance; POD_NAMESPACE is config-server's setting). */
-const ALWAYS_ALLOWED = ['POD_NAME', 'POD_NAMESPACE'];
+// NODE_OPTIONS: Node's own, not a setting of the service.
+const ALWAYS_ALLOWED = ['POD_NAME', 'POD_NAMESPACE', 'NODE_OPTIONS'];
 
 interface DefaultValues {
   facade: { replicas: number; port: number };
@@ -180,6 +182,14 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         assert.equal(env.get('POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
         assert.equal(env.get('SHUTDOWN_DELAY_MS')?.value, String(readinessPeriod * 1000), `${component}: shutdown delay = one readiness period`);
         assert.equal(env.get('HOST')?.value, '0.0.0.0', `${component}: listens on the pod's interfaces (the default is loopback)`);
+        // By default the V8 flags the local runner gives this service, so a pod's memory behaves as the
+        // benchmark measured it; set to "" none (the variable is left out).
+        const nodeOptions = values[`${COMPONENTS[service].valuesKey}.nodeOptions`];
+        assert.equal(
+          env.get('NODE_OPTIONS')?.value,
+          nodeOptions === undefined ? [...SERVICE_NODE_FLAGS, ...(SERVICE_OWN_NODE_FLAGS[service] ?? [])].join(' ') : nodeOptions || undefined,
+          `${component}: NODE_OPTIONS`,
+        );
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
         assert.equal(c.readinessProbe?.periodSeconds, readinessPeriod);
         assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
