@@ -23,9 +23,14 @@ export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
  * with the same POST rate and CPU per POST (`npm run bench -- --phases post
  * --node-args=--max-old-space-size=96`, bench/results.md).
  */
-export const SERVICE_OWN_NODE_FLAGS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
+const SERVICE_OWN_NODE_FLAGS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
   'facade-service': ['--max-old-space-size=96'],
 };
+
+/** The V8 flags one service runs with: the shared ones, then its own (the chart's `nodeOptions` are these, joined). */
+export function serviceNodeFlags(service: ServiceName): readonly string[] {
+  return [...SERVICE_NODE_FLAGS, ...(SERVICE_OWN_NODE_FLAGS[service] ?? [])];
+}
 
 /** Ports and names of one local run of the whole system. */
 export interface LocalPlan {
@@ -214,8 +219,7 @@ export class LocalTopology {
       name,
       command: process.execPath,
       args: [
-        ...SERVICE_NODE_FLAGS,
-        ...(SERVICE_OWN_NODE_FLAGS[service] ?? []),
+        ...serviceNodeFlags(service),
         ...(this.options.nodeArgs ?? []),
         CLI,
         SERVICES[service].command,

@@ -30,7 +30,7 @@ import {
   type Workload,
 } from './chart.js';
 import { parseDockerfile } from './dockerfile.js';
-import { SERVICE_NODE_FLAGS, SERVICE_OWN_NODE_FLAGS } from '../../src/local/local-topology.js';
+import { serviceNodeFlags } from '../../src/local/local-topology.js';
 import { COUNTER_SUFFIX, IDS_SUFFIX, storeNames } from '../../src/lib/store/names.js';
 
 const DOMAIN = `${NAMESPACE}.svc.cluster.local`;
@@ -187,7 +187,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         const nodeOptions = values[`${COMPONENTS[service].valuesKey}.nodeOptions`];
         assert.equal(
           env.get('NODE_OPTIONS')?.value,
-          nodeOptions === undefined ? [...SERVICE_NODE_FLAGS, ...(SERVICE_OWN_NODE_FLAGS[service] ?? [])].join(' ') : nodeOptions || undefined,
+          nodeOptions === undefined ? serviceNodeFlags(service).join(' ') : nodeOptions || undefined,
           `${component}: NODE_OPTIONS`,
         );
         assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');

@@ -97,7 +97,8 @@ export class MessageLog {
     // A record below the start names a retired message (its cleaning may not have come yet): the UUID
     // is free again. The start is read only when some UUID has a record at all: a batch of new UUIDs,
     // the usual one, costs one cluster call fewer (every instance's appends read the same key).
-    const logStart = requests.some((r) => IdIndex.find(buckets, r.uuid) !== undefined) ? await this.start() : undefined;
+    const records = requests.map((r) => IdIndex.find(buckets, r.uuid));
+    const logStart = records.some((record) => record !== undefined) ? await this.start() : undefined;
     // The first request of each UUID is the one written; a repeat within the batch is answered from it.
     const firstOf = new Map<string, number>();
     const fresh: number[] = [];
@@ -105,7 +106,7 @@ export class MessageLog {
     requests.forEach((request, i) => {
       if (firstOf.has(request.uuid)) return;
       firstOf.set(request.uuid, i);
-      const record = IdIndex.find(buckets, request.uuid);
+      const record = records[i];
       if (record && logStart !== undefined && record.position >= logStart) existing.set(i, record);
       else fresh.push(i);
     });
