@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { freePort } from '../../src/local/local-topology.js';
@@ -20,13 +23,17 @@ describe('ProcessGroup', () => {
   it('stops the processes picked first before the rest', async () => {
     const group = new ProcessGroup({ kind: 'ignore' });
     const exitedAt = new Map<string, number>();
+    const dir = mkdtempSync(join(tmpdir(), 'mqlab-order-'));
     // The member would exit sooner, so only a real ordering makes the service exit first.
     for (const [name, exitAfterMs] of [
       ['member', 50],
       ['service', 400],
     ] as const) {
-      const script = `process.on("SIGTERM", () => setTimeout(() => process.exit(0), ${exitAfterMs})); setInterval(() => {}, 1000)`;
-      const managed = await group.start({ name, command: process.execPath, args: ['-e', script], ready: async () => true });
+      // Ready once its SIGTERM handler is in place: a SIGTERM that came before would kill it at once
+      // (seen under load: both exited in the same millisecond).
+      const handlerIn = join(dir, name);
+      const script = `process.on("SIGTERM", () => setTimeout(() => process.exit(0), ${exitAfterMs})); require("node:fs").writeFileSync(${JSON.stringify(handlerIn)}, ""); setInterval(() => {}, 1000)`;
+      const managed = await group.start({ name, command: process.execPath, args: ['-e', script], ready: async () => existsSync(handlerIn) });
       void managed.exited.then(() => exitedAt.set(name, Date.now()));
     }
     await group.stopAll('SIGTERM', 5000, (name) => name === 'service');
