@@ -67,13 +67,25 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
     assert.ok(Number.isFinite(result.drainedMs), 'every receipt counted as new, so the drain wait ended');
   };
 
+  /**
+   * The queue held the 100 posted, plus at most one copy per facade offer retry (a retried addAll
+   * whose first try had landed after all, which the consumers' claim drops; seen: 102 after 2
+   * retries), and the fault left every one of them in place.
+   */
+  const assertQueueKept = (result: DrillResult, why: string) => {
+    assert.ok(
+      result.itemsBefore >= 100 && result.itemsBefore <= 100 + result.offerRetries,
+      `${result.itemsBefore} items before the kill, ${result.offerRetries} offer retries`,
+    );
+    assert.equal(result.itemsAfter, result.itemsBefore, why);
+  };
+
   for (const repetition of [1, 2, 3]) {
     test(`kill -9 of the queue's owner with 100 messages in the queue loses nothing (repetition ${repetition})`, async () => {
       const result = await drill({ how: 'kill', victim: 'owner' });
       assertNothingLost(result);
       assert.equal(result.victim.uuid, result.owner.uuid, 'the owner was the one killed');
-      assert.equal(result.itemsBefore, 100);
-      assert.equal(result.itemsAfter, 100, 'the backup was promoted with every item');
+      assertQueueKept(result, 'the backup was promoted with every item');
       assert.notEqual(result.newOwner?.uuid, result.owner.uuid, 'another member owns the queue now');
       assert.ok(result.queueAnsweredMs < TEN_SECONDS, `the queue answered ${result.queueAnsweredMs} ms after the kill`);
       assert.ok(result.firstConsumedMs < TEN_SECONDS, `consumption resumed ${result.firstConsumedMs} ms after the kill`);
@@ -83,7 +95,7 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
   test('SIGTERM of the owner hands the queue over: nothing lost, no pause worth measuring', async () => {
     const result = await drill({ how: 'graceful', victim: 'owner' });
     assertNothingLost(result);
-    assert.equal(result.itemsAfter, 100);
+    assertQueueKept(result, 'the hand-over kept every item');
     assert.ok(result.queueAnsweredMs < TEN_SECONDS, `the queue answered ${result.queueAnsweredMs} ms after SIGTERM`);
   });
 
@@ -92,7 +104,7 @@ describe('failover drill on a real 3-member cluster', { timeout: 600_000 }, () =
     assertNothingLost(result);
     assert.notEqual(result.victim.uuid, result.owner.uuid);
     assert.equal(result.newOwner?.uuid, result.owner.uuid, 'the owner keeps the queue');
-    assert.equal(result.itemsAfter, 100);
+    assertQueueKept(result, 'the owner kept every item');
   });
 
   test('a frozen owner (SIGSTOP: silent, connections open) is dropped by the heartbeat timeout; the queue is served again within 30 s', async () => {
