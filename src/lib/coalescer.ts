@@ -2,6 +2,13 @@ export interface CoalescerOptions<In> {
   maxBatch: number;
   /** Batches written at once. */
   concurrency: number;
+  /**
+   * A batch still unanswered after this long stops holding its slot (a hung instance, a frozen
+   * member), so the calls behind it go on in another batch; at most maxRunning batches are then out
+   * at once. Without it a slot is held until its batch settles.
+   */
+  stalledAfterMs?: number;
+  maxRunning?: number;
   /** An item's share of a batch's limit (bytes, say), and that limit; an item alone may exceed it. */
   weight?: (item: In) => number;
   maxWeight?: number;
@@ -12,10 +19,15 @@ export interface CoalescerOptions<In> {
  * requests share the cluster round trips of one write instead of each paying its own. Nothing
  * waits for a timer: a call that finds a free slot starts a batch at once; calls that arrive while
  * every slot is busy go together in the next batch. A failed batch fails each of its calls.
+ *
+ * Fewer slots gather more per batch, and a batch costs nearly what a single call does, so under
+ * load one slot is the cheapest; stalledAfterMs keeps one slow batch from holding up the rest.
  */
 export class Coalescer<In, Out> {
   private waiting: Array<{ item: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
   private running = 0;
+  /** Running batches past stalledAfterMs: they no longer hold a slot. */
+  private stalled = 0;
 
   constructor(
     private readonly write: (items: In[]) => Promise<Out[]>,
@@ -49,15 +61,29 @@ export class Coalescer<In, Out> {
   }
 
   private next(): void {
-    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+    const { concurrency, stalledAfterMs, maxRunning = concurrency } = this.options;
+    while (this.running - this.stalled < concurrency && this.running < Math.max(maxRunning, concurrency) && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.batchLength());
       this.running += 1;
+      let stalled = false;
+      const timer =
+        stalledAfterMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              stalled = true;
+              this.stalled += 1;
+              this.next();
+            }, stalledAfterMs);
+      // A timer must not keep a stopping process alive.
+      timer?.unref();
       this.write(batch.map((call) => call.item))
         .then(
           (outs) => batch.forEach((call, i) => call.resolve(outs[i] as Out)),
           (err: unknown) => batch.forEach((call) => call.reject(err)),
         )
         .finally(() => {
+          clearTimeout(timer);
+          if (stalled) this.stalled -= 1;
           this.running -= 1;
           this.next();
         });

@@ -90,6 +90,41 @@ async function facadeReadsListsAgain(): Promise<void> {
 }
 
 describe('logging-service failures', () => {
+  it('a frozen logging instance (SIGSTOP) holds up only the POSTs sent to it: the rest go on to the others, and every POST is stored', async () => {
+    const [frozenPort] = loggingPorts();
+    assert.ok(frozenPort);
+    const pid = system.topology.group.get(instanceName('logging-service', frozenPort))?.child.pid;
+    assert.ok(pid, 'the logging instance runs');
+    const retries = () => metric(system.facade, 'mqlab_logging_retries_total');
+    const retriesBefore = await retries();
+    const answers: Array<{ status: number; ms: number }> = [];
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // Eight clients POST back to back for 3 s, twice REQUEST_TIMEOUT_MS: the facade's batch calls
+      // go one at a time, so one sent to the frozen instance must not keep the others waiting.
+      const until = Date.now() + 3000;
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, client) => {
+          for (let i = 0; Date.now() < until; i += 1) {
+            const started = Date.now();
+            const answer = await post(`frozen-logging-${client}-${i}`);
+            answers.push({ status: answer.status, ms: Date.now() - started });
+          }
+        }),
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.deepEqual([...new Set(answers.map((a) => a.status))], [201], 'every POST stored');
+    // Only a message whose batch went to the frozen instance waits out the request timeout, and it
+    // is then retried on another: slow answers are at most the retries.
+    const slow = answers.filter((a) => a.ms >= 1500).length;
+    const retried = (await retries()) - retriesBefore;
+    assert.ok(retried >= 1, 'some batch went to the frozen instance and was retried');
+    assert.ok(slow <= retried, `${slow} POSTs waited the request timeout, ${retried} retries (${answers.length} POSTs)`);
+    assert.ok(answers.length > 4 * slow, `${answers.length} POSTs in 3 s, ${slow} of them slow`);
+  });
+
   it('with one logging instance down, every POST still succeeds on the others', async () => {
     const [downPort] = loggingPorts();
     assert.ok(downPort);
