@@ -34,7 +34,8 @@ export function createFacadeApp(deps: FacadeDeps): Express {
     const key = req.get('idempotency-key');
     const uuid = uuidFor(key);
     deps.gauge.admit(Buffer.byteLength(msg, 'utf8'));
-    const result = await facade.post({ uuid, msg });
+    // A UUID made here at random is new to the store: its first try skips the lookup (loggedBatchItem).
+    const result = await facade.post({ uuid, msg, fresh: key === undefined });
     logger.info({ uuid, logging: result.logging.instance, status: result.status }, 'message accepted');
     res.status(result.status === 'created' ? 201 : 200).json(result satisfies PostAnswer);
   });

@@ -16,7 +16,7 @@ import {
 } from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { LoggedMessage } from '../lib/message.js';
+import type { LoggedBatchItem } from '../lib/message.js';
 import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { withTimeout } from '../lib/timeouts.js';
@@ -101,7 +101,7 @@ export class Facade {
     this.offers = new Coalescer((items) => this.addAll(items), { maxBatch: 256, concurrency: OFFERS_IN_FLIGHT });
   }
 
-  async post(message: LoggedMessage): Promise<PostAnswer> {
+  async post(message: LoggedBatchItem): Promise<PostAnswer> {
     const logged = await this.logging.store(message);
     await this.deliver({ uuid: message.uuid, position: logged.position, offeredAt: (this.options.now ?? Date.now)() });
     return { uuid: message.uuid, msg: message.msg, status: logged.status, position: logged.position, logging: { url: logged.url, instance: logged.instance } };

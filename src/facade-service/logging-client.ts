@@ -4,7 +4,7 @@ import { Coalescer } from '../lib/coalescer.js';
 import { batchAnswer, errorAnswer, storedAnswer, type PostFailure } from '../lib/contract.js';
 import { HttpError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { MAX_BATCH_MESSAGES, OUTBOX_HEADER, type LoggedMessage } from '../lib/message.js';
+import { MAX_BATCH_MESSAGES, OUTBOX_HEADER, type LoggedBatchItem } from '../lib/message.js';
 import { pickRandom } from './directory.js';
 import { firstAnswering, type Attempt, type InstanceClient } from './instance-client.js';
 
@@ -107,7 +107,7 @@ export interface LoggingClientOptions {
 /** The facade's calls that store messages through logging-service. */
 export class LoggingClient {
   /** First tries of concurrent POSTs go to one logging-service together (POST /logging/batch). */
-  private readonly batches: Coalescer<LoggedMessage, Tried>;
+  private readonly batches: Coalescer<LoggedBatchItem, Tried>;
   /** Instances with a batch call out: the next batch goes elsewhere when it can (that call may be stalled). */
   private readonly batchesAt = new Map<string, number>();
 
@@ -130,7 +130,7 @@ export class LoggingClient {
    * DNS's cached addresses of the old ones). Every retry carries the same UUID, so the
    * logging-service stores the message once whichever attempts landed.
    */
-  async store(message: LoggedMessage): Promise<Logged> {
+  async store(message: LoggedBatchItem): Promise<Logged> {
     const deadline = this.options.now() + this.options.deadlineMs;
     // The first try goes with whatever other POSTs are in flight; only a message it did not store is tried alone.
     const first = await this.batches.submit(message);
@@ -143,7 +143,7 @@ export class LoggingClient {
   }
 
   /** Rounds over the listed instances (and the fallback) until one stores the message or the deadline passes. */
-  private async retryUntil(deadline: number, message: LoggedMessage, tries: Tries): Promise<Logged | undefined> {
+  private async retryUntil(deadline: number, message: LoggedBatchItem, tries: Tries): Promise<Logged | undefined> {
     const { service, attempts, retryBackoffMs } = this.options;
     const pastDeadline = () => this.options.now() >= deadline;
     // The first round counts the batch's try and does not repeat its instance.
@@ -160,7 +160,7 @@ export class LoggingClient {
   }
 
   /** One retry on one instance, after its backoff: stored, or failed (noted for the next tries); a final refusal is thrown. */
-  private async retryOn(url: string, message: LoggedMessage, tries: Tries): Promise<Attempt<Logged>> {
+  private async retryOn(url: string, message: LoggedBatchItem, tries: Tries): Promise<Attempt<Logged>> {
     const { logger, retryBackoffMs, retries } = this.options;
     retries.inc();
     await this.options.sleep(Math.min(retryBackoffMs * 2 ** Math.min(tries.count - 1, 10), 1000));
@@ -174,10 +174,11 @@ export class LoggingClient {
   }
 
   /** POST /logging of one message on one instance. */
-  private async logOne(url: string, message: LoggedMessage, mayHaveStored: boolean): Promise<Tried> {
+  private async logOne(url: string, message: LoggedBatchItem, mayHaveStored: boolean): Promise<Tried> {
     try {
       const response = await this.options.http.post(`${url}/logging`, {
-        json: message,
+        // Without `fresh`: a retry may follow a try that stored it.
+        json: { uuid: message.uuid, msg: message.msg },
         headers: { [OUTBOX_HEADER]: 'true' },
         responseType: 'json',
         throwHttpErrors: false,
@@ -189,7 +190,7 @@ export class LoggingClient {
   }
 
   /** The 503 the client hears when no try stored the message: what was tried, and whether it may be stored anyway. */
-  private notStored(message: LoggedMessage, tries: Tries): HttpError {
+  private notStored(message: LoggedBatchItem, tries: Tries): HttpError {
     // What the client sees: the last round's tries (earlier rounds repeat the same instances).
     const tried = tries.errors.slice(-(Math.max(this.options.attempts, 1) + (this.options.service.fallback === undefined ? 0 : 1)));
     if (tries.mayHaveStored) {
@@ -217,7 +218,7 @@ export class LoggingClient {
    * own answer (a refusal rejects only its own POST), or, when the call as a whole failed, that
    * failure for each (a 404 from an instance without the batch route stored nothing).
    */
-  private async logBatch(messages: LoggedMessage[]): Promise<Tried[]> {
+  private async logBatch(messages: LoggedBatchItem[]): Promise<Tried[]> {
     const { http, service } = this.options;
     const failAll = (url: string, error: string, mayHaveStored: boolean) => messages.map((): Tried => ({ failed: { url, error, mayHaveStored } }));
     let url: string | undefined;
@@ -252,6 +253,6 @@ export class LoggingClient {
       const error = `batch answered ${statusCode}${refusal.success ? `: ${refusal.data.error}` : ''}`;
       return failAll(url, error, statusCode >= 500 || (statusCode === 200 && !answer.success));
     }
-    return answer.data.results.map(({ status, body: item }, i) => loggingAnswer(at, (messages[i] as LoggedMessage).uuid, status, item, false));
+    return answer.data.results.map(({ status, body: item }, i) => loggingAnswer(at, (messages[i] as LoggedBatchItem).uuid, status, item, false));
   }
 }

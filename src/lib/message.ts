@@ -28,6 +28,16 @@ export const loggedMessage = z.object(
 
 export type LoggedMessage = z.infer<typeof loggedMessage>;
 
+/**
+ * One message of POST /logging/batch. `fresh: true` says its sender made the UUID at random just now
+ * and has not sent it before (the facade's first try of a POST without an Idempotency-Key): the
+ * logging-service then writes it without looking the UUID up first. A wrong hint never changes an
+ * answer (the commit still finds a stored UUID); it costs a log position that stays a gap.
+ */
+export const loggedBatchItem = loggedMessage.extend({ fresh: z.boolean({ error: 'fresh must be true or false' }).optional() });
+
+export type LoggedBatchItem = z.infer<typeof loggedBatchItem>;
+
 /** Most messages one POST /logging/batch takes. */
 export const MAX_BATCH_MESSAGES = 256;
 

@@ -6,7 +6,7 @@ import { hazelcastUnavailable } from '../lib/hazelcast.js';
 import { createHttpApp, finishHttpApp, type Readiness } from '../lib/http.js';
 import { streamListing } from '../lib/listing.js';
 import type { Logger } from '../lib/logger.js';
-import { OUTBOX_HEADER, describeIssues, loggedBatch, loggedMessage } from '../lib/message.js';
+import { OUTBOX_HEADER, describeIssues, loggedBatch, loggedBatchItem, loggedMessage } from '../lib/message.js';
 import { counter } from '../lib/metrics.js';
 import { pageFrom } from '../lib/paging.js';
 import type { Entry, MessageLog } from '../lib/store/log.js';
@@ -33,14 +33,14 @@ export function createLoggingApp(deps: LoggingDeps): Express {
   const logged = counter(deps.metrics, 'mqlab_messages_logged_total', 'POST /logging outcomes', ['outcome']);
 
   /** Stores one message; its answer as POST /logging gives it, or an HttpError (a 409, a 507). */
-  const storeOne = async (uuid: string, msg: string, outbox: boolean): Promise<{ status: 200 | 201; body: StoredAnswer }> => {
+  const storeOne = async (uuid: string, msg: string, outbox: boolean, fresh = false): Promise<{ status: 200 | 201; body: StoredAnswer }> => {
     try {
       gauge.admit(Buffer.byteLength(msg, 'utf8'));
     } catch (err) {
       logged.inc({ outcome: 'refused' });
       throw err;
     }
-    const outcome = await writer.store({ uuid, msg, outbox });
+    const outcome = await writer.store({ uuid, msg, outbox, fresh });
     logged.inc({ outcome: outcome.kind });
     if (outcome.kind === 'conflict') {
       logger.warn({ uuid }, 'uuid already stored with other text');
@@ -69,10 +69,10 @@ export function createLoggingApp(deps: LoggingDeps): Express {
     const outbox = req.get(OUTBOX_HEADER) === 'true';
     const results = await Promise.all(
       parsed.data.messages.map(async (item): Promise<BatchResult> => {
-        const message = loggedMessage.safeParse(item);
+        const message = loggedBatchItem.safeParse(item);
         if (!message.success) return { status: 400, body: { error: describeIssues(message.error) } };
         try {
-          return await storeOne(message.data.uuid, message.data.msg, outbox);
+          return await storeOne(message.data.uuid, message.data.msg, outbox, message.data.fresh);
         } catch (err) {
           if (err instanceof HttpError) return { status: err.status, body: { error: err.message, ...err.details } };
           const unavailable = hazelcastUnavailable(err);

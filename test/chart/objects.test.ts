@@ -32,6 +32,7 @@ import {
 import { parseDockerfile } from './dockerfile.js';
 import { serviceNodeFlags } from '../../src/local/local-topology.js';
 import { COUNTER_SUFFIX, IDS_SUFFIX, storeNames } from '../../src/lib/store/names.js';
+import { STORE_PROCESSORS_FACTORY_ID } from '../../src/lib/store/processors.js';
 
 const DOMAIN = `${NAMESPACE}.svc.cluster.local`;
 const name = (component: string) => `${RELEASE}-${component}`;
@@ -246,6 +247,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
           map: Record<string, Record<string, unknown>>;
           multimap: Record<string, Record<string, unknown>>;
           ringbuffer: Record<string, Record<string, unknown>>;
+          serialization: Record<string, unknown>;
         };
       };
       const backups = numberValue(values, 'hazelcast.backupCount', 1);
@@ -260,6 +262,11 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
         );
         assert.deepEqual(hz.hazelcast[section], withBackups, `hazelcast.yaml ${section}`);
       }
+      // The store's entry processors (src/lib/store/processors.ts) are known to the members by the same factory.
+      assert.deepEqual(hz.hazelcast.serialization, local.serialization);
+      assert.deepEqual(hz.hazelcast.serialization['data-serializable-factories'], [
+        { 'factory-id': STORE_PROCESSORS_FACTORY_ID, 'class-name': 'mqlab.store.StoreProcessors' },
+      ]);
       assert.equal(hz.hazelcast.ringbuffer[`*${COUNTER_SUFFIX}`]?.capacity, 1);
       // The names the store uses meet the entries that merge them record by record and by sequence.
       assert.ok(storeNames(HAZELCAST.storeName).ids.endsWith(IDS_SUFFIX) && storeNames(HAZELCAST.storeName).logCounter.endsWith(COUNTER_SUFFIX));

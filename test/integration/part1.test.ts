@@ -170,7 +170,11 @@ describe('deduplication by UUID', () => {
   it('a POST retried with the same Idempotency-Key is stored and delivered once', async () => {
     const headers = { 'idempotency-key': `retry-${Date.now()}` };
     const first = parsed(postAnswer, await postJson(`${system.facade}/facade`, { msg: 'pay once' }, headers));
+    const logging = system.urls('logging-service')[0] as string;
+    const countAfterFirst = (await requestAs(loggingListing, `${logging}/logging?limit=1`)).body.count;
     const retry = parsed(postAnswer, await postJson(`${system.facade}/facade`, { msg: 'pay once' }, headers));
+    // The repeat is looked up before anything is written (the facade does not mark a keyed UUID fresh): it takes no log position.
+    assert.equal((await requestAs(loggingListing, `${logging}/logging?limit=1`)).body.count, countAfterFirst);
     assert.equal(first.status, 201);
     assert.equal(retry.status, 200);
     assert.equal(retry.body.status, 'duplicate');

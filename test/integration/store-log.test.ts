@@ -167,6 +167,39 @@ describe('logging-service pages and whole set over the message log', () => {
     }
   });
 
+  it('a batch item marked fresh is written without a lookup: a stored UUID among them still answers 200 or 409, listed once, and costs a gap', async () => {
+    const end = await log.counter.end();
+    const [fresh, keyed] = [randomUUID(), randomUUID()];
+    const messages = [
+      { uuid: fresh, msg: 'fresh', fresh: true },
+      // Wrongly marked: stored before. The commit finds it; its new position stays a gap.
+      { uuid: stored[3], msg: 'm3', fresh: true },
+      { uuid: stored[4], msg: 'other text', fresh: true },
+      { uuid: keyed, msg: 'not fresh', fresh: false },
+      { uuid: randomUUID(), msg: 'bad hint', fresh: 'yes' },
+    ];
+    const answer = parsed(batchAnswer, await postJson(`${loggingB}/logging/batch`, { messages }));
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.deepEqual(
+      answer.body.results.map((r) => r.status),
+      [201, 200, 409, 201, 400],
+    );
+    assert.match(errorAnswer.parse(answer.body.results[4]?.body).error, /fresh must be true or false/);
+    const duplicate = storedAnswer.parse(answer.body.results[1]?.body);
+    assert.equal(duplicate.status, 'duplicate');
+    assert.ok(duplicate.position < end, 'the duplicate names the position stored first');
+    assert.equal(await log.counter.end(), end + 4, 'one position each for the fresh-marked three and the new one');
+    const listed = (await requestAs(loggingListing, `${loggingA}/logging`)).body.messages;
+    for (const uuid of [fresh, keyed, stored[3], stored[4]]) assert.equal(listed.filter((m) => m.uuid === uuid).length, 1, `${uuid} listed once`);
+    assert.equal(listed.find((m) => m.uuid === stored[4])?.msg, 'm4');
+    // Marked fresh or not, a repeat of a batch's UUID is what the first write stored.
+    const again = parsed(batchAnswer, await postJson(`${loggingA}/logging/batch`, { messages: [{ uuid: fresh, msg: 'fresh', fresh: true }] }));
+    assert.deepEqual(
+      again.body.results.map((r) => [r.status, storedAnswer.parse(r.body).position]),
+      [[200, storedAnswer.parse(answer.body.results[0]?.body).position]],
+    );
+  });
+
   it('two stores of one new UUID at once: one is created, the other a duplicate at the same position', async () => {
     const uuid = randomUUID();
     const answers = await Promise.all(

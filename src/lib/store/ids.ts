@@ -2,6 +2,7 @@ import type { IMap } from 'hazelcast-client';
 import { StoreUnavailable } from '../errors.js';
 import { ID_RECORD_SIZE, decodeIdRecords, encodeIdRecords, readU48, uuidBytes, type IdRecord } from './codec.js';
 import { ID_BUCKETS } from './names.js';
+import { AddIdRecords } from './processors.js';
 
 /**
  * FNV-1a over the UUID's text, any case (`| 0x20` lower-cases A-F and leaves digits and '-'): any
@@ -100,6 +101,28 @@ export class IdIndex {
       current = await this.read(map, key);
     }
     throw new Contended(key);
+  }
+
+  /**
+   * Adds each record to its bucket unless the bucket holds a record of its UUID already, all in one
+   * call (an entry processor on the members: AddIdRecords); answers every bucket touched as it then
+   * stands, so the caller tells its records that went in from the UUIDs someone else had.
+   */
+  async addIfAbsent(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+    const byBucket = new Map<string, IdRecord[]>();
+    for (const record of records) {
+      const key = bucketOf(record.uuid);
+      const list = byBucket.get(key);
+      if (list) list.push(record);
+      else byBucket.set(key, [record]);
+    }
+    const buckets = new Map<string, Bucket>();
+    if (byBucket.size === 0) return buckets;
+    const processor = new AddIdRecords(new Map([...byBucket].map(([key, list]) => [key, encodeIdRecords(list)])));
+    const results = (await (await this.map()).executeOnKeys([...byBucket.keys()], processor)) as Array<[string, Buffer | null]>;
+    for (const [key, value] of results) buckets.set(key, new Bucket(key, value ?? undefined));
+    for (const key of byBucket.keys()) if (!buckets.has(key)) throw new StoreUnavailable(`uuid bucket ${key} did not answer the commit`);
+    return buckets;
   }
 
   /**

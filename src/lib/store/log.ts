@@ -23,6 +23,8 @@ export interface AppendRequest {
   uuid: string;
   msg: string;
   outbox: boolean;
+  /** Its sender made the UUID at random and never sent it before: written without a lookup (loggedBatchItem). */
+  fresh?: boolean;
 }
 
 export type AppendOutcome = { kind: 'created' | 'duplicate' | 'conflict'; entry: Entry };
@@ -51,12 +53,12 @@ export const logStartSchema = z.object({ start: z.number().int().nonnegative() }
  * The message log (docs/storage.md): messages in the order accepted, at dense positions from a
  * Counter, kept as segments in a BlockLog; the UUID index says which position holds each UUID.
  *
- * A write: (1) read the UUIDs' buckets: a UUID already there is a duplicate or a conflict, nothing
- * written; (2) take positions for the new ones (one call for the batch); (3) write their segment;
- * (4) commit each in its bucket (compare-and-set). The segment is written before the commit, so no
- * committed message is missing from the log; a crash leaves at most a gap, a position no record
- * names, which readers skip. Whether a UUID is new is decided by the commit alone: two writes of one
- * UUID that race both write a segment, one commits, the other's position is a gap.
+ * A write: (1) take positions for the batch (one call); (2) write their segment; (3) commit every
+ * record in its bucket unless the bucket has one of that UUID already (one entry-processor call for
+ * the batch, IdIndex.addIfAbsent). The segment is written before the commit, so no committed message
+ * is missing from the log; a crash leaves at most a gap, a position no record names, which readers
+ * skip. Whether a UUID is new is decided by the commit alone: a UUID stored before (a duplicate or a
+ * conflict) or by a write racing this one keeps its record, and this write's position is a gap.
  */
 export class MessageLog {
   readonly blocks: BlockLog;
@@ -93,28 +95,33 @@ export class MessageLog {
     /** Told the bytes as soon as the segment is written, even if the commit then fails: they are in the log either way. */
     onWritten: (bytes: number) => void = () => undefined,
   ): Promise<{ outcomes: AppendOutcome[]; written: { start: number; count: number } | undefined }> {
-    const buckets = await this.ids.lookup(requests.map((r) => r.uuid));
-    // A record below the start names a retired message (its cleaning may not have come yet): the UUID
-    // is free again. The start is read only when some UUID has a record at all: a batch of new UUIDs,
-    // the usual one, costs one cluster call fewer (every instance's appends read the same key).
-    const records = requests.map((r) => IdIndex.find(buckets, r.uuid));
-    const logStart = records.some((record) => record !== undefined) ? await this.start() : undefined;
     // The first request of each UUID is the one written; a repeat within the batch is answered from it.
     const firstOf = new Map<string, number>();
-    const fresh: number[] = [];
-    const existing = new Map<number, IdRecord>();
     requests.forEach((request, i) => {
-      if (firstOf.has(request.uuid)) return;
-      firstOf.set(request.uuid, i);
-      const record = records[i];
-      if (record && logStart !== undefined && record.position >= logStart) existing.set(i, record);
-      else fresh.push(i);
+      if (!firstOf.has(request.uuid)) firstOf.set(request.uuid, i);
     });
+    // A record below the start names a retired message (its cleaning may not have come yet): the
+    // UUID is free again. The start is read only when some UUID has a record at all.
+    let logStart: number | undefined;
+    const startOfLog = async () => (logStart ??= await this.start());
+    const existing = new Map<number, IdRecord>();
 
-    const loggedAt = this.now();
+    // A UUID that may be stored already (a retry, an Idempotency-Key's) is looked up first, so that a
+    // repeat takes no position. A fresh one is not: the commit finds a stored UUID anyway, and a
+    // lookup costs a call per bucket (getAll goes partition by partition).
+    const maybeStored = [...firstOf.values()].filter((i) => (requests[i] as AppendRequest).fresh !== true);
+    const known = maybeStored.length > 0 ? await this.ids.lookup(maybeStored.map((i) => (requests[i] as AppendRequest).uuid)) : new Map<string, Bucket>();
+    for (const i of maybeStored) {
+      const record = IdIndex.find(known, (requests[i] as AppendRequest).uuid);
+      if (record && record.position >= (await startOfLog())) existing.set(i, record);
+    }
+    const fresh = [...firstOf.values()].filter((i) => !existing.has(i));
+
     const written = new Map<number, Entry>();
     let range: { start: number; count: number } | undefined;
+    let committed = new Map<string, Bucket>();
     if (fresh.length > 0) {
+      const loggedAt = this.now();
       const start = await this.counter.take(fresh.length);
       range = { start, count: fresh.length };
       fresh.forEach((i, k) => {
@@ -129,28 +136,43 @@ export class MessageLog {
         ),
       );
       if (this.now() - loggedAt > COMMIT_DEADLINE_MS) throw new StoreUnavailable('the log write took longer than its commit deadline; nothing was stored');
-      await this.commit([...written.values()], buckets, existing, firstOf, logStart);
+      committed = await this.ids.addIfAbsent([...written.values()].map(({ uuid, position }) => ({ uuid, position, holder: NO_HOLDER, place: 0 })));
+
+      // A UUID whose bucket kept another record of it: stored before (unless retired: then this
+      // write takes it over), or by a write racing this one.
+      const renewed: Entry[] = [];
+      for (const [i, entry] of written) {
+        const record = IdIndex.find(committed, entry.uuid);
+        if (!record) throw new StoreUnavailable(`the commit of ${entry.uuid} left no record of it`);
+        if (record.position === entry.position) continue;
+        if (record.position >= (await startOfLog())) existing.set(i, record);
+        else renewed.push(entry);
+      }
+      if (renewed.length > 0) await this.commit(renewed, committed, existing, firstOf, await startOfLog());
     }
 
-    // What is stored under each UUID that was not written just now (or whose write lost a race),
-    // confirmed first: the record may be a write the cluster is about to discard (IdIndex.confirm).
+    // What is stored under each UUID that another write had, confirmed first: the record may be a
+    // write the cluster is about to discard (IdIndex.confirm).
     const found = [...existing.values()];
-    if (found.length > 0)
-      await this.ids.confirm([...new Set(found.map((record) => bucketOf(record.uuid)))].map((key) => buckets.get(key) ?? new Bucket(key, undefined)));
-    const storedAt = await this.entriesAt([...existing.values()].map((record) => record.position));
+    if (found.length > 0) {
+      const current = new Map([...known, ...committed]);
+      await this.ids.confirm([...new Set(found.map((record) => bucketOf(record.uuid)))].map((key) => current.get(key) ?? new Bucket(key, undefined)));
+    }
+    const storedAt = await this.entriesAt(found.map((record) => record.position));
     const outcomes = requests.map((request, i): AppendOutcome => {
       const first = firstOf.get(request.uuid) as number;
-      const mine = written.get(first);
-      const stored = existing.has(first) ? storedAt.get((existing.get(first) as IdRecord).position) : mine;
+      const record = existing.get(first);
+      const stored = record ? storedAt.get(record.position) : written.get(first);
       if (!stored || stored.uuid !== request.uuid) throw new StoreUnavailable(`the log has no entry for ${request.uuid} at its recorded position`);
-      if (first === i && mine !== undefined && !existing.has(first)) return { kind: 'created', entry: mine };
+      if (first === i && !record) return { kind: 'created', entry: stored };
       return { kind: stored.msg === request.msg ? 'duplicate' : 'conflict', entry: stored };
     });
     return { outcomes, written: range };
   }
 
   /**
-   * Commits the written entries, bucket by bucket. A UUID another write committed first is not
+   * Commits entries whose UUID has only a retired record, bucket by bucket (compare-and-set): the
+   * retired record is replaced. A UUID another write committed first meanwhile is not
    * overwritten: its request moves to `existing`, and its own position stays a gap.
    */
   private async commit(
@@ -158,8 +180,7 @@ export class MessageLog {
     buckets: ReadonlyMap<string, Bucket>,
     existing: Map<number, IdRecord>,
     firstOf: ReadonlyMap<string, number>,
-    /** Undefined when lookup found no record of these UUIDs (then the start was not read). */
-    logStart: number | undefined,
+    logStart: number,
   ): Promise<void> {
     const byBucket = new Map<string, Entry[]>();
     for (const entry of entries) {
@@ -171,12 +192,9 @@ export class MessageLog {
         const final = await this.ids.update(
           key,
           (records) => {
-            // Without a start read, a record of one of these UUIDs was committed after the lookup, by a
-            // write racing this one: at a position just given out, so not retired.
-            const live = (record: IdRecord) => logStart === undefined || record.position >= logStart;
+            const live = (record: IdRecord) => record.position >= logStart;
             const added = mine.filter((entry) => !records.some((record) => record.uuid === entry.uuid && live(record)));
             if (added.length === 0) return undefined;
-            // A retired record of a UUID stored anew is replaced, not kept beside the new one.
             const renewed = new Set(added.map((entry) => entry.uuid));
             const kept = records.filter((record) => live(record) || !renewed.has(record.uuid));
             return [...kept, ...added.map(({ uuid, position }) => ({ uuid, position, holder: NO_HOLDER, place: 0 }))];

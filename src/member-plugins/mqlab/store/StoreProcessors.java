@@ -1,0 +1,19 @@
+package mqlab.store;
+
+import com.hazelcast.nio.serialization.DataSerializableFactory;
+import com.hazelcast.nio.serialization.IdentifiedDataSerializable;
+
+/**
+ * The members' factory for the store's entry processors, registered in hazelcast.yaml
+ * (serialization.data-serializable-factories). The ids are the services' too
+ * (src/lib/store/processors.ts): they must not change while a cluster runs.
+ */
+public class StoreProcessors implements DataSerializableFactory {
+
+    public static final int FACTORY_ID = 7301;
+
+    @Override
+    public IdentifiedDataSerializable create(int typeId) {
+        return typeId == AddIdRecords.CLASS_ID ? new AddIdRecords() : null;
+    }
+}
