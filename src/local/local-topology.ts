@@ -11,10 +11,14 @@ import { ProcessGroup, type LogSink, type ProcessSpec } from './processes.js';
  * V8's 16 MB: measured with `npm run bench -- --phases post --node-args=--max-semi-space-size=2`
  * (bench/results.md), idle RSS 75-79 MB instead of 85-89 per service (config-server 104 instead
  * of 141) and the facade 116 MB instead of 127 under the POST load, with no measurable change in
- * CPU per POST. The chart gives each container the same flags in NODE_OPTIONS (values.yaml
- * `nodeOptions`; test/chart/objects.test.ts holds the two to each other).
+ * CPU per POST. One V8 worker thread instead of one per core (`--v8-pool-size=1`): each thread has
+ * its own stacks and GC buffers; measured the same way, idle RSS 73-75 MB instead of 75-81 per
+ * logging- and messages-service, the facade 81-82 instead of 82-88 idle and 93-94 instead of
+ * 97-102 under the POST load, POST rate and CPU within the runs' noise. The chart gives each
+ * container the same flags in NODE_OPTIONS (values.yaml `nodeOptions`; test/chart/objects.test.ts
+ * holds the two to each other).
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /**
  * V8 flags for one service on top of those. The facade's old generation is capped at 96 MB: V8
