@@ -57,8 +57,8 @@ export class Recorder {
             logger.info({ uuid, heldBy: outcome === 'already-ours' ? received.holder : outcome.heldBy }, 'duplicate message dropped');
           }
         });
-        if (taken) {
-          for (const block of filledBlocks(taken.start, taken.count)) {
+        for (const range of taken) {
+          for (const block of filledBlocks(range.start, range.count)) {
             this.chores.later(this.options.compactAfterMs ?? 2000, 'compacting a received block', () => received.compact(block), { block });
             this.chores.later(this.options.sealAfterMs ?? GAP_SETTLED_MS + 10_000, 'sealing a received block', () => received.seal(block), { block });
           }

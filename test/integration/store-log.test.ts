@@ -326,8 +326,33 @@ describe('logging-service pages and whole set over the message log', () => {
     assert.equal(await received.seal(0), true);
     const read = await received.index.blocks.read(0, BLOCK_SIZE);
     assert.ok(read.every((l) => l.sealed));
-    assert.equal(read.length, BLOCK_SIZE - 1, 'the unclaimed place is gone');
+    // Two gaps: the dead instance's place, and the place the redelivered copy took before its claim found it ours.
+    assert.equal(read.length, BLOCK_SIZE - 2, 'the unclaimed places are gone');
     assert.deepEqual(await received.list(0, await received.end()), listed);
+  });
+
+  it("a claim whose reference names another log position than the record is claimed at the record's; an unknown UUID is gone", async () => {
+    const received = new ReceivedSet(log, async () => hz, 97);
+    const { start, end } = await log.bounds();
+    const [moved, plain] = (await log.committed(start, end)).slice(-2);
+    assert.ok(moved && plain);
+    const unknown = randomUUID();
+    // As a reference queued on one side of a split whose record the merge replaced by the other side's.
+    const claimed = await received.claim([
+      { uuid: moved.uuid, position: moved.position + 7 },
+      { uuid: unknown, position: 0 },
+      { uuid: plain.uuid, position: plain.position },
+    ]);
+    assert.deepEqual(claimed.outcomes, ['new', 'gone', 'new']);
+    assert.equal(claimed.taken.length, 2, 'a second round for the moved one');
+    assert.deepEqual(
+      (await received.list(0, await received.end())).map((e) => [e.uuid, e.position]),
+      [plain, moved].map((e) => [e.uuid, e.position]),
+      "listed once each, at the positions their records name; the first round's places for them are gaps",
+    );
+    // Both now held by 97: another holder's claim of either finds them held.
+    const other = new ReceivedSet(log, async () => hz, 96);
+    assert.deepEqual((await other.claim([moved, plain].map(({ uuid, position }) => ({ uuid, position })))).outcomes, [{ heldBy: 97 }, { heldBy: 97 }]);
   });
 
   it('kill -9 of an instance amid stores: after retrying the unconfirmed ones elsewhere, each is listed exactly once', async () => {

@@ -2,7 +2,7 @@ import type { IMap } from 'hazelcast-client';
 import { StoreUnavailable } from '../errors.js';
 import { ID_RECORD_SIZE, decodeIdRecords, encodeIdRecords, readU48, uuidBytes, type IdRecord } from './codec.js';
 import { ID_BUCKETS } from './names.js';
-import { AddIdRecords } from './processors.js';
+import { AddIdRecords, ClaimIdRecords } from './processors.js';
 
 /**
  * FNV-1a over the UUID's text, any case (`| 0x20` lower-cases A-F and leaves digits and '-'): any
@@ -108,7 +108,36 @@ export class IdIndex {
    * call (an entry processor on the members: AddIdRecords); answers every bucket touched as it then
    * stands, so the caller tells its records that went in from the UUIDs someone else had.
    */
-  async addIfAbsent(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+  addIfAbsent(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+    // Every bucket holds records after it: one that did not answer was not written.
+    return this.process(
+      records,
+      (byBucket) => new AddIdRecords(byBucket),
+      (key) => {
+        throw new StoreUnavailable(`uuid bucket ${key} did not answer the commit`);
+      },
+    );
+  }
+
+  /**
+   * Sets holder and place of each record's UUID where no one holds it and its record names the
+   * same position, all in one call (ClaimIdRecords); answers every bucket touched as it then stands.
+   */
+  claim(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+    // A bucket no one wrote answers null, which executeOnKeys may leave out: it holds no records.
+    return this.process(
+      records,
+      (byBucket) => new ClaimIdRecords(byBucket),
+      (key) => new Bucket(key, undefined),
+    );
+  }
+
+  /** Runs an entry processor on the records' buckets, each given its own records; answers the buckets after it. */
+  private async process(
+    records: readonly IdRecord[],
+    processor: (byBucket: Map<string, Buffer>) => AddIdRecords | ClaimIdRecords,
+    unanswered: (key: string) => Bucket,
+  ): Promise<Map<string, Bucket>> {
     const byBucket = new Map<string, IdRecord[]>();
     for (const record of records) {
       const key = bucketOf(record.uuid);
@@ -118,10 +147,10 @@ export class IdIndex {
     }
     const buckets = new Map<string, Bucket>();
     if (byBucket.size === 0) return buckets;
-    const processor = new AddIdRecords(new Map([...byBucket].map(([key, list]) => [key, encodeIdRecords(list)])));
-    const results = (await (await this.map()).executeOnKeys([...byBucket.keys()], processor)) as Array<[string, Buffer | null]>;
+    const entryProcessor = processor(new Map([...byBucket].map(([key, list]) => [key, encodeIdRecords(list)])));
+    const results = (await (await this.map()).executeOnKeys([...byBucket.keys()], entryProcessor)) as Array<[string, Buffer | null]>;
     for (const [key, value] of results) buckets.set(key, new Bucket(key, value ?? undefined));
-    for (const key of byBucket.keys()) if (!buckets.has(key)) throw new StoreUnavailable(`uuid bucket ${key} did not answer the commit`);
+    for (const key of byBucket.keys()) if (!buckets.has(key)) buckets.set(key, unanswered(key));
     return buckets;
   }
 

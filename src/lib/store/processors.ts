@@ -7,17 +7,12 @@ import type { DataInput, DataOutput, IdentifiedDataSerializable } from 'hazelcas
  */
 export const STORE_PROCESSORS_FACTORY_ID = 7301;
 
-/**
- * Adds records to UUID index buckets, each only where its bucket holds no record of that UUID yet,
- * and answers every bucket's value as it then stands (mqlab.store.AddIdRecords). One
- * IMap.executeOnKeys for a whole batch: the members split it by partition among themselves, where a
- * compare-and-set per bucket costs the caller a call each.
- */
-export class AddIdRecords implements IdentifiedDataSerializable {
+/** An entry processor whose argument is records (codec.ts encodeIdRecords) for each of its buckets. */
+abstract class BucketRecords implements IdentifiedDataSerializable {
   readonly factoryId = STORE_PROCESSORS_FACTORY_ID;
-  readonly classId = 1;
+  abstract readonly classId: number;
 
-  /** Bucket key to the records (encoded one after another, codec.ts encodeIdRecords) to add to it. */
+  /** Bucket key to its records, encoded one after another. */
   constructor(public records: Map<string, Buffer> = new Map()) {}
 
   writeData(output: DataOutput): void {
@@ -33,4 +28,23 @@ export class AddIdRecords implements IdentifiedDataSerializable {
     this.records = new Map();
     for (let i = 0; i < count; i += 1) this.records.set(input.readString() as string, input.readByteArray() as Buffer);
   }
+}
+
+/**
+ * Adds records to UUID index buckets, each only where its bucket holds no record of that UUID yet,
+ * and answers every bucket's value as it then stands (mqlab.store.AddIdRecords). One
+ * IMap.executeOnKeys for a whole batch: the members split it by partition among themselves, where a
+ * compare-and-set per bucket costs the caller a call each.
+ */
+export class AddIdRecords extends BucketRecords {
+  readonly classId = 1;
+}
+
+/**
+ * Claims: each record is a message as its claimant is to hold it (holder, place). A bucket's record
+ * of that UUID takes them only where no one holds it and it names the same log position; every
+ * bucket answers its value as it then stands, null if none (mqlab.store.ClaimIdRecords).
+ */
+export class ClaimIdRecords extends BucketRecords {
+  readonly classId = 2;
 }

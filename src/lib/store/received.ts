@@ -11,6 +11,9 @@ import type { StoreNames } from './names.js';
 const holderSchema = z.object({ holder: z.number().int().positive() });
 export const HOLDER_PREFIX = 'holder/';
 
+/** Rounds of one claim: a record moves to another position only after a split heals or a retirement, so a second round is rare and a third rarer. */
+const MAX_CLAIM_ROUNDS = 3;
+
 /** Where retention has dropped a holder's received index up to (Meta key). */
 export const receivedStartKey = (holder: number) => `received-start/${holder}`;
 export const receivedStartSchema = z.object({ start: z.number().int().nonnegative() });
@@ -65,10 +68,11 @@ export interface Claim {
  * and the holder fields of the UUID index, which are the claim: a message is this instance's once
  * its record names this holder and the place that lists it.
  *
- * A claim: (1) read the buckets; a message held by anyone is not taken again; (2) append the
- * positions of the rest to the index; (3) set holder and place in each record (compare-and-set).
- * The place is written before the claim, so no claimed message is missing from the index; a crash
- * leaves at most a place no record names (a gap), which listings skip. Nothing is kept in the
+ * A claim: (1) take places for the batch and append its positions to the index; (2) set holder and
+ * place in each record that no one holds yet (one entry-processor call for the batch,
+ * IdIndex.claim); a message held by anyone is not taken again. The place is written before the
+ * claim, so no claimed message is missing from the index; a crash, a repeat or a message someone
+ * else holds leaves at most a place no record names (a gap), which listings skip and sealing drops. Nothing is kept in the
  * process: a restarted instance answers the same set, and memory does not grow with it.
  */
 export class ReceivedSet {
@@ -93,34 +97,35 @@ export class ReceivedSet {
     return (await this.log.meta.get(receivedStartKey(this.holder), receivedStartSchema)).value?.start ?? 0;
   }
 
-  /** Claims a batch of queue references; answers each one's outcome, in order, and the places taken. */
-  async claim(claims: readonly Claim[]): Promise<{ outcomes: ClaimOutcome[]; taken: { start: number; count: number } | undefined }> {
-    const buckets = await this.log.ids.lookup(claims.map((c) => c.uuid));
+  /**
+   * Claims a batch of queue references; answers each one's outcome, in order, and the ranges of
+   * places taken. Each UUID gets a place before anything is known of it (a repeat or a message
+   * someone else holds leaves its place a gap); a record that names another log position than the
+   * reference (a UUID written again after a split healed, or after it was retired) is claimed at
+   * the record's position, in a second round.
+   */
+  async claim(claims: readonly Claim[]): Promise<{ outcomes: ClaimOutcome[]; taken: Array<{ start: number; count: number }> }> {
     const outcomes = new Map<string, ClaimOutcome>();
-    const toTake: string[] = [];
-    let taken: { start: number; count: number } | undefined;
-    for (const { uuid } of claims) {
-      if (outcomes.has(uuid) || toTake.includes(uuid)) continue;
-      const record = IdIndex.find(buckets, uuid);
-      if (!record) outcomes.set(uuid, 'gone');
-      else if (record.holder === this.holder) outcomes.set(uuid, 'already-ours');
-      else if (record.holder !== NO_HOLDER) outcomes.set(uuid, { heldBy: record.holder });
-      else toTake.push(uuid);
-    }
-    if (toTake.length > 0) {
-      // The record's position, not the reference's: the record is what the log's listing follows.
-      const positions = toTake.map((uuid) => (IdIndex.find(buckets, uuid) as { position: number }).position);
-      const takenAt = this.now();
-      const first = await this.index.counter.take(toTake.length);
-      taken = { start: first, count: toTake.length };
-      await this.index.blocks.append(first, encodeReceivedHeader(takenAt), positions.map(encodePositionItem));
-      // As a log write: a claim lands within its deadline, so a place that has none by then never will (see seal).
-      if (this.now() - takenAt > COMMIT_DEADLINE_MS)
-        throw new StoreUnavailable('the received index write took longer than its commit deadline; nothing was claimed');
-      const placeOf = new Map(toTake.map((uuid, i) => [uuid, first + i]));
-      const byBucket = new Map<string, string[]>();
-      for (const uuid of toTake) byBucket.set(bucketOf(uuid), [...(byBucket.get(bucketOf(uuid)) ?? []), uuid]);
-      await Promise.all([...byBucket].map(([key, uuids]) => this.claimIn(key, uuids, placeOf, buckets.get(key), outcomes)));
+    const taken: Array<{ start: number; count: number }> = [];
+    const buckets = new Map<string, Bucket>();
+    // A UUID twice in the batch (two copies queued) is claimed once; both get its outcome.
+    const seen = new Set<string>();
+    let pending = claims.filter(({ uuid }) => !seen.has(uuid) && Boolean(seen.add(uuid)));
+    for (let round = 1; pending.length > 0; round += 1) {
+      if (round > MAX_CLAIM_ROUNDS) throw new StoreUnavailable(`the records of ${pending.length} claimed messages kept moving; nothing more was claimed`);
+      const start = await this.takePlaces(pending.map((claim) => claim.position));
+      taken.push({ start, count: pending.length });
+      const records = pending.map(({ uuid, position }, i) => ({ uuid, position, holder: this.holder, place: start + i }));
+      for (const [key, bucket] of await this.log.ids.claim(records)) buckets.set(key, bucket);
+      const moved: Claim[] = [];
+      for (const claim of records) {
+        const record = IdIndex.find(buckets, claim.uuid);
+        if (!record) outcomes.set(claim.uuid, 'gone');
+        else if (record.holder === this.holder) outcomes.set(claim.uuid, record.place === claim.place ? 'new' : 'already-ours');
+        else if (record.holder !== NO_HOLDER) outcomes.set(claim.uuid, { heldBy: record.holder });
+        else moved.push({ uuid: claim.uuid, position: record.position });
+      }
+      pending = moved;
     }
     // A claim found already ours is one an earlier try made, maybe on a member cut off from the others: confirmed (IdIndex.confirm).
     const ours = [...new Set(claims.filter(({ uuid }) => outcomes.get(uuid) === 'already-ours').map(({ uuid }) => bucketOf(uuid)))];
@@ -128,32 +133,18 @@ export class ReceivedSet {
     return { outcomes: claims.map(({ uuid }) => outcomes.get(uuid) as ClaimOutcome), taken };
   }
 
-  private async claimIn(
-    key: string,
-    uuids: readonly string[],
-    placeOf: ReadonlyMap<string, number>,
-    known: Bucket | undefined,
-    outcomes: Map<string, ClaimOutcome>,
-  ): Promise<void> {
-    const final = await this.log.ids.update(
-      key,
-      (records) => {
-        let changed = false;
-        const next = records.map((record) => {
-          if (!uuids.includes(record.uuid) || record.holder !== NO_HOLDER) return record;
-          changed = true;
-          return { ...record, holder: this.holder, place: placeOf.get(record.uuid) as number };
-        });
-        return changed ? next : undefined;
-      },
-      known,
-    );
-    for (const uuid of uuids) {
-      const record = final.find((r) => r.uuid === uuid);
-      if (!record) outcomes.set(uuid, 'gone');
-      else if (record.holder === this.holder) outcomes.set(uuid, record.place === placeOf.get(uuid) ? 'new' : 'already-ours');
-      else outcomes.set(uuid, { heldBy: record.holder });
-    }
+  /**
+   * Takes places for these log positions and lists them there, before any claim names them, so no
+   * claimed message is missing from the index; answers the first place.
+   */
+  private async takePlaces(positions: readonly number[]): Promise<number> {
+    const takenAt = this.now();
+    const first = await this.index.counter.take(positions.length);
+    await this.index.blocks.append(first, encodeReceivedHeader(takenAt), positions.map(encodePositionItem));
+    // As a log write: a claim lands within its deadline, so a place that has none by then never will (see seal).
+    if (this.now() - takenAt > COMMIT_DEADLINE_MS)
+      throw new StoreUnavailable('the received index write took longer than its commit deadline; nothing was claimed');
+    return first;
   }
 
   /** The messages at places from (inclusive) to end (exclusive) that this instance holds, in arrival order. */

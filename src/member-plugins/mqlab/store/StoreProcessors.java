@@ -14,6 +14,13 @@ public class StoreProcessors implements DataSerializableFactory {
 
     @Override
     public IdentifiedDataSerializable create(int typeId) {
-        return typeId == AddIdRecords.CLASS_ID ? new AddIdRecords() : null;
+        switch (typeId) {
+            case AddIdRecords.CLASS_ID:
+                return new AddIdRecords();
+            case ClaimIdRecords.CLASS_ID:
+                return new ClaimIdRecords();
+            default:
+                return null;
+        }
     }
 }
