@@ -21,6 +21,7 @@ export interface DeliveryOptions {
   metrics: Registry;
   pollTimeoutMs: number;
   pollBatch: number;
+  pollGatherMs: number;
   retryBackoffMs: number;
   redeliveryIntervalMs: number;
   redeliverAfterMs: number;
@@ -49,6 +50,7 @@ export class Delivery {
       logger,
       pollTimeoutMs: options.pollTimeoutMs,
       maxBatch: options.pollBatch,
+      gatherMs: options.pollGatherMs,
       backoffMs: options.retryBackoffMs,
       maxBackoffMs: 5000,
       onError: () => pollErrors.inc(),

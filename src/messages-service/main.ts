@@ -1,7 +1,7 @@
 import { hazelcastSettings, serviceSettings, storeSettings } from '../lib/common-settings.js';
 import { connectHazelcast, queueDepthGauge } from '../lib/hazelcast.js';
 import { createServiceContext, serveService } from '../lib/service.js';
-import { positiveInt, setting } from '../lib/settings.js';
+import { nonNegativeInt, positiveInt, setting } from '../lib/settings.js';
 import { openLog } from '../lib/store/service.js';
 import { defaultPort } from '../lib/topology.js';
 import { createMessagesApp } from './app.js';
@@ -29,6 +29,13 @@ export const settingsSpec = {
     5000,
   ),
   pollBatch: setting('poll-batch', 'POLL_BATCH', positiveInt, 'most queue items taken and claimed in one round (the first by poll, the rest drained)', 100),
+  pollGatherMs: setting(
+    'poll-gather-ms',
+    'POLL_GATHER_MS',
+    nonNegativeInt,
+    'after a poll brings an item while the queue is not backlogged, how long more may arrive before they are drained and claimed together (0: at once)',
+    50,
+  ),
   retryBackoffMs: setting('retry-backoff-ms', 'RETRY_BACKOFF_MS', positiveInt, 'first pause after a failed poll (doubles up to 5 s)', 200),
 };
 
@@ -49,6 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     metrics,
     pollTimeoutMs: settings.pollTimeoutMs,
     pollBatch: settings.pollBatch,
+    pollGatherMs: settings.pollGatherMs,
     retryBackoffMs: settings.retryBackoffMs,
     redeliveryIntervalMs: settings.redeliveryIntervalMs,
     redeliverAfterMs: settings.redeliverAfterMs,

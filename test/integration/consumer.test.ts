@@ -95,4 +95,50 @@ describe('queue consumer batching', () => {
     assert.equal(polls.length - pollsBefore, 1, 'one poll');
     assert.deepEqual(drains.slice(drainsBefore), [19], 'and one drain of the rest');
   });
+
+  it('with gatherMs, takes a trickle in one round, and a backlog without waiting between full rounds', async () => {
+    const trickleQueue = await hz.getQueue<Buffer>(`consumer-gather-${randomUUID()}`);
+    const batches: string[][] = [];
+    const gathering = new QueueConsumer({
+      queue: async () => trickleQueue,
+      logger: createLogger('test', 'consumer-test', 'warn'),
+      onBatch: async (refs) => {
+        batches.push(refs.map((ref) => ref.uuid));
+      },
+      pollTimeoutMs: 500,
+      maxBatch: 100,
+      gatherMs: 1500,
+      backoffMs: 50,
+      maxBackoffMs: 200,
+    });
+    gathering.start();
+    try {
+      // Five items 50 ms apart: the poll brings the first, the rest arrive while it gathers.
+      const trickle = Array.from({ length: 5 }, (_, i) => ({ uuid: randomUUID(), position: i, offeredAt: Date.now() }));
+      for (const item of trickle) {
+        await trickleQueue.offer(encodeQueueRef(item));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await eventually('the trickle is received', async () => (batches.flat().length >= 5 ? true : undefined), 5000, 10);
+      assert.deepEqual(batches, [trickle.map((item) => item.uuid)], 'one round for the five');
+
+      // 250 waiting: the first round gathers (its previous round was not full), fills its batch,
+      // and the rounds after a full one drain at once. Waiting 1.5 s before each of the three would
+      // take 4.5 s; this allows 3.9.
+      batches.length = 0;
+      const backlog = Array.from({ length: 250 }, (_, i) => ({ uuid: randomUUID(), position: 10 + i, offeredAt: Date.now() }));
+      await trickleQueue.addAll(backlog.map(encodeQueueRef));
+      await eventually('the backlog is received', async () => (batches.flat().length >= 250 ? true : undefined), 3900, 10);
+      assert.deepEqual(
+        batches.map((batch) => batch.length),
+        [100, 100, 50],
+      );
+      assert.deepEqual(
+        batches.flat(),
+        backlog.map((item) => item.uuid),
+      );
+    } finally {
+      await gathering.stop();
+    }
+  });
 });
