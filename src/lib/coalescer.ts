@@ -17,8 +17,11 @@ export interface CoalescerOptions<In> {
 /**
  * Gathers calls that arrive while earlier ones are being written into one batch: concurrent
  * requests share the cluster round trips of one write instead of each paying its own. Nothing
- * waits for a timer: a call that finds a free slot starts a batch at once; calls that arrive while
- * every slot is busy go together in the next batch. A failed batch fails each of its calls.
+ * waits for a timer: a batch starts at the end of the event loop's turn in which a slot was free
+ * and calls waited (setImmediate), so the calls one turn makes go together (the answers of one
+ * batch, resolved in one turn, each make the next call: a batch of 20 answered makes one next
+ * batch of 20, not one of 1, one of 1 and one of 18); calls that arrive while every slot is busy
+ * go together in the next batch. A failed batch fails each of its calls.
  *
  * Fewer slots gather more per batch, and a batch costs nearly what a single call does, so under
  * load one slot is the cheapest; stalledAfterMs keeps one slow batch from holding up the rest.
@@ -26,6 +29,8 @@ export interface CoalescerOptions<In> {
 export class Coalescer<In, Out> {
   private waiting: Array<{ item: In; resolve: (out: Out) => void; reject: (err: unknown) => void }> = [];
   private running = 0;
+  /** A start is scheduled for the end of this turn. */
+  private scheduled = false;
   /** Running batches past stalledAfterMs: they no longer hold a slot. */
   private stalled = 0;
 
@@ -37,7 +42,7 @@ export class Coalescer<In, Out> {
   submit(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      this.next();
+      this.schedule();
     });
   }
 
@@ -60,6 +65,16 @@ export class Coalescer<In, Out> {
     return n;
   }
 
+  /** Starts what the free slots can take once this turn's callbacks and their promise continuations are done. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.next();
+    });
+  }
+
   private next(): void {
     const { concurrency, stalledAfterMs, maxRunning = concurrency } = this.options;
     while (this.running - this.stalled < concurrency && this.running < Math.max(maxRunning, concurrency) && this.waiting.length > 0) {
@@ -72,7 +87,7 @@ export class Coalescer<In, Out> {
           : setTimeout(() => {
               stalled = true;
               this.stalled += 1;
-              this.next();
+              this.schedule();
             }, stalledAfterMs);
       // A timer must not keep a stopping process alive.
       timer?.unref();
@@ -85,7 +100,7 @@ export class Coalescer<In, Out> {
           clearTimeout(timer);
           if (stalled) this.stalled -= 1;
           this.running -= 1;
-          this.next();
+          this.schedule();
         });
     }
   }

@@ -13,35 +13,74 @@ function heldWrite() {
   return { batches, write };
 }
 
+/**
+ * Until the batches that calls made so far start: a batch starts at the end of the turn (setImmediate),
+ * and calls made in a batch's answer reach the coalescer in the microtasks of the turn after it.
+ */
+async function turns(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('Coalescer', () => {
-  it('with one slot, what arrives while a batch is out goes together in the next one, each answered on its own', async () => {
+  it('calls made in one turn go in one batch; with one slot, what arrives while a batch is out goes together in the next one', async () => {
     const { batches, write } = heldWrite();
     const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1 });
-    const answers = [1, 2, 3, 4].map((n) => coalescer.submit(n));
+    const answers = [1, 2].map((n) => coalescer.submit(n));
+    assert.equal(batches.length, 0, 'nothing starts before the turn ends');
+    await turns();
     assert.deepEqual(
       batches.map((b) => b.items),
-      [[1]],
+      [[1, 2]],
     );
+    answers.push(...[3, 4, 5].map((n) => coalescer.submit(n)));
+    await turns();
+    assert.equal(batches.length, 1, 'the one slot is taken');
     assert.equal(coalescer.pending, 3);
     batches[0]?.answer();
-    await answers[0];
-    await delay(0);
+    await turns();
     assert.deepEqual(
       batches.map((b) => b.items),
-      [[1], [2, 3, 4]],
+      [
+        [1, 2],
+        [3, 4, 5],
+      ],
     );
     batches[1]?.answer();
-    assert.deepEqual(await Promise.all(answers), ['done 1', 'done 2', 'done 3', 'done 4']);
+    assert.deepEqual(await Promise.all(answers), ['done 1', 'done 2', 'done 3', 'done 4', 'done 5']);
+  });
+
+  it("the calls that one batch's answers make go together, even with a slot free for each", async () => {
+    const first = heldWrite();
+    const second = heldWrite();
+    const logged = new Coalescer(first.write, { maxBatch: 256, concurrency: 1 });
+    const queued = new Coalescer(second.write, { maxBatch: 256, concurrency: 2 });
+    // As a POST does: its message is logged (one batch), then its reference is queued.
+    const posts = [1, 2, 3, 4].map(async (n) => {
+      await logged.submit(n);
+      return queued.submit(n * 10);
+    });
+    await turns();
+    first.batches[0]?.answer();
+    await turns();
+    assert.deepEqual(
+      second.batches.map((b) => b.items),
+      [[10, 20, 30, 40]],
+      'one batch, not one of 10, one of 20 and one of the rest',
+    );
+    second.batches[0]?.answer();
+    assert.deepEqual(await Promise.all(posts), ['done 10', 'done 20', 'done 30', 'done 40']);
   });
 
   it('a failed batch fails each of its calls, and the next batch still goes', async () => {
     const { batches, write } = heldWrite();
     const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1 });
     const first = coalescer.submit(1);
+    await turns();
     const second = coalescer.submit(2);
     batches[0]?.fail(new Error('member gone'));
     await assert.rejects(first, /member gone/);
-    await delay(0);
+    await turns();
     batches[1]?.answer();
     assert.equal(await second, 'done 2');
   });
@@ -50,6 +89,7 @@ describe('Coalescer', () => {
     const { batches, write } = heldWrite();
     const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1, stalledAfterMs: 40, maxRunning: 2 });
     const hung = coalescer.submit(1);
+    await turns();
     const behind = coalescer.submit(2);
     await delay(10);
     assert.equal(batches.length, 1, 'before the stall, the second call waits for the slot');
@@ -64,7 +104,7 @@ describe('Coalescer', () => {
     assert.equal(batches.length, 2, 'two batches out (both stalled) is maxRunning: the third waits');
     batches[1]?.answer();
     assert.equal(await behind, 'done 2');
-    await delay(0);
+    await turns();
     assert.deepEqual(batches[2]?.items, [3]);
     batches[2]?.answer();
     batches[0]?.answer();
@@ -75,10 +115,12 @@ describe('Coalescer', () => {
     const { batches, write } = heldWrite();
     const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1, stalledAfterMs: 50, maxRunning: 4 });
     const quick = coalescer.submit(1);
+    await turns();
     batches[0]?.answer();
     assert.equal(await quick, 'done 1');
     await delay(30);
     const held = coalescer.submit(2);
+    await turns();
     const waiting = coalescer.submit(3);
     await delay(35);
     // The first batch's stall would have come at 50 ms; the second's comes at 80.
@@ -88,7 +130,7 @@ describe('Coalescer', () => {
       'the third call still waits for the one slot',
     );
     batches[1]?.answer();
-    await delay(0);
+    await turns();
     batches[2]?.answer();
     assert.deepEqual(await Promise.all([held, waiting]), ['done 2', 'done 3']);
   });
@@ -97,9 +139,10 @@ describe('Coalescer', () => {
     const { batches, write } = heldWrite();
     const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1, weight: (n: number) => n, maxWeight: 10 });
     const answers = [1, 20, 4, 5, 3].map((n) => coalescer.submit(n));
+    await turns();
     for (let i = 0; i < 4; i += 1) {
       batches[i]?.answer();
-      await delay(0);
+      await turns();
     }
     assert.deepEqual(
       batches.map((b) => b.items),
