@@ -32,7 +32,7 @@ export function createFacadeApp(deps: FacadeDeps): Express {
   app.post('/facade', async (req, res) => {
     const msg = messageFromBody(req);
     const key = req.get('idempotency-key');
-    const uuid = uuidFor(key);
+    const uuid = key === undefined ? facade.freshUuid() : uuidFor(key);
     deps.gauge.admit(Buffer.byteLength(msg, 'utf8'));
     // A UUID made here at random is new to the store: its first try skips the lookup (loggedBatchItem).
     const result = await facade.post({ uuid, msg, fresh: key === undefined });

@@ -21,6 +21,7 @@ import { encodeQueueRef, type QueueRef } from '../lib/store/codec.js';
 import { pageQueryString, type Page } from '../lib/paging.js';
 import { withTimeout } from '../lib/timeouts.js';
 import type { ServiceDirectory } from './directory.js';
+import { FreshUuids } from './fresh-uuids.js';
 import { InstanceClient } from './instance-client.js';
 import { LoggingClient } from './logging-client.js';
 
@@ -50,6 +51,8 @@ export interface FacadeOptions {
    */
   fallbacks?: Readonly<Partial<Record<string, string>>>;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
+  /** Makes the UUIDs of POSTs without an Idempotency-Key (default: plain random ones). */
+  freshUuids?: FreshUuids;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
 }
@@ -82,9 +85,11 @@ export class Facade {
   private readonly logging: LoggingClient;
   /** Concurrent POSTs' references go onto the queue together: one addAll, one backup, for what arrived meanwhile. */
   private readonly offers: Coalescer<Buffer, void>;
+  private readonly freshUuids: FreshUuids;
 
   constructor(private readonly options: FacadeOptions) {
     this.sleep = options.sleep ?? sleepFor;
+    this.freshUuids = options.freshUuids ?? new FreshUuids(() => undefined);
     this.loggingService = new InstanceClient(options.directory, 'logging-service', options.fallbacks?.['logging-service']);
     this.messagesService = new InstanceClient(options.directory, 'messages-service', options.fallbacks?.['messages-service']);
     this.logging = new LoggingClient({
@@ -97,8 +102,15 @@ export class Facade {
       retries: options.counters.loggingRetries,
       sleep: this.sleep,
       now: options.now ?? Date.now,
+      // The POSTs that arrive while this batch is out make up the next one: their UUIDs share another partition.
+      onBatch: () => this.freshUuids.rotate(),
     });
     this.offers = new Coalescer((items) => this.addAll(items), { maxBatch: 256, concurrency: OFFERS_IN_FLIGHT });
+  }
+
+  /** A new message's UUID, for a POST without an Idempotency-Key. */
+  freshUuid(): string {
+    return this.freshUuids.next();
   }
 
   async post(message: LoggedBatchItem): Promise<PostAnswer> {

@@ -12,6 +12,7 @@ import { createDashboard } from './dashboard/routes.js';
 import { DashboardSampler, counterTotal } from './dashboard/state.js';
 import { ServiceDirectory } from './directory.js';
 import { Facade } from './facade.js';
+import { FreshUuids } from './fresh-uuids.js';
 
 const SERVICE = 'facade-service';
 const NEEDED_SERVICES = ['logging-service', 'messages-service'] as const;
@@ -70,7 +71,15 @@ export async function main(argv: string[]): Promise<void> {
   const http = got.extend({ timeout: { connect: settings.connectTimeoutMs, request: settings.requestTimeoutMs }, retry: { limit: 0 } });
   const directory = new ServiceDirectory(http, settings.configServerUrl, settings.instancesCacheMs, logger);
 
+  // Which partition each bucket of the UUID index is in, once the client knows the partitions.
+  const freshUuids = new FreshUuids(() => {
+    const client = hazelcast.current();
+    if (client === undefined) return undefined;
+    const partitions = client.getPartitionService();
+    return { count: () => partitions.getPartitionCount(), partitionOf: (key) => partitions.getPartitionId(key) };
+  });
   const facade = new Facade({
+    freshUuids,
     http,
     directory,
     queue: async () => (await hazelcast.ready()).getQueue(settings.queueName),

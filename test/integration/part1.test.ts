@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from 'hazelcast-client';
 import { instanceName } from '../../src/local/local-topology.js';
+import { bucketOf } from '../../src/lib/store/ids.js';
 import {
   errorAnswer,
   facadeAnswer,
@@ -27,6 +29,23 @@ before(async () => {
 after(async () => {
   await system?.stop();
 });
+
+/** The partitions of the UUID index that these UUIDs' records are in, as a client of the cluster computes them. */
+async function uuidPartitions(uuids: readonly string[]): Promise<Set<number>> {
+  const { clusterName, host, hazelcastPorts } = system.plan;
+  const hz = await Client.newHazelcastClient({
+    clusterName,
+    network: { clusterMembers: hazelcastPorts.map((port) => `${host}:${port}`) },
+    properties: { 'hazelcast.logging.level': 'WARN' },
+  });
+  try {
+    const partitions = hz.getPartitionService();
+    await eventually('the client knows the partitions', async () => (partitions.getPartitionCount() > 0 ? true : undefined));
+    return new Set(uuids.map((uuid) => partitions.getPartitionId(bucketOf(uuid))));
+  } finally {
+    await hz.shutdown();
+  }
+}
 
 /** Every message each messages-service holds, by instance. */
 async function messagesByInstance(): Promise<Map<string, MessagesListing>> {
@@ -353,6 +372,11 @@ describe('concurrent POSTs share their cluster calls', () => {
     const batches = (await batchCalls()) - batchesBefore;
     assert.ok(batches >= 1 && batches < 48, `${batches} batch calls for 48 messages`);
     assert.equal((await singleCalls()) - singlesBefore, 0, 'no message needed a try of its own');
+    // The facade makes each batch's UUIDs in one partition of the UUID index (fresh-uuids.ts): as
+    // many partitions as batch calls at most (plus the one the UUIDs made before the first had),
+    // where 48 plain random UUIDs fall in ~35 of the 71.
+    const partitions = await uuidPartitions(answers.map((a) => a.body.uuid));
+    assert.ok(partitions.size <= batches + 1 && partitions.size < 20, `${partitions.size} partitions for ${batches} batch calls`);
     const wanted = new Set(answers.map((a) => a.body.uuid));
     const [logging] = system.urls('logging-service');
     const listed = (await requestAs(loggingListing, `${logging}/logging`)).body.messages.filter((m) => wanted.has(m.uuid));

@@ -17,7 +17,8 @@ import {
   uuidBytes,
   uuidText,
 } from '../../src/lib/store/codec.js';
-import { bucketOf } from '../../src/lib/store/ids.js';
+import { bucketOf, uuidInBuckets } from '../../src/lib/store/ids.js';
+import { loggedBatchItem } from '../../src/lib/message.js';
 import { BLOCK_SIZE, ID_BUCKETS } from '../../src/lib/store/names.js';
 import { capacityBytes, copiesOf } from '../../src/lib/store/usage.js';
 
@@ -104,6 +105,41 @@ describe('blocks', () => {
     }
     assert.ok(counts.size > ID_BUCKETS * 0.99, `${counts.size} buckets used`);
     assert.ok(Math.max(...counts.values()) < (n / ID_BUCKETS) * 4, `fullest bucket ${Math.max(...counts.values())}`);
+  });
+});
+
+describe('uuidInBuckets', () => {
+  it('makes valid, distinct v4 UUIDs whose bucket is one of those wanted', () => {
+    const wanted = new Set(Array.from({ length: ID_BUCKETS / 64 }, (_, i) => i * 64 + 7));
+    const made = new Set<string>();
+    let missed = 0;
+    for (let i = 0; i < 2000; i += 1) {
+      const uuid = uuidInBuckets((bucket) => wanted.has(bucket));
+      if (uuid === undefined) {
+        missed += 1;
+        continue;
+      }
+      assert.ok(wanted.has(Number(bucketOf(uuid))), `${uuid} is in bucket ${bucketOf(uuid)}`);
+      assert.match(uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      assert.ok(loggedBatchItem.safeParse({ uuid, msg: 'm', fresh: true }).success, `${uuid} passes the logging-service's check`);
+      made.add(uuid);
+    }
+    assert.equal(made.size, 2000 - missed, 'no UUID twice');
+    // One bucket in 64 wanted: 256 tries miss all of them once in ~55 calls.
+    assert.ok(missed < 200, `${missed} of 2000 found no fitting bucket`);
+  });
+
+  it('changes only the last two hex digits of the random UUID, and gives up when no bucket fits', () => {
+    const base = randomUUID();
+    const uuid = uuidInBuckets(
+      () => true,
+      () => base,
+    );
+    assert.equal(uuid?.slice(0, 34), base.slice(0, 34));
+    assert.equal(
+      uuidInBuckets(() => false),
+      undefined,
+    );
   });
 });
 

@@ -1,20 +1,47 @@
+import { randomUUID } from 'node:crypto';
 import type { IMap } from 'hazelcast-client';
 import { StoreUnavailable } from '../errors.js';
 import { ID_RECORD_SIZE, decodeIdRecords, encodeIdRecords, readU48, uuidBytes, type IdRecord } from './codec.js';
 import { ID_BUCKETS } from './names.js';
 import { AddIdRecords, ClaimIdRecords } from './processors.js';
 
-/**
- * FNV-1a over the UUID's text, any case (`| 0x20` lower-cases A-F and leaves digits and '-'): any
- * UUID (v4, v5, time-ordered v7) spreads evenly over the buckets.
- */
-export function bucketOf(uuid: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < uuid.length; i += 1) {
-    hash ^= uuid.charCodeAt(i) | 0x20;
-    hash = Math.imul(hash, 0x01000193) >>> 0;
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a steps over text[from, to), any case (`| 0x20` lower-cases A-F and leaves digits and '-'). */
+function fnv1a(hash: number, text: string, from = 0, to = text.length): number {
+  let h = hash;
+  for (let i = from; i < to; i += 1) {
+    h ^= text.charCodeAt(i) | 0x20;
+    h = Math.imul(h, FNV_PRIME) >>> 0;
   }
-  return String(hash % ID_BUCKETS);
+  return h;
+}
+
+/** FNV-1a over the UUID's text, any case: any UUID (v4, v5, time-ordered v7) spreads evenly over the buckets. */
+export function bucketOf(uuid: string): string {
+  return String(fnv1a(FNV_OFFSET, uuid) % ID_BUCKETS);
+}
+
+const HEX = '0123456789abcdef';
+
+/**
+ * A random v4 UUID whose bucket `wanted` accepts: a UUID from `random`, its last two hex digits
+ * (random bits of the node field; version and variant stay as they are) chosen among the 256
+ * possible. Undefined when none of them fits; with a 71st of the buckets wanted, about one call in
+ * 37. The UUID keeps 114 random bits.
+ */
+export function uuidInBuckets(wanted: (bucket: number) => boolean, random: () => string = randomUUID): string | undefined {
+  const base = random();
+  const stem = base.length - 2;
+  const prefix = fnv1a(FNV_OFFSET, base, 0, stem);
+  for (let hi = 0; hi < 16; hi += 1) {
+    const afterHi = fnv1a(prefix, HEX, hi, hi + 1);
+    for (let lo = 0; lo < 16; lo += 1) {
+      if (wanted(fnv1a(afterHi, HEX, lo, lo + 1) % ID_BUCKETS)) return `${base.slice(0, stem)}${HEX[hi] as string}${HEX[lo] as string}`;
+    }
+  }
+  return undefined;
 }
 
 /** One bucket as read: its value as stored (the compare-and-set's expected value) and its records (decoded when asked for). */
