@@ -86,6 +86,10 @@ function cases(): Case[] {
     400,
     /missing "msg"/,
   );
+  // The body parser is picked by media type from a table: a type named like an Object property finds none.
+  for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    add('a media type named like an Object property', 'facade', typed('/facade', type, `msg=${MARK}`), 400, /missing message/);
+  }
   add('empty or blank msg', 'facade', json('/facade', '{"msg": ""}'), 400, /must not be empty/);
   add('empty or blank msg', 'facade', json('/facade', '{"msg": " \\t\\n "}'), 400, /must not be blank/);
   add('empty or blank msg', 'facade', typed('/facade', 'text/plain', '   '), 400, /must not be blank/);
