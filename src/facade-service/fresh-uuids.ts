@@ -20,8 +20,9 @@ export interface PartitionTable {
  * knows the cluster's partitions, UUIDs are plain random ones.
  */
 export class FreshUuids {
-  /** Partition of each bucket, read once the client knows the partition count. */
+  /** Partition of each bucket, read once the client knows the partitions; and how many there are. */
   private partitionOfBucket: Uint16Array | undefined;
+  private partitionCount = 0;
   private target = 0;
 
   constructor(private readonly table: () => PartitionTable | undefined) {}
@@ -37,19 +38,20 @@ export class FreshUuids {
     return randomUUID();
   }
 
-  /** The next batch's UUIDs go to another partition, picked at random. */
+  /** The next batch's UUIDs go to another partition, picked at random (until the table is read, UUIDs are plain random ones anyway). */
   rotate(): void {
-    const count = this.table()?.count() ?? 0;
-    if (count > 0) this.target = randomInt(count);
+    if (this.partitionCount > 0) this.target = randomInt(this.partitionCount);
   }
 
   private partitions(): Uint16Array | undefined {
     if (this.partitionOfBucket !== undefined) return this.partitionOfBucket;
     const table = this.table();
-    if (table === undefined || table.count() === 0) return undefined;
+    const count = table?.count() ?? 0;
+    if (table === undefined || count === 0) return undefined;
     const partitions = new Uint16Array(ID_BUCKETS);
     for (let bucket = 0; bucket < ID_BUCKETS; bucket += 1) partitions[bucket] = table.partitionOf(String(bucket));
     this.partitionOfBucket = partitions;
+    this.partitionCount = count;
     return partitions;
   }
 }

@@ -115,7 +115,7 @@ export function createHttpApp(options: HttpAppOptions): Express {
 }
 
 /** The media type of a Content-Type value, lower-cased, without its parameters. */
-export function mediaType(contentType: string): string {
+function mediaType(contentType: string): string {
   const end = contentType.indexOf(';');
   return (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase();
 }
