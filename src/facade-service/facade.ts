@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Got } from 'got';
-import type { Counter } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import { Coalescer } from '../lib/coalescer.js';
 import {
   loggingListing,
@@ -51,6 +51,8 @@ export interface FacadeOptions {
    */
   fallbacks?: Readonly<Partial<Record<string, string>>>;
   counters: { enqueued: Counter; loggingRetries: Counter; offerRetries: Counter };
+  /** Messages per logging batch call and per queue addAll (lib/metrics.ts, batchSizeHistogram). */
+  batchSizes?: Histogram<'call'>;
   /** Makes the UUIDs of POSTs without an Idempotency-Key (default: plain random ones). */
   freshUuids?: FreshUuids;
   sleep?: (ms: number) => Promise<void>;
@@ -102,10 +104,17 @@ export class Facade {
       retries: options.counters.loggingRetries,
       sleep: this.sleep,
       now: options.now ?? Date.now,
-      // The POSTs that arrive while this batch is out make up the next one: their UUIDs share another partition.
-      onBatch: () => this.freshUuids.rotate(),
+      onBatch: (size) => {
+        // The POSTs that arrive while this batch is out make up the next one: their UUIDs share another partition.
+        this.freshUuids.rotate();
+        options.batchSizes?.observe({ call: 'logging_batch' }, size);
+      },
     });
-    this.offers = new Coalescer((items) => this.addAll(items), { maxBatch: 256, concurrency: OFFERS_IN_FLIGHT });
+    this.offers = new Coalescer((items) => this.addAll(items), {
+      maxBatch: 256,
+      concurrency: OFFERS_IN_FLIGHT,
+      onBatch: (size) => options.batchSizes?.observe({ call: 'queue_add_all' }, size),
+    });
   }
 
   /** A new message's UUID, for a POST without an Idempotency-Key. */

@@ -102,8 +102,8 @@ export interface LoggingClientOptions {
   retries: Counter;
   sleep: (ms: number) => Promise<void>;
   now: () => number;
-  /** Called as each batch call is formed. */
-  onBatch?: () => void;
+  /** Told each batch call's size as it is formed. */
+  onBatch?: (size: number) => void;
 }
 
 /** The facade's calls that store messages through logging-service. */
@@ -222,7 +222,7 @@ export class LoggingClient {
    */
   private async logBatch(messages: LoggedBatchItem[]): Promise<Tried[]> {
     const { http, service } = this.options;
-    this.options.onBatch?.();
+    this.options.onBatch?.(messages.length);
     const failAll = (url: string, error: string, mayHaveStored: boolean) => messages.map((): Tried => ({ failed: { url, error, mayHaveStored } }));
     let url: string | undefined;
     try {

@@ -1,7 +1,7 @@
 import got from 'got';
 import { errorMessage } from '../lib/errors.js';
 import { hazelcastSettings, serviceSettings, storeSettings } from '../lib/common-settings.js';
-import { counter } from '../lib/metrics.js';
+import { batchSizeHistogram, counter } from '../lib/metrics.js';
 import { connectHazelcast, queueDepthGauge, queueInfo } from '../lib/hazelcast.js';
 import { createServiceContext, serveService } from '../lib/service.js';
 import { httpUrl, optionalHttpUrl, positiveInt, setting } from '../lib/settings.js';
@@ -98,6 +98,7 @@ export async function main(argv: string[]): Promise<void> {
       loggingRetries: counter(metrics, 'mqlab_logging_retries_total', 'logging-service calls retried on another instance'),
       offerRetries: counter(metrics, 'mqlab_queue_offer_retries_total', 'queue offers and in-flight writes retried'),
     },
+    batchSizes: batchSizeHistogram(metrics),
   });
 
   // Keep the instance lists warm, and be ready only once both have been loaded.

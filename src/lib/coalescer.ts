@@ -12,6 +12,8 @@ export interface CoalescerOptions<In> {
   /** An item's share of a batch's limit (bytes, say), and that limit; an item alone may exceed it. */
   weight?: (item: In) => number;
   maxWeight?: number;
+  /** Told each batch's size as it starts (a metric). */
+  onBatch?: (size: number) => void;
 }
 
 /**
@@ -79,6 +81,7 @@ export class Coalescer<In, Out> {
     const { concurrency, stalledAfterMs, maxRunning = concurrency } = this.options;
     while (this.running - this.stalled < concurrency && this.running < Math.max(maxRunning, concurrency) && this.waiting.length > 0) {
       const batch = this.waiting.splice(0, this.batchLength());
+      this.options.onBatch?.(batch.length);
       this.running += 1;
       let stalled = false;
       const timer =

@@ -23,6 +23,22 @@ export function gauge(registry: Registry, name: string, help: string, collect: (
   });
 }
 
+/**
+ * Messages per coalesced call (src/lib/coalescer.ts), by call: the facade's logging batches
+ * (logging_batch) and queue additions (queue_add_all), a logging-service's log writes
+ * (log_append). Sharing calls between concurrent requests is where the system's speed comes from
+ * (docs/performance.md): the mean (sum / count) says how much is shared.
+ */
+export function batchSizeHistogram(registry: Registry): Histogram {
+  return new Histogram({
+    name: 'mqlab_batch_messages',
+    help: 'messages per coalesced call, by call (logging_batch, queue_add_all, log_append)',
+    labelNames: ['call'],
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+}
+
 export function httpDurationHistogram(registry: Registry): Histogram {
   return new Histogram({
     name: 'http_request_duration_seconds',

@@ -1,6 +1,6 @@
 import { hazelcastSettings, serviceSettings, storeSettings } from '../lib/common-settings.js';
 import { connectHazelcast } from '../lib/hazelcast.js';
-import { counter } from '../lib/metrics.js';
+import { batchSizeHistogram, counter } from '../lib/metrics.js';
 import { createServiceContext, serveService } from '../lib/service.js';
 import { nonNegativeInt, positiveInt, setting } from '../lib/settings.js';
 import { z } from 'zod';
@@ -59,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
   const log = openLog(settings, hazelcast);
   const ledger = new UsageLedger(log, instance, logger);
   const gauge = storeGauge(ctx, hazelcast, log, ledger);
+  const writeSizes = batchSizeHistogram(metrics);
   const writer = new LogWriter({
     log,
     instance,
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     concurrency: settings.writeConcurrency,
     compactAfterMs: settings.compactAfterMs,
     sealAfterMs: settings.sealAfterMs,
+    onBatch: (size) => writeSizes.observe({ call: 'log_append' }, size),
   });
   const retention = new Retention({
     log,

@@ -17,6 +17,8 @@ export interface WriterOptions {
   compactAfterMs: number;
   /** How long after a block fills up it is sealed: at least GAP_SETTLED_MS, after which no write into it can commit. */
   sealAfterMs: number;
+  /** Told each write's number of messages (a metric). */
+  onBatch?: (size: number) => void;
 }
 
 /**
@@ -31,7 +33,11 @@ export class LogWriter {
   private readonly chores: DelayedChores;
 
   constructor(private readonly options: WriterOptions) {
-    this.batches = new Coalescer((requests) => this.write(requests), { maxBatch: options.maxBatch, concurrency: options.concurrency });
+    this.batches = new Coalescer((requests) => this.write(requests), {
+      maxBatch: options.maxBatch,
+      concurrency: options.concurrency,
+      ...(options.onBatch ? { onBatch: options.onBatch } : {}),
+    });
     this.chores = new DelayedChores(options.logger);
   }
 

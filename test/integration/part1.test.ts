@@ -339,10 +339,10 @@ describe('health, readiness and metrics', () => {
 });
 
 describe('concurrent POSTs share their cluster calls', () => {
-  /** Sum of a counter-like sample over every logging-service, for lines matching all the given label texts. */
-  const loggingSum = async (name: string, ...labels: string[]) => {
+  /** Sum of a counter-like sample over the instances at these URLs, for lines matching all the given label texts. */
+  const metricSum = async (bases: readonly string[], name: string, ...labels: string[]) => {
     let total = 0;
-    for (const base of system.urls('logging-service')) {
+    for (const base of bases) {
       const text = String((await request<string>(`${base}/metrics`)).body);
       for (const line of text.split('\n')) {
         if (line.startsWith(`${name}{`) && labels.every((label) => line.includes(label))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
@@ -350,11 +350,23 @@ describe('concurrent POSTs share their cluster calls', () => {
     }
     return total;
   };
+  const loggingSum = (name: string, ...labels: string[]) => metricSum(system.urls('logging-service'), name, ...labels);
+  /** What the batch-size histograms (mqlab_batch_messages) have counted: calls and the messages they carried. */
+  const batchSizes = async () => {
+    const facade = (suffix: string, call: string) => metricSum([system.facade], `mqlab_batch_messages_${suffix}`, `call="${call}"`);
+    return {
+      loggingCalls: await facade('count', 'logging_batch'),
+      loggingMessages: await facade('sum', 'logging_batch'),
+      addAllCalls: await facade('count', 'queue_add_all'),
+      addAllMessages: await facade('sum', 'queue_add_all'),
+      appendMessages: await loggingSum('mqlab_batch_messages_sum', 'call="log_append"'),
+    };
+  };
   const batchCalls = () => loggingSum('http_request_duration_seconds_count', 'method="POST"', 'route="/logging/batch"');
   const singleCalls = () => loggingSum('http_request_duration_seconds_count', 'method="POST"', 'route="/logging"');
 
   it('48 at once: each stored and delivered once, in fewer logging calls than messages, every answer its own', async () => {
-    const [batchesBefore, singlesBefore] = [await batchCalls(), await singleCalls()];
+    const [batchesBefore, singlesBefore, sizesBefore] = [await batchCalls(), await singleCalls(), await batchSizes()];
     const answers = await Promise.all(
       Array.from({ length: 48 }, async (_, i) => parsed(postAnswer, await postForm(`${system.facade}/facade`, { msg: `together ${i}` }))),
     );
@@ -372,6 +384,16 @@ describe('concurrent POSTs share their cluster calls', () => {
     const batches = (await batchCalls()) - batchesBefore;
     assert.ok(batches >= 1 && batches < 48, `${batches} batch calls for 48 messages`);
     assert.equal((await singleCalls()) - singlesBefore, 0, 'no message needed a try of its own');
+    // The batch-size metrics say the same: the facade's batch calls carried the 48 in as many calls
+    // as the logging-services answered; its queue additions carried them in fewer calls than
+    // messages; the logging-services' log writes stored the 48.
+    const sizes = await batchSizes();
+    assert.equal(sizes.loggingCalls - sizesBefore.loggingCalls, batches);
+    assert.equal(sizes.loggingMessages - sizesBefore.loggingMessages, 48);
+    assert.equal(sizes.addAllMessages - sizesBefore.addAllMessages, 48);
+    const addAlls = sizes.addAllCalls - sizesBefore.addAllCalls;
+    assert.ok(addAlls >= 1 && addAlls < 48, `${addAlls} queue additions for 48 messages`);
+    assert.equal(sizes.appendMessages - sizesBefore.appendMessages, 48);
     // The facade makes each batch's UUIDs in one partition of the UUID index (fresh-uuids.ts): as
     // many partitions as batch calls at most (plus the one the UUIDs made before the first had),
     // where 48 plain random UUIDs fall in ~35 of the 71.

@@ -25,7 +25,8 @@ async function turns(): Promise<void> {
 describe('Coalescer', () => {
   it('calls made in one turn go in one batch; with one slot, what arrives while a batch is out goes together in the next one', async () => {
     const { batches, write } = heldWrite();
-    const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1 });
+    const sizes: number[] = [];
+    const coalescer = new Coalescer(write, { maxBatch: 256, concurrency: 1, onBatch: (size) => sizes.push(size) });
     const answers = [1, 2].map((n) => coalescer.submit(n));
     assert.equal(batches.length, 0, 'nothing starts before the turn ends');
     await turns();
@@ -48,6 +49,7 @@ describe('Coalescer', () => {
     );
     batches[1]?.answer();
     assert.deepEqual(await Promise.all(answers), ['done 1', 'done 2', 'done 3', 'done 4', 'done 5']);
+    assert.deepEqual(sizes, [2, 3], 'onBatch is told each batch as it starts');
   });
 
   it("the calls that one batch's answers make go together, even with a slot free for each", async () => {
