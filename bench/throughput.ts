@@ -186,6 +186,40 @@ function loadOf(result: autocannon.Result): Load {
   };
 }
 
+/**
+ * Running totals, over the facade and the logging-services, of the batch-size histograms
+ * (mqlab_batch_messages: sum and count by call) and of the logging-services' batch-call durations
+ * (http_request_duration_seconds of POST /logging/batch), to difference around a load.
+ */
+async function batchTotals(system: TestSystem): Promise<Map<string, number>> {
+  const totals = new Map<string, number>();
+  const add = (key: string, value: number) => totals.set(key, (totals.get(key) ?? 0) + value);
+  for (const base of [system.facade, ...system.urls('logging-service')]) {
+    for (const line of (await (await fetch(`${base}/metrics`)).text()).split('\n')) {
+      const sizes = /^mqlab_batch_messages_(sum|count)\{[^}]*call="([a-z_]+)"[^}]*\} (\S+)$/.exec(line);
+      if (sizes) add(`${sizes[2]}_${sizes[1]}`, Number(sizes[3]));
+      const call = /^http_request_duration_seconds_(sum|count)\{[^}]*method="POST"[^}]*route="\/logging\/batch"[^}]*\} (\S+)$/.exec(line);
+      if (call) add(`batch_seconds_${call[1]}`, Number(call[2]));
+    }
+  }
+  return totals;
+}
+
+/** What was shared during a load (batchTotals before and after): messages per call, by call, and the mean batch call's time. */
+function batchMeans(before: Map<string, number>, after: Map<string, number>): { text: string; values: Record<string, number> } {
+  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  const mean = (key: string) => (delta(`${key}_count`) > 0 ? delta(`${key}_sum`) / delta(`${key}_count`) : Number.NaN);
+  const tenths = (value: number) => Math.round(value * 10) / 10;
+  const values = {
+    logging_batch: tenths(mean('logging_batch')),
+    queue_add_all: tenths(mean('queue_add_all')),
+    log_append: tenths(mean('log_append')),
+    batch_call_ms: tenths(mean('batch_seconds') * 1000),
+  };
+  const text = `facade's logging batch calls ${values.logging_batch}, its queue addAlls ${values.queue_add_all}, the logging-services' log writes ${values.log_append}; a batch call took ${values.batch_call_ms} ms on average at the logging-service`;
+  return { text, values };
+}
+
 async function postLoad(url: string, durationSeconds: number, extra: Partial<autocannon.Options> = {}): Promise<Load> {
   return loadOf(
     await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds, ...extra }),
@@ -358,9 +392,11 @@ async function main(): Promise<void> {
       // Warm-up: JIT, connection pools, the map and queue proxies, with the full connection count.
       summary.warmup_posts = (await postLoad(facadePost, warmupS)).total;
       const stopSampling = sampleRss(system);
+      const batchesBefore = await batchTotals(system);
       const cpu = cpuMeter(system, { 'bench (autocannon)': process.pid });
       const full = await postLoad(facadePost, durationS);
       const used = perRequest(cpu(), full.total);
+      const shared = batchMeans(batchesBefore, await batchTotals(system));
       const underLoad = stopSampling();
       summary.post_cpu_us_per_msg = used.byName;
       rows.push([`CPU µs per POST (all processes ${used.totalUs})`, used.text]);
@@ -371,6 +407,8 @@ async function main(): Promise<void> {
         `POST /facade, ${connections} conns, ${durationS} s: msgs/s | p50 | p99 ms | errors`,
         `${full.rps} | ${full.p50} | ${full.p99} | ${full.errors} (of ${full.total})`,
       ]);
+      summary.post_messages_per_call = shared.values;
+      rows.push(['messages per call under the POST load (mqlab_batch_messages)', shared.text]);
       rows.push([
         'max RSS MB under the POST load',
         Object.entries(underLoad)
@@ -382,13 +420,17 @@ async function main(): Promise<void> {
         progress(`POST at half rate (${rate}/s)`);
         // CPU per POST where the cores are not saturated: what a message costs without the
         // queueing for a core (and the cold caches of many processes taking turns) at full speed.
+        const halfBatchesBefore = await batchTotals(system);
         const halfCpu = cpuMeter(system, { 'bench (autocannon)': process.pid });
         const half = await postLoad(facadePost, durationS, { overallRate: rate });
         const halfUsed = perRequest(halfCpu(), half.total);
+        const halfShared = batchMeans(halfBatchesBefore, await batchTotals(system));
         summary.half_cpu_us_per_msg = halfUsed.byName;
         Object.assign(summary, { half_load_rps: half.rps, p99_ms_half_load: half.p99, p50_ms_half_load: half.p50, half_errors: half.errors });
         rows.push([`POST /facade at half rate (${rate}/s): msgs/s | p50 | p99 ms | errors`, `${half.rps} | ${half.p50} | ${half.p99} | ${half.errors}`]);
         rows.push([`CPU µs per POST at half rate (all processes ${halfUsed.totalUs})`, halfUsed.text]);
+        summary.half_messages_per_call = halfShared.values;
+        rows.push(['messages per call at half rate', halfShared.text]);
       }
     }
 
