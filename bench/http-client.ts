@@ -22,19 +22,22 @@ import { appendFileSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import got from 'got';
 import { ROOT } from '../src/local/paths.js';
+import { benchArgs, positive } from './args.js';
 
-const { values } = parseArgs({
-  options: {
+const values = benchArgs(
+  'bench:http-client',
+  'npm run bench:http-client [-- --calls N (a round, default 10000) --rounds N (default 3) --no-record --out FILE]',
+  {
     calls: { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '3' },
     serve: { type: 'boolean', default: false },
     'no-record': { type: 'boolean', default: false },
     out: { type: 'string', default: join(ROOT, 'bench', 'results.md') },
   },
-});
+  (parsed) => ({ ...parsed, callsPerRound: positive('calls', parsed.calls) ?? 10_000, roundCount: positive('rounds', parsed.rounds) ?? 3 }),
+);
 
 const MESSAGES = Array.from({ length: 8 }, (_, i) => ({ uuid: `4f3c2b1a-1111-4222-8333-12345678900${i}`, msg: 'benchmark message', fresh: true }));
 const ANSWER = JSON.stringify({
@@ -103,12 +106,8 @@ async function measure(call: Call, url: string, calls: number): Promise<number> 
 }
 
 async function main(): Promise<void> {
-  const calls = Number(values.calls);
-  const rounds = Number(values.rounds);
-  if (!Number.isInteger(calls) || calls < 1 || !Number.isInteger(rounds) || rounds < 1) {
-    console.error('usage: http-client [--calls N] [--rounds N] [--no-record] [--out FILE]');
-    process.exit(2);
-  }
+  const calls = values.callsPerRound;
+  const rounds = values.roundCount;
   const server = fork(new URL(import.meta.url).pathname, ['--serve'], { stdio: 'inherit' });
   try {
     const port = await new Promise<number>((resolve) => server.once('message', (message) => resolve(Number(message))));

@@ -24,7 +24,6 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client } from 'hazelcast-client';
 import { freePort, instanceName } from '../src/local/local-topology.js';
 import { ROOT } from '../src/local/paths.js';
@@ -32,9 +31,23 @@ import { HAZELCAST } from '../src/lib/topology.js';
 import { messagesFor } from '../src/lib/store/usage.js';
 import { liveHeapBytes } from '../src/local/heap.js';
 import { request, startSystem, type TestSystem } from '../test/helpers/system.js';
+import { benchArgs, oneOf, positive } from './args.js';
 
-const { values } = parseArgs({
-  options: {
+const PHASES = ['post', 'half', 'ceiling', 'ceiling-guaranteed', 'drain', 'scale'] as const;
+const USAGE = `npm run bench [-- options]   the system's speed and footprint (bench/throughput.ts says what each phase measures)
+
+  --quick                 small sizes, short phases (~1.5 min)
+  --phases LIST           of ${PHASES.join(', ')} (default all; none: only the idle figures)
+  --duration S, --warmup S, --connections N, --drain N, --sizes A,B,C, --heap-mb N, --get-seconds S
+  --log-level L           the services' (default info)
+  --node-args 'FLAGS'     V8 flags for every service
+  --profile DIR           CPU profiles of every service (not recorded)
+  --out FILE, --no-record, --note TEXT`;
+
+const values = benchArgs(
+  'bench',
+  USAGE,
+  {
     quick: { type: 'boolean', default: false },
     duration: { type: 'string' },
     warmup: { type: 'string' },
@@ -51,7 +64,14 @@ const { values } = parseArgs({
     'no-record': { type: 'boolean', default: false },
     note: { type: 'string' },
   },
-});
+  (parsed) => {
+    // Every number is checked before anything starts: a typo must not cost a run of minutes.
+    for (const option of ['duration', 'warmup', 'get-seconds'] as const) positive(option, parsed[option], false);
+    for (const option of ['connections', 'drain', 'heap-mb'] as const) positive(option, parsed[option]);
+    for (const size of parsed.sizes?.split(',') ?? []) positive('sizes', size);
+    return { ...parsed, phaseSet: oneOf('phases', parsed.phases, [...PHASES, 'none']) };
+  },
+);
 const quick = values.quick;
 const durationS = Number(values.duration ?? (quick ? 4 : 10));
 const warmupS = Number(values.warmup ?? (quick ? 2 : 3));
@@ -60,7 +80,7 @@ const drainCount = Number(values.drain ?? (quick ? 2000 : 10_000));
 const sizes = (values.sizes ?? (quick ? '2000,10000' : '10000,100000,1000000')).split(',').map(Number);
 const heapMb = Number(values['heap-mb'] ?? HAZELCAST.memberHeapMb);
 const getSeconds = Number(values['get-seconds'] ?? (quick ? 2 : 5));
-const phases = new Set(values.phases.split(','));
+const phases = values.phaseSet;
 const record = !values['no-record'] && !quick && !values.profile;
 
 const POST_BODY = 'benchmark message';
