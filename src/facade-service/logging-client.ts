@@ -102,7 +102,7 @@ export interface LoggingClientOptions {
   retries: Counter;
   sleep: (ms: number) => Promise<void>;
   now: () => number;
-  /** Told each batch call's size as it is formed. */
+  /** Told each batch call's size as it is formed (the Coalescer's hook). */
   onBatch?: (size: number) => void;
 }
 
@@ -121,6 +121,7 @@ export class LoggingClient {
       maxRunning: MAX_BATCHES_IN_FLIGHT,
       weight: (message) => Buffer.byteLength(message.msg, 'utf8') + 64,
       maxWeight: BATCH_BODY_BYTES,
+      ...(options.onBatch ? { onBatch: options.onBatch } : {}),
     });
   }
 
@@ -222,7 +223,6 @@ export class LoggingClient {
    */
   private async logBatch(messages: LoggedBatchItem[]): Promise<Tried[]> {
     const { http, service } = this.options;
-    this.options.onBatch?.(messages.length);
     const failAll = (url: string, error: string, mayHaveStored: boolean) => messages.map((): Tried => ({ failed: { url, error, mayHaveStored } }));
     let url: string | undefined;
     try {
