@@ -33,6 +33,12 @@ import { liveHeapBytes } from '../src/local/heap.js';
 import { request, startSystem, type TestSystem } from '../test/helpers/system.js';
 import { benchArgs, oneOf, positive } from './args.js';
 
+/**
+ * How long the system rests before the idle figures: measured, the services' young generations
+ * shrink within ten seconds of start (bench/results.md, stop 27) and the members' JIT settles.
+ */
+const IDLE_SETTLE_MS = 15_000;
+
 const PHASES = ['post', 'half', 'ceiling', 'ceiling-guaranteed', 'drain', 'scale'] as const;
 const USAGE = `npm run bench [-- options]   the system's speed and footprint (bench/throughput.ts says what each phase measures)
 
@@ -375,8 +381,20 @@ async function main(): Promise<void> {
   // The members' live heap with an empty store: what every stored message adds is measured from here.
   const emptyHeap = phases.has('scale') ? await heapOfMembers() : 0;
   try {
-    // Idle: RSS, and the CPU each process burns doing nothing (heartbeats, polls with a timeout,
-    // timers), which a slow POST phase would otherwise charge to its requests.
+    // Just started: each service's young generation is still as large as loading its modules grew
+    // it (the facade's 8 MB semi-spaces: ~12 MB of RSS); V8 shrinks it once the process stops
+    // allocating (its memory reducer, some seconds later). A container's memory limit must allow this.
+    const started = rssOfAll(system);
+    summary.start_rss_mb = started;
+    rows.push([
+      'RSS MB just after start (each Node service)',
+      Object.entries(started)
+        .map(([n, mb]) => `${n} ${mb}`)
+        .join(', '),
+    ]);
+    // Idle, once settled: RSS, and the CPU each process burns doing nothing (heartbeats, polls with
+    // a timeout, timers), which a slow POST phase would otherwise charge to its requests.
+    await sleep(IDLE_SETTLE_MS);
     const idleCpu = cpuMeter(system);
     await sleep(3000);
     const idleMsPerS = Object.fromEntries(Object.entries(idleCpu()).map(([name, ms]) => [name, Math.round(ms / 3)]));
@@ -391,7 +409,7 @@ async function main(): Promise<void> {
     summary.idle_rss_mb = idle;
     summary.idle_rss_mb_max = Math.max(...Object.values(idle));
     rows.push([
-      'idle RSS MB (each Node service)',
+      'idle RSS MB, 15 s after start (each Node service)',
       Object.entries(idle)
         .map(([n, mb]) => `${n} ${mb}`)
         .join(', '),
