@@ -21,19 +21,30 @@ import { ProcessGroup, type LogSink, type ProcessSpec } from './processes.js';
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /**
- * V8 flags for one service on top of those. The facade's old generation is capped at 96 MB: V8
- * otherwise lets it grow while there is room, and the facade peaked at 160 MB under the POST load
- * (its live heap is ~20 MB: every answer is streamed or bounded). Capped, it peaked at 102-105 MB
- * with the same POST rate and CPU per POST (`npm run bench -- --phases post
- * --node-args=--max-old-space-size=96`, bench/results.md).
+ * V8 flags for one service on top of those (a flag given here replaces the shared one of the same
+ * name). The facade's old generation is capped at 96 MB: V8 otherwise lets it grow while there is
+ * room, and the facade peaked at 160 MB under the POST load (its live heap is ~20 MB: every answer
+ * is streamed or bounded). Capped, it peaked at 102-105 MB with the same POST rate and CPU per POST
+ * (`npm run bench -- --phases post --node-args=--max-old-space-size=96`, bench/results.md).
+ *
+ * The facade's young generation is 8 MB, not 2: it holds 16 requests in flight, ~65 KB allocated
+ * each, and with 2 MB V8 scavenged every ~15 ms, shorter than a request waits for its logging batch,
+ * so most of each request's objects were promoted and the old generation was mark-compacted every
+ * ~0.5 s. With 8 MB the facade spent 6-14 % less CPU per POST in three alternating pairs, and peaked
+ * at 107-108 MB under the POST load instead of 95-97 (16 MB: no further gain, 124 MB). Idle it is the
+ * same: V8 shrinks the young generation of a process that stops allocating (74-75 MB ten seconds
+ * after start with either size; 92 MB against 81 right after start).
  */
 const SERVICE_OWN_NODE_FLAGS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
-  'facade-service': ['--max-old-space-size=96'],
+  'facade-service': ['--max-semi-space-size=8', '--max-old-space-size=96'],
 };
 
-/** The V8 flags one service runs with: the shared ones, then its own (the chart's `nodeOptions` are these, joined). */
+/** The V8 flags one service runs with: the shared ones, each replaced by the service's own flag of that name, then its other own flags (the chart's `nodeOptions` are these, joined). */
 export function serviceNodeFlags(service: ServiceName): readonly string[] {
-  return [...SERVICE_NODE_FLAGS, ...(SERVICE_OWN_NODE_FLAGS[service] ?? [])];
+  const own = SERVICE_OWN_NODE_FLAGS[service] ?? [];
+  const nameOf = (flag: string) => flag.split('=')[0];
+  const ownNames = new Set(own.map(nameOf));
+  return [...SERVICE_NODE_FLAGS.filter((flag) => !ownNames.has(nameOf(flag))), ...own];
 }
 
 /** Ports and names of one local run of the whole system. */

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { LocalTopology, SERVICE_NODE_FLAGS, freePlan } from '../../src/local/local-topology.js';
 import { SERVICE_NAMES } from '../../src/lib/topology.js';
 
-test('every service runs with the shared V8 flags; only the facade caps its old generation, and before the CLI', async () => {
+test('every service runs with the shared V8 flags, the facade with its own young and old generation sizes instead, before the CLI', async () => {
   const plan = await freePlan(mkdtempSync(join(tmpdir(), 'mqlab-flags-')));
   const topology = new LocalTopology(plan, { sink: { kind: 'files', dir: join(plan.workDir, 'logs') }, nodeArgs: ['--trace-warnings'] });
   for (const service of SERVICE_NAMES) {
@@ -16,8 +16,15 @@ test('every service runs with the shared V8 flags; only the facade caps its old 
       0,
       args.findIndex((arg) => !arg.startsWith('--')),
     );
-    for (const flag of SERVICE_NODE_FLAGS) assert.ok(flags.includes(flag), `${service}: ${flag}`);
+    const facade = service === 'facade-service';
+    const names = flags.map((flag) => flag.split('=')[0]);
+    assert.equal(new Set(names).size, names.length, `${service}: each flag once (${flags.join(' ')})`);
+    for (const flag of SERVICE_NODE_FLAGS) {
+      const replaced = facade && flag.startsWith('--max-semi-space-size=');
+      assert.equal(flags.includes(flag), !replaced, `${service}: ${flag}`);
+    }
     assert.equal(flags.at(-1), '--trace-warnings', `${service}: the caller's flags come last, so they win`);
-    assert.equal(flags.includes('--max-old-space-size=96'), service === 'facade-service', `${service}: ${flags.join(' ')}`);
+    assert.equal(flags.includes('--max-old-space-size=96'), facade, `${service}: ${flags.join(' ')}`);
+    assert.equal(flags.includes('--max-semi-space-size=8'), facade, `${service}: ${flags.join(' ')}`);
   }
 });
