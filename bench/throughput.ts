@@ -6,7 +6,7 @@
  * real services). Prints a table and, as its LAST line, one JSON object; full runs are appended to
  * bench/results.md with their command. Numbers, never assertions.
  *
- *   npm run bench                     full run (about 5 minutes)
+ *   npm run bench                     full run (about 7 minutes)
  *   npm run bench -- --quick          small sizes, short phases: validates the harness in ~1.5 min
  *   npm run bench -- --phases post --profile /tmp/prof    CPU profiles of every service under the POST load
  *
@@ -80,7 +80,14 @@ const values = benchArgs(
 );
 const quick = values.quick;
 const durationS = Number(values.duration ?? (quick ? 4 : 10));
-const warmupS = Number(values.warmup ?? (quick ? 2 : 3));
+/**
+ * Load before each measured POST phase (the system's, then each ceiling's). The system reaches its
+ * steady speed only after about half a minute of load (JIT in ten processes, some of whose paths run
+ * a few dozen times a second): in one run, 8 s windows from the first POST cost 2,407, 1,844, 1,550,
+ * 1,644, 1,339, 1,228 and 1,201 µs of CPU per POST (bench/results.md, stop 27). Each ceiling gets the
+ * same warm-up.
+ */
+const warmupS = Number(values.warmup ?? (quick ? 2 : 30));
 const connections = Number(values.connections);
 const drainCount = Number(values.drain ?? (quick ? 2000 : 10_000));
 const sizes = (values.sizes ?? (quick ? '2000,10000' : '10000,100000,1000000')).split(',').map(Number);
@@ -442,7 +449,7 @@ async function main(): Promise<void> {
       summary.load_rss_mb = underLoad;
       summary.load_rss_mb_max = Math.max(...Object.values(underLoad));
       rows.push([
-        `POST /facade, ${connections} conns, ${durationS} s: msgs/s | p50 | p99 ms | errors`,
+        `POST /facade, ${connections} conns, ${durationS} s after ${warmupS} s of warm-up: msgs/s | p50 | p99 ms | errors`,
         `${full.rps} | ${full.p50} | ${full.p99} | ${full.errors} (of ${full.total})`,
       ]);
       summary.post_messages_per_call = shared.values;
