@@ -2,7 +2,7 @@ import { STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
 import type { Logger } from './logger.js';
-import type { Readiness } from './http.js';
+import { createHttpServer, type Readiness } from './http.js';
 import { errorMessage } from './errors.js';
 
 export interface ServeOptions {
@@ -57,7 +57,7 @@ function answerMalformedRequest(err: Error & { code?: string }, socket: Duplex):
  */
 export async function serve(options: ServeOptions): Promise<RunningService> {
   const { app, logger, readiness, host, port } = options;
-  const server = app.listen(port, host);
+  const server = createHttpServer(app).listen(port, host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
