@@ -194,11 +194,15 @@ function perRequest(used: Record<string, number>, requests: number): { text: str
       .map(([name, ms]) => [name, Math.round((ms * 1000) / requests)]),
   );
   const totalUs = Object.values(byName).reduce((a, b) => a + b, 0);
-  const text = Object.entries(byName)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, us]) => `${name} ${us}`)
-    .join(', ');
+  const text = byProcess(Object.fromEntries(Object.entries(byName).sort((a, b) => b[1] - a[1])));
   return { text, totalUs, byName };
+}
+
+/** A table cell of one figure per process: "name value, name value, ...". */
+function byProcess(values: Record<string, number>): string {
+  return Object.entries(values)
+    .map(([name, value]) => `${name} ${value}`)
+    .join(', ');
 }
 
 interface Load {
@@ -393,12 +397,7 @@ async function main(): Promise<void> {
     // allocating (its memory reducer, some seconds later). A container's memory limit must allow this.
     const started = rssOfAll(system);
     summary.start_rss_mb = started;
-    rows.push([
-      'RSS MB just after start (each Node service)',
-      Object.entries(started)
-        .map(([n, mb]) => `${n} ${mb}`)
-        .join(', '),
-    ]);
+    rows.push(['RSS MB just after start (each Node service)', byProcess(started)]);
     // Idle, once settled: RSS, and the CPU each process burns doing nothing (heartbeats, polls with
     // a timeout, timers), which a slow POST phase would otherwise charge to its requests.
     await sleep(IDLE_SETTLE_MS);
@@ -406,21 +405,11 @@ async function main(): Promise<void> {
     await sleep(3000);
     const idleMsPerS = Object.fromEntries(Object.entries(idleCpu()).map(([name, ms]) => [name, Math.round(ms / 3)]));
     summary.idle_cpu_ms_per_s = idleMsPerS;
-    rows.push([
-      'idle CPU ms per second (each process)',
-      Object.entries(idleMsPerS)
-        .map(([n, ms]) => `${n} ${ms}`)
-        .join(', '),
-    ]);
+    rows.push(['idle CPU ms per second (each process)', byProcess(idleMsPerS)]);
     const idle = rssOfAll(system);
     summary.idle_rss_mb = idle;
     summary.idle_rss_mb_max = Math.max(...Object.values(idle));
-    rows.push([
-      'idle RSS MB, 15 s after start (each Node service)',
-      Object.entries(idle)
-        .map(([n, mb]) => `${n} ${mb}`)
-        .join(', '),
-    ]);
+    rows.push([`idle RSS MB, ${IDLE_SETTLE_MS / 1000} s after start (each Node service)`, byProcess(idle)]);
     const idleMemory = Object.fromEntries(nodeServices(system).map(({ name, pid }) => [name, memoryOf(pid)]));
     summary.idle_pss_mb = Object.fromEntries(Object.entries(idleMemory).map(([n, m]) => [n, m.pss]));
     summary.idle_pss_mb_total = Object.values(idleMemory).reduce((sum, m) => sum + m.pss, 0);
@@ -454,12 +443,7 @@ async function main(): Promise<void> {
       ]);
       summary.post_messages_per_call = shared.values;
       rows.push(['messages per call under the POST load (mqlab_batch_messages)', shared.text]);
-      rows.push([
-        'max RSS MB under the POST load',
-        Object.entries(underLoad)
-          .map(([n, mb]) => `${n} ${mb}`)
-          .join(', '),
-      ]);
+      rows.push(['max RSS MB under the POST load', byProcess(underLoad)]);
       if (phases.has('half')) {
         const rate = Math.max(1, Math.round(full.rps / 2));
         progress(`POST at half rate (${rate}/s)`);
@@ -658,12 +642,7 @@ async function main(): Promise<void> {
         `whole-set GET /facade at ${stored}: ms | MB | complete`,
         `${wholeFacade.ms} | ${wholeFacade.mb} | ${wholeFacade.complete} (status ${wholeFacade.status})`,
       ]);
-      rows.push([
-        `RSS MB of each Node service at ${stored} stored, after the reads`,
-        Object.entries(rssAtLargest)
-          .map(([n, mb]) => `${n} ${mb}`)
-          .join(', '),
-      ]);
+      rows.push([`RSS MB of each Node service at ${stored} stored, after the reads`, byProcess(rssAtLargest)]);
     }
   } finally {
     await hz.shutdown();

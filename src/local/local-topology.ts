@@ -27,13 +27,14 @@ export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2',
  * is streamed or bounded). Capped, it peaked at 102-105 MB with the same POST rate and CPU per POST
  * (`npm run bench -- --phases post --node-args=--max-old-space-size=96`, bench/results.md).
  *
- * The facade's young generation is 8 MB, not 2: it holds 16 requests in flight, ~65 KB allocated
- * each, and with 2 MB V8 scavenged every ~15 ms, shorter than a request waits for its logging batch,
- * so most of each request's objects were promoted and the old generation was mark-compacted every
- * ~0.5 s. With 8 MB the facade spent 6-14 % less CPU per POST in three alternating pairs, and peaked
- * at 107-108 MB under the POST load instead of 95-97 (16 MB: no further gain, 124 MB). Idle it is the
- * same: V8 shrinks the young generation of a process that stops allocating (74-75 MB ten seconds
- * after start with either size; 92 MB against 81 right after start).
+ * The facade's young generation is 8 MB, not 2: it allocates ~65 KB per POST, and with 2 MB V8
+ * scavenged every ~15 ms. Measured before the servers kept the app's prototypes (createHttpServer,
+ * lib/http.ts), when express's per-request prototype change kept most of each request's objects
+ * alive into the old generation: 6-14 % less facade CPU per POST in three alternating pairs, a peak
+ * of 107-108 MB under the POST load instead of 95-97 (16 MB: no further gain, 124 MB). Whether 2 MB
+ * does as well now is not measured yet. Idle it is the same: V8 shrinks the young generation of a
+ * process that stops allocating (74-75 MB ten seconds after start with either size; 92 MB against
+ * 81 right after start).
  */
 const SERVICE_OWN_NODE_FLAGS: Readonly<Partial<Record<ServiceName, readonly string[]>>> = {
   'facade-service': ['--max-semi-space-size=8', '--max-old-space-size=96'],
