@@ -1,6 +1,6 @@
 /**
  * The system's speed and footprint on this machine, side by side on the same members in one run
- * (issue 9): POST /facade at full speed and at half of that rate, the ceiling (a bare handler doing
+ * (issue 9): POST /facade at full speed and at half of that rate (evenly paced, bench/paced-load.ts), the ceiling (a bare handler doing
  * only putIfAbsent + offer), the queue drain by both messages-services, paged reads at two store
  * sizes, and every Node service's RSS. Starts its own system on free ports (real Hazelcast members,
  * real services). Prints a table and, as its LAST line, one JSON object; full runs are appended to
@@ -32,6 +32,7 @@ import { messagesFor } from '../src/lib/store/usage.js';
 import { liveHeapBytes } from '../src/local/heap.js';
 import { request, startSystem, type TestSystem } from '../test/helpers/system.js';
 import { benchArgs, oneOf, positive } from './args.js';
+import { pacedLoad } from './paced-load.js';
 
 /**
  * How long the system rests before the idle figures: measured, the services' young generations
@@ -450,13 +451,34 @@ async function main(): Promise<void> {
         // CPU per POST where the cores are not saturated: what a message costs without the
         // queueing for a core (and the cold caches of many processes taking turns) at full speed.
         const halfBatchesBefore = await batchTotals(system);
-        const halfCpu = cpuMeter(system, { 'bench (autocannon)': process.pid });
-        const half = await postLoad(facadePost, durationS, { overallRate: rate });
+        const halfCpu = cpuMeter(system, { 'bench (paced load)': process.pid });
+        // Evenly paced, latency from each request's due time (bench/paced-load.ts says why not autocannon's rate).
+        const half = await pacedLoad({
+          url: facadePost,
+          method: 'POST',
+          headers: { 'content-type': 'text/plain' },
+          body: POST_BODY,
+          rate,
+          durationS,
+          okStatus: 201,
+        });
         const halfUsed = perRequest(halfCpu(), half.total);
         const halfShared = batchMeans(halfBatchesBefore, await batchTotals(system));
         summary.half_cpu_us_per_msg = halfUsed.byName;
-        Object.assign(summary, { half_load_rps: half.rps, p99_ms_half_load: half.p99, p50_ms_half_load: half.p50, half_errors: half.errors });
-        rows.push([`POST /facade at half rate (${rate}/s): msgs/s | p50 | p99 ms | errors`, `${half.rps} | ${half.p50} | ${half.p99} | ${half.errors}`]);
+        Object.assign(summary, {
+          half_load_rps: half.rps,
+          p99_ms_half_load: half.p99,
+          p50_ms_half_load: half.p50,
+          p90_ms_half_load: half.p90,
+          max_ms_half_load: half.max,
+          half_errors: half.errors,
+          half_sender_late_p99_ms: half.lateP99,
+          half_connections: half.connections,
+        });
+        rows.push([
+          `POST /facade at half rate, evenly paced (${rate}/s, latency from each request's due time): msgs/s | p50 | p90 | p99 | max ms | errors`,
+          `${half.rps} | ${half.p50} | ${half.p90} | ${half.p99} | ${half.max} | ${half.errors} (of ${half.total}; sent up to ${half.lateP99} ms late at p99, on ${half.connections} connections)`,
+        ]);
         rows.push([`CPU µs per POST at half rate (all processes ${halfUsed.totalUs})`, halfUsed.text]);
         summary.half_messages_per_call = halfShared.values;
         rows.push(['messages per call at half rate', halfShared.text]);
