@@ -55,12 +55,12 @@ describe('the bench paced load (bench/paced-load.ts)', () => {
       assert.equal(result.errors, 0);
       assert.equal(server.arrivals.length, 200);
       const first = server.arrivals[0] as number;
-      // 20 per 100 ms when even; a burst would bring all 200 in the first window.
-      for (let window = 0; window < 9; window += 1) {
-        const inWindow = server.arrivals.filter((at) => at >= first + window * 100 && at < first + (window + 1) * 100).length;
-        assert.ok(inWindow >= 10 && inWindow <= 30, `window ${window}: ${inWindow} requests`);
+      // 40 per 200 ms when even (with room for a slow machine's timers); a burst would bring all 200 in the first window.
+      for (let window = 0; window < 4; window += 1) {
+        const inWindow = server.arrivals.filter((at) => at >= first + window * 200 && at < first + (window + 1) * 200).length;
+        assert.ok(inWindow >= 20 && inWindow <= 60, `window ${window}: ${inWindow} requests`);
       }
-      assert.ok(result.rps >= 180 && result.rps <= 210, `rps ${result.rps}`);
+      assert.ok(result.rps >= 170 && result.rps <= 215, `rps ${result.rps}`);
     });
   });
 
