@@ -96,10 +96,6 @@ export async function pacedLoad(options: PacedOptions): Promise<PacedLoad> {
       request.on('timeout', () => request.destroy(new Error('timed out')));
       request.on('error', () => once(false));
       request.end(body);
-      connections = Math.max(
-        connections,
-        Object.values(agent.sockets).reduce((sum, list) => sum + (list?.length ?? 0), 0),
-      );
     };
     let sent = 0;
     const tick = () => {
@@ -110,6 +106,11 @@ export async function pacedLoad(options: PacedOptions): Promise<PacedLoad> {
         send(due);
         sent += 1;
       }
+      // Counted once a tick, not per request: sockets are only freed by events, between ticks.
+      connections = Math.max(
+        connections,
+        Object.values(agent.sockets).reduce((sum, list) => sum + (list?.length ?? 0), 0),
+      );
       if (sent < count) setTimeout(tick, TICK_MS);
     };
     setTimeout(tick, TICK_MS);

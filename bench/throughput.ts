@@ -1,8 +1,8 @@
 /**
  * The system's speed and footprint on this machine, side by side on the same members in one run
- * (issue 9): POST /facade at full speed and at half of that rate (evenly paced, bench/paced-load.ts), the ceiling (a bare handler doing
- * only putIfAbsent + offer), the queue drain by both messages-services, paged reads at two store
- * sizes, and every Node service's RSS. Starts its own system on free ports (real Hazelcast members,
+ * (issue 9): POST /facade at full speed and at half of that rate (evenly paced, bench/paced-load.ts),
+ * the ceiling (a bare handler doing only putIfAbsent + offer), the queue drain by both
+ * messages-services, paged reads at two store sizes, and every Node service's RSS. Starts its own system on free ports (real Hazelcast members,
  * real services). Prints a table and, as its LAST line, one JSON object; full runs are appended to
  * bench/results.md with their command. Numbers, never assertions.
  *
@@ -258,10 +258,8 @@ function batchMeans(before: Map<string, number>, after: Map<string, number>): { 
   return { text, values };
 }
 
-async function postLoad(url: string, durationSeconds: number, extra: Partial<autocannon.Options> = {}): Promise<Load> {
-  return loadOf(
-    await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds, ...extra }),
-  );
+async function postLoad(url: string, durationSeconds: number): Promise<Load> {
+  return loadOf(await autocannon({ url, method: 'POST', headers: { 'content-type': 'text/plain' }, body: POST_BODY, connections, duration: durationSeconds }));
 }
 
 async function getLoad(url: string): Promise<Load> {

@@ -4,10 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { pacedLoad, percentile } from '../../bench/paced-load.js';
 
-/** A server whose answer to each request the test decides; it notes when each request arrived. */
+/**
+ * A server for the enclosing describe (started before its tests, stopped after) whose answer to each
+ * request the test decides; it notes when each request arrived.
+ */
 function testServer(answer: (arrivedMs: number, res: http.ServerResponse) => void) {
   const arrivals: number[] = [];
   let t0 = 0;
+  let url = '';
   const server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -16,16 +20,17 @@ function testServer(answer: (arrivedMs: number, res: http.ServerResponse) => voi
       answer(at, res);
     });
   });
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/facade`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
   return {
     arrivals,
-    async start(): Promise<string> {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return `http://127.0.0.1:${(server.address() as AddressInfo).port}/facade`;
-    },
+    url: () => url,
     startClock() {
       t0 = performance.now();
     },
-    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
@@ -44,13 +49,10 @@ const load = (url: string, rate: number, durationS: number, timeoutMs?: number) 
 describe('the bench paced load (bench/paced-load.ts)', () => {
   describe('against a server that answers at once', () => {
     const server = testServer((_at, res) => res.writeHead(201).end('{}'));
-    let url = '';
-    before(async () => (url = await server.start()));
-    after(() => server.stop());
 
     it('sends evenly over the whole time, not in a burst as each second begins', async () => {
       server.startClock();
-      const result = await load(url, 200, 1);
+      const result = await load(server.url(), 200, 1);
       assert.equal(result.total, 200);
       assert.equal(result.errors, 0);
       assert.equal(server.arrivals.length, 200);
@@ -75,13 +77,10 @@ describe('the bench paced load (bench/paced-load.ts)', () => {
         if (held.length === 1) setTimeout(() => held.forEach((r) => r.writeHead(201).end('{}')), 600 - (at - first));
       } else res.writeHead(201).end('{}');
     });
-    let url = '';
-    before(async () => (url = await server.start()));
-    after(() => server.stop());
 
     it('counts each request from when it was due, so every request held by the stall shows its wait', async () => {
       server.startClock();
-      const result = await load(url, 100, 1);
+      const result = await load(server.url(), 100, 1);
       assert.equal(result.errors, 0);
       // About 30 of the 100 were held, waiting 300 ms down to ~0: the slowest tenth waited 200 ms or more.
       // A closed-loop client would have sent nothing during the stall and counted only the few in flight.
@@ -101,12 +100,9 @@ describe('the bench paced load (bench/paced-load.ts)', () => {
         return; // never answered
       else res.writeHead(201).end('{}');
     });
-    let url = '';
-    before(async () => (url = await server.start()));
-    after(() => server.stop());
 
     it('counts another status and a request left unanswered past its timeout as errors', async () => {
-      const result = await load(url, 40, 0.5, 300);
+      const result = await load(server.url(), 40, 0.5, 300);
       assert.equal(result.total, 20);
       assert.equal(result.errors, 10, JSON.stringify(result));
       assert.ok(result.max >= 300, `max ${result.max}`);
