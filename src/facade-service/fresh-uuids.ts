@@ -10,9 +10,10 @@ export interface PartitionTable {
 
 /**
  * The UUIDs the facade makes for POSTs without an Idempotency-Key: random v4 UUIDs, each batch's
- * in one partition of the UUID index (docs/performance.md, "One partition a batch"). A batch's
- * commit and its consumer's claim are then one partition operation each (with its backup) instead
- * of one per message: executeOnKeys runs once per partition its keys touch.
+ * in one partition of the UUID index (docs/performance.md, "One partition a batch"). A consumer's
+ * claim of a batch is then one partition operation (with its backup) instead of one per message:
+ * executeOnKeys runs once per partition its keys touch; the commit's calls, one per bucket, all go
+ * to one member.
  *
  * The partition changes each time the facade forms a logging batch (rotate()), so the POSTs that
  * arrive while one batch is out, which make up the next one, share the next partition. Only speed

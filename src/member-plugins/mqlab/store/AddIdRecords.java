@@ -11,10 +11,11 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Commits log records into the UUID index's buckets (the `*-ids` maps) in one call for a whole
- * batch (IMap.executeOnKeys): each bucket gets those of its records whose UUID it does not hold
- * yet, and answers its value as it then stands, so the writer tells which of its records won and
- * what is stored under the others (src/lib/store/log.ts). A record is the format of
+ * Commits log records into the UUID index's buckets (the `*-ids` maps), one IMap.executeOnKey per
+ * bucket (executeOnKeys is answered before its backups hold it: src/lib/store/ids.ts): the bucket
+ * gets those of its records whose UUID it does not hold yet, and answers its value as it then
+ * stands, so the writer tells which of its records won and what is stored under the others
+ * (src/lib/store/log.ts). A record is the format of
  * IdBucketMergePolicy: UUID (16 bytes), log position (6), holder (2), place (6).
  *
  * The members run it on the bucket's partition, one bucket at a time, and run it again on the
