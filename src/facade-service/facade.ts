@@ -91,7 +91,7 @@ export class Facade {
 
   constructor(private readonly options: FacadeOptions) {
     this.sleep = options.sleep ?? sleepFor;
-    this.freshUuids = options.freshUuids ?? new FreshUuids(() => undefined);
+    this.freshUuids = options.freshUuids ?? new FreshUuids();
     this.loggingService = new InstanceClient(options.directory, 'logging-service', options.fallbacks?.['logging-service']);
     this.messagesService = new InstanceClient(options.directory, 'messages-service', options.fallbacks?.['messages-service']);
     this.logging = new LoggingClient({

@@ -71,13 +71,7 @@ export async function main(argv: string[]): Promise<void> {
   const http = got.extend({ timeout: { connect: settings.connectTimeoutMs, request: settings.requestTimeoutMs }, retry: { limit: 0 } });
   const directory = new ServiceDirectory(http, settings.configServerUrl, settings.instancesCacheMs, logger);
 
-  // Which partition each bucket of the UUID index is in, once the client knows the partitions.
-  const freshUuids = new FreshUuids(() => {
-    const client = hazelcast.current();
-    if (client === undefined) return undefined;
-    const partitions = client.getPartitionService();
-    return { count: () => partitions.getPartitionCount(), partitionOf: (key) => partitions.getPartitionId(key) };
-  });
+  const freshUuids = new FreshUuids();
   const facade = new Facade({
     freshUuids,
     http,

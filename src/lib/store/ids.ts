@@ -24,21 +24,56 @@ export function bucketOf(uuid: string): string {
 }
 
 const HEX = '0123456789abcdef';
+const HEX_CODES = Array.from(HEX, (digit) => digit.charCodeAt(0));
 
 /**
- * A random v4 UUID whose bucket `wanted` accepts: a UUID from `random`, its last two hex digits
- * (random bits of the node field; version and variant stay as they are) chosen among the 256
- * possible. Undefined when none of them fits; with a 71st of the buckets wanted, about one call in
- * 37. The UUID keeps 114 random bits.
+ * A bucket is the hash modulo ID_BUCKETS, a power of two: its low bits. The low bits of a product
+ * and of a XOR depend only on the low bits of their operands, so FNV-1a can be run backwards there:
+ * the prime is odd, hence invertible modulo a power of two.
  */
-export function uuidInBuckets(wanted: (bucket: number) => boolean, random: () => string = randomUUID): string | undefined {
+const BUCKET_MASK = ID_BUCKETS - 1;
+if ((ID_BUCKETS & BUCKET_MASK) !== 0) throw new Error('ID_BUCKETS must be a power of two');
+/** FNV_PRIME's inverse modulo ID_BUCKETS (Newton's iteration: each step doubles the correct low bits). */
+const PRIME_INVERSE = (() => {
+  let inverse = FNV_PRIME;
+  for (let step = 0; step < 5; step += 1) inverse = Math.imul(inverse, 2 - Math.imul(FNV_PRIME, inverse));
+  return inverse & BUCKET_MASK;
+})();
+
+/** Scratch for uuidInBucket's meeting in the middle: by low bits of the hash after two digits, which two (stamped by call). */
+const meetStamp = new Uint32Array(ID_BUCKETS);
+const meetDigits = new Uint8Array(ID_BUCKETS);
+let meetCall = 0;
+
+/**
+ * A random v4 UUID in the given bucket: a UUID from `random` with its last four hex digits (random
+ * bits of the node field; version and variant stay as they are) chosen so that it hashes there.
+ * Meet in the middle: the hashes after the first two of the four digits (256, run forwards) against
+ * those the last two need to end in the bucket (256, run backwards); about two pairs meet on
+ * average. Undefined when none does, about one call in seven: try another UUID. It keeps 106 random
+ * bits. Cost: ~600 multiplications, no allocation.
+ */
+export function uuidInBucket(bucket: number, random: () => string = randomUUID): string | undefined {
   const base = random();
-  const stem = base.length - 2;
+  const stem = base.length - 4;
   const prefix = fnv1a(FNV_OFFSET, base, 0, stem);
-  for (let hi = 0; hi < 16; hi += 1) {
-    const afterHi = fnv1a(prefix, HEX, hi, hi + 1);
-    for (let lo = 0; lo < 16; lo += 1) {
-      if (wanted(fnv1a(afterHi, HEX, lo, lo + 1) % ID_BUCKETS)) return `${base.slice(0, stem)}${HEX[hi] as string}${HEX[lo] as string}`;
+  meetCall = (meetCall + 1) >>> 0 || 1;
+  for (let first = 0; first < 16; first += 1) {
+    const one = Math.imul(prefix ^ (HEX_CODES[first] as number), FNV_PRIME);
+    for (let second = 0; second < 16; second += 1) {
+      const two = Math.imul(one ^ (HEX_CODES[second] as number), FNV_PRIME) & BUCKET_MASK;
+      meetStamp[two] = meetCall;
+      meetDigits[two] = first * 16 + second;
+    }
+  }
+  for (let fourth = 0; fourth < 16; fourth += 1) {
+    // The hash before the fourth digit's multiplication, then before the third's.
+    const three = (Math.imul(bucket & BUCKET_MASK, PRIME_INVERSE) & BUCKET_MASK) ^ (HEX_CODES[fourth] as number);
+    for (let third = 0; third < 16; third += 1) {
+      const two = (Math.imul(three, PRIME_INVERSE) & BUCKET_MASK) ^ (HEX_CODES[third] as number);
+      if (meetStamp[two] !== meetCall) continue;
+      const firstTwo = meetDigits[two] as number;
+      return `${base.slice(0, stem)}${HEX[firstTwo >> 4] as string}${HEX[firstTwo & 15] as string}${HEX[third] as string}${HEX[fourth] as string}`;
     }
   }
   return undefined;
