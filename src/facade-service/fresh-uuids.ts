@@ -8,8 +8,7 @@ const TRIES = 8;
 /**
  * The UUIDs the facade makes for POSTs without an Idempotency-Key: random v4 UUIDs, each batch's in
  * one bucket of the UUID index (docs/performance.md, "One bucket a batch"). A batch's commit is
- * then one call with its backup instead of one per message, and a consumer's claim of it touches
- * one partition.
+ * then one call with its backup instead of one per message, and so is a consumer's claim of it.
  *
  * The bucket changes, at random, each time the facade forms a logging batch (rotate()), so the
  * POSTs that arrive while one batch is out, which make up the next one, share the next bucket. Only

@@ -3,8 +3,8 @@
  * must not take an acknowledged write with it. Hazelcast's multi-partition calls (executeOnKeys)
  * answer once the owners have run them, without waiting for their backups, so a commit made that
  * way could be lost with its owner (seen in the live drill: a message stored, queued and then
- * "not in the log"). Here the backup member is frozen (SIGSTOP) while a commit is made: the commit
- * must not be answered until the backup holds it, and once the backup continues (SIGCONT) it is.
+ * "not in the log"). Here the backup member is frozen (SIGSTOP) while a commit (or a claim) is made:
+ * it must not be answered until the backup holds it, and once the backup continues (SIGCONT) it is.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -20,7 +20,7 @@ import { storeNames } from '../../src/lib/store/names.js';
 import { TIMED_OUT, waitAtMost } from '../../src/lib/timeouts.js';
 import { eventually, testTopology } from '../helpers/system.js';
 
-describe('a commit is acknowledged only once its backup holds it', { timeout: 180_000 }, () => {
+describe('a commit or a claim is acknowledged only once its backup holds it', { timeout: 180_000 }, () => {
   let topology: LocalTopology;
   let hz: HazelcastClient;
   let log: MessageLog;
@@ -75,5 +75,19 @@ describe('a commit is acknowledged only once its backup holds it', { timeout: 18
     const buckets = await commit;
     assert.equal(IdIndex.find(buckets, uuid)?.position, 7);
     assert.equal(IdIndex.find(await log.ids.lookup([uuid]), uuid)?.position, 7);
+  });
+
+  it('a claim waits for its frozen backup too, and lands once it continues', async () => {
+    const uuid = randomUUID();
+    await log.ids.addIfAbsent([{ uuid, position: 9, holder: NO_HOLDER, place: 0 }]);
+    frozenPid = await backupOf(bucketOf(uuid));
+    process.kill(frozenPid, 'SIGSTOP');
+    const claim = log.ids.claim([{ uuid, position: 9, holder: 3, place: 11 }]);
+    claim.catch(() => undefined);
+    const early = await waitAtMost(claim, 1500);
+    process.kill(frozenPid, 'SIGCONT');
+    frozenPid = undefined;
+    assert.ok(early === TIMED_OUT, 'the claim was acknowledged while its backup could not have it');
+    assert.deepEqual(IdIndex.find(await claim, uuid), { uuid, position: 9, holder: 3, place: 11 });
   });
 });

@@ -181,42 +181,45 @@ export class IdIndex {
    * Adds each record to its bucket unless the bucket holds a record of its UUID already (an entry
    * processor on the members: AddIdRecords); answers every bucket touched as it then stands, so the
    * caller tells its records that went in from the UUIDs someone else had.
-   *
-   * One call per bucket, all at once, not one executeOnKeys for the batch: a multi-partition call is
-   * answered as soon as the owners have run it, without waiting for its backups, so an owner killed
-   * just after answering took an acknowledged commit with it (the live drill lost a message so, about
-   * one run in twenty). A single-key call is answered only once its backup acknowledged it (the
-   * client counts the acks and fails a call whose acks did not come: fail.on.indeterminate.state).
    */
-  async addIfAbsent(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
-    const map = await this.map();
-    const buckets = new Map<string, Bucket>();
-    await Promise.all(
-      [...byBucket(records)].map(async ([key, list]) => {
-        const value = (await map.executeOnKey(key, new AddIdRecords(new Map([[key, encodeIdRecords(list)]])))) as Buffer | null;
-        // Every bucket holds records after it: one that did not answer was not written.
-        if (!value) throw new StoreUnavailable(`uuid bucket ${key} did not answer the commit`);
-        buckets.set(key, new Bucket(key, value));
-      }),
-    );
-    return buckets;
+  addIfAbsent(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+    return this.eachBucket(records, AddIdRecords, (key) => {
+      // Every bucket holds records after it: one that did not answer was not written.
+      throw new StoreUnavailable(`uuid bucket ${key} did not answer the commit`);
+    });
   }
 
   /**
    * Sets holder and place of each record's UUID where no one holds it and its record names the
-   * same position, all in one call (ClaimIdRecords); answers every bucket touched as it then stands.
-   * One executeOnKeys for the batch, answered before its backups hold it (see addIfAbsent): a claim
-   * lost with its owner leaves the message unclaimed, and redelivery offers it again.
+   * same position (ClaimIdRecords); answers every bucket touched as it then stands.
    */
-  async claim(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
-    const grouped = byBucket(records);
+  claim(records: readonly IdRecord[]): Promise<Map<string, Bucket>> {
+    // A bucket no one wrote answers null: it holds no records.
+    return this.eachBucket(records, ClaimIdRecords, (key) => new Bucket(key, undefined));
+  }
+
+  /**
+   * Runs an entry processor on each bucket of the records, given that bucket's records: one call per
+   * bucket, all at once, not one executeOnKeys for them all. Hazelcast answers a multi-partition
+   * call as soon as the owners have run it, without waiting for its backups, so an owner killed just
+   * after answering took an acknowledged write with it (the live drill lost a message so, about one
+   * run in twenty). A single-key call is answered only once its backup acknowledged it (the client
+   * counts the acks and fails a call whose acks did not come: fail.on.indeterminate.state). The
+   * facade makes a batch's fresh UUIDs in one bucket, so a batch is one call.
+   */
+  private async eachBucket(
+    records: readonly IdRecord[],
+    Processor: new (byBucket: Map<string, Buffer>) => AddIdRecords | ClaimIdRecords,
+    unanswered: (key: string) => Bucket,
+  ): Promise<Map<string, Bucket>> {
+    const map = await this.map();
     const buckets = new Map<string, Bucket>();
-    if (grouped.size === 0) return buckets;
-    const entryProcessor = new ClaimIdRecords(new Map([...grouped].map(([key, list]) => [key, encodeIdRecords(list)])));
-    const results = (await (await this.map()).executeOnKeys([...grouped.keys()], entryProcessor)) as Array<[string, Buffer | null]>;
-    for (const [key, value] of results) buckets.set(key, new Bucket(key, value ?? undefined));
-    // A bucket no one wrote answers null, which executeOnKeys may leave out: it holds no records.
-    for (const key of grouped.keys()) if (!buckets.has(key)) buckets.set(key, new Bucket(key, undefined));
+    await Promise.all(
+      [...byBucket(records)].map(async ([key, list]) => {
+        const value = (await map.executeOnKey(key, new Processor(new Map([[key, encodeIdRecords(list)]])))) as Buffer | null;
+        buckets.set(key, value ? new Bucket(key, value) : unanswered(key));
+      }),
+    );
     return buckets;
   }
 

@@ -11,9 +11,10 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Claims messages in the UUID index's buckets for a messages-service instance, in one call for a
- * whole batch (IMap.executeOnKeys; src/lib/store/received.ts): a claim is a record as it is to
- * stand (UUID, log position, holder, place, the format of AddIdRecords). The bucket's record of
+ * Claims messages in the UUID index's buckets for a messages-service instance, one
+ * IMap.executeOnKey per bucket (src/lib/store/ids.ts says why not executeOnKeys;
+ * src/lib/store/received.ts): a claim is a record as it is to stand (UUID, log position, holder,
+ * place, the format of AddIdRecords). The bucket's record of
  * that UUID takes the claim's holder and place only where it is held by no one and names the same
  * log position; every bucket answers its value as it then stands, so the claimant tells what it
  * took from what someone else holds. A bucket no one wrote answers null.
