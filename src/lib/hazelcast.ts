@@ -203,11 +203,6 @@ export class HazelcastHandle {
     this.connecting.catch((err: unknown) => options.logger.error({ err: errorMessage(err) }, 'hazelcast client failed to start'));
   }
 
-  /** The client once it has started (connected or not), else undefined. */
-  current(): HazelcastClient | undefined {
-    return this.client;
-  }
-
   get(): HazelcastClient {
     if (!this.client) throw new HttpError(503, 'not connected to Hazelcast yet');
     return this.client;

@@ -66,9 +66,10 @@ export function uuidInBucket(bucket: number, random: () => string = randomUUID):
       meetDigits[two] = first * 16 + second;
     }
   }
+  // The hash before the last multiplication, then before the fourth digit's XOR, then the third's.
+  const four = Math.imul(bucket & BUCKET_MASK, PRIME_INVERSE) & BUCKET_MASK;
   for (let fourth = 0; fourth < 16; fourth += 1) {
-    // The hash before the fourth digit's multiplication, then before the third's.
-    const three = (Math.imul(bucket & BUCKET_MASK, PRIME_INVERSE) & BUCKET_MASK) ^ (HEX_CODES[fourth] as number);
+    const three = four ^ (HEX_CODES[fourth] as number);
     for (let third = 0; third < 16; third += 1) {
       const two = (Math.imul(three, PRIME_INVERSE) & BUCKET_MASK) ^ (HEX_CODES[third] as number);
       if (meetStamp[two] !== meetCall) continue;
